@@ -1,0 +1,1 @@
+"""PanelQL: one GraphQL API over hosting panels."""

@@ -1,0 +1,1 @@
+"""Adapters to upstream panels. Never imports strawberry, the database or resolvers."""

@@ -1,0 +1,1 @@
+"""Catalyst game panel (seed 000, upstream-apis.md §7)."""

@@ -1,0 +1,197 @@
+"""Catalyst adapter: compute (servers, nodes, backups) and hosting (panel users as Accounts).
+
+Batching: ``GET /api/servers`` returns every server with its latest metrics in one call, and
+``GET /api/nodes`` every node; users come from ``GET /api/admin/users`` in pages of 100. Backups
+have no cross-server list, so they cost one call per server, with bounded concurrency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any, Self
+
+from panelql.providers.catalyst.mapping import SERVER_STATUS, backup_status
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.contract import (
+    Capability,
+    ComputeProvider,
+    Family,
+    HostingProvider,
+)
+from panelql.providers.http import ClientFactory, Upstream, expect
+from panelql.providers.models import (
+    AccountRecord,
+    BackupRecord,
+    NodeRecord,
+    Resources,
+    ServerRecord,
+    Usage,
+)
+from panelql.providers.status import AccountStatus, NodeStatus, ServerStatus, map_status
+
+USERS_PAGE = 100
+BACKUPS_PAGE = 100
+PER_SERVER_CONCURRENCY = 8
+
+
+def read_error(body: Any) -> str | None:
+    if isinstance(body, dict) and isinstance(body.get("error"), str):
+        return str(body["error"])
+    return None
+
+
+def parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+
+
+class CatalystProvider(ComputeProvider, HostingProvider):
+    kind = "catalyst"
+    families = frozenset({Family.COMPUTE, Family.HOSTING})
+    capabilities = frozenset(
+        {Capability.SERVER_READ, Capability.NODE_READ, Capability.BACKUP_READ,
+         Capability.ACCOUNT_READ}
+    )
+
+    def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
+        super().__init__(config)
+        self.api = upstream
+        self._per_server = asyncio.Semaphore(PER_SERVER_CONCURRENCY)
+
+    @classmethod
+    def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
+        client = clients.build(
+            config.base_url.rstrip("/"),
+            headers={"x-api-key": config.credential("api_key")},
+            timeout=config.timeout_seconds,
+        )
+        return cls(config, Upstream(client, config.name, read_error))
+
+    async def _data(self, path: str, **params: Any) -> Any:
+        body = await self.api.json("GET", path, params=params or None)
+        expect(isinstance(body, dict) and "data" in body, self.name, "envelope")
+        return body["data"]
+
+    async def check_health(self) -> None:
+        await self._data("/api/nodes")
+
+    # -- servers ------------------------------------------------------------------------------
+    async def list_servers(self) -> list[ServerRecord]:
+        data = await self._data("/api/servers")
+        expect(isinstance(data, list), self.name, "server list")
+        return [self._server(item) for item in data]
+
+    def _server(self, raw: dict[str, Any]) -> ServerRecord:
+        expect(isinstance(raw, dict) and "id" in raw, self.name, "server object")
+        status = map_status(SERVER_STATUS, raw.get("status"), ServerStatus.UNKNOWN,
+                            source=self.kind)
+        usage = None
+        if "memoryUsageMb" in raw or "cpuPercent" in raw:
+            usage = Usage(memory_mb=raw.get("memoryUsageMb"), cpu_percent=raw.get("cpuPercent"),
+                          disk_mb=raw.get("diskUsageMb"), uptime_seconds=raw.get("uptime"))
+        return ServerRecord(
+            connection=self.name, id=str(raw["id"]), name=str(raw.get("name", "")),
+            status=status, raw_status=raw.get("status"),
+            suspended=raw.get("status") == "suspended" or bool(raw.get("suspendedAt")),
+            suspension_reason=raw.get("suspensionReason"),
+            node_id=_str(raw.get("nodeId")), owner_id=_str(raw.get("ownerId")),
+            resources=Resources(memory_mb=raw.get("allocatedMemoryMb"),
+                                cpu_cores=raw.get("allocatedCpuCores"),
+                                disk_mb=raw.get("allocatedDiskMb")),
+            usage=usage,
+            addresses=[f"{raw['primaryIp']}:{raw.get('primaryPort')}"] if raw.get("primaryIp")
+            else [],
+            created_at=parse_time(raw.get("createdAt")), external_ref=raw.get("uuid"),
+        )
+
+    # -- nodes --------------------------------------------------------------------------------
+    async def list_nodes(self) -> list[NodeRecord]:
+        # Nodes carry capacity but not what is allocated on them; the server list has that.
+        nodes, servers = await asyncio.gather(self._data("/api/nodes"), self.list_servers())
+        expect(isinstance(nodes, list), self.name, "node list")
+        allocated: dict[str, list[ServerRecord]] = defaultdict(list)
+        for server in servers:
+            if server.node_id:
+                allocated[server.node_id].append(server)
+        return [self._node(raw, allocated[str(raw.get("id"))]) for raw in nodes]
+
+    def _node(self, raw: dict[str, Any], servers: list[ServerRecord]) -> NodeRecord:
+        expect(isinstance(raw, dict) and "id" in raw, self.name, "node object")
+        online = raw.get("isOnline")
+        return NodeRecord(
+            connection=self.name, id=str(raw["id"]), name=str(raw.get("name", "")),
+            status=NodeStatus.ONLINE if online else NodeStatus.OFFLINE,
+            raw_status="online" if online else "offline",
+            region=_str(raw.get("locationId")),
+            capacity=Resources(memory_mb=raw.get("maxMemoryMb"),
+                               cpu_cores=raw.get("maxCpuCores"), disk_mb=None),
+            allocated=Resources(
+                memory_mb=sum(s.resources.memory_mb or 0 for s in servers),
+                cpu_cores=sum(s.resources.cpu_cores or 0 for s in servers),
+                disk_mb=sum(s.resources.disk_mb or 0 for s in servers),
+            ),
+            server_ids=[s.id for s in servers],
+        )
+
+    # -- backups ------------------------------------------------------------------------------
+    async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
+        results = await asyncio.gather(*(self._server_backups(sid) for sid in server_ids))
+        return dict(zip(server_ids, results, strict=True))
+
+    async def _server_backups(self, server_id: str) -> list[BackupRecord]:
+        backups: list[BackupRecord] = []
+        page = 1
+        async with self._per_server:
+            while True:
+                body = await self.api.json("GET", f"/api/servers/{server_id}/backups",
+                                           params={"page": page, "limit": BACKUPS_PAGE})
+                expect(isinstance(body, dict) and isinstance(body.get("backups"), list),
+                       self.name, "backup list")
+                backups.extend(self._backup(raw) for raw in body["backups"])
+                if page >= int(body.get("totalPages") or 1):
+                    return backups
+                page += 1
+
+    def _backup(self, raw: dict[str, Any]) -> BackupRecord:
+        status, raw_status = backup_status(raw)
+        size = raw.get("sizeMb")
+        return BackupRecord(
+            connection=self.name, id=str(raw["id"]), server_id=str(raw["serverId"]),
+            name=str(raw.get("name", "")), status=status, raw_status=raw_status,
+            size_bytes=int(size * 1024 * 1024) if isinstance(size, int | float) else None,
+            created_at=parse_time(raw.get("createdAt")),
+            completed_at=parse_time(raw.get("createdAt")) if raw.get("checksum") else None,
+        )
+
+    # -- accounts -----------------------------------------------------------------------------
+    async def list_accounts(self) -> list[AccountRecord]:
+        accounts: list[AccountRecord] = []
+        page = 1
+        while True:
+            body = await self.api.json("GET", "/api/admin/users",
+                                       params={"page": page, "limit": USERS_PAGE})
+            expect(isinstance(body, dict) and isinstance(body.get("users"), list),
+                   self.name, "user list")
+            accounts.extend(self._account(raw) for raw in body["users"])
+            pages = int((body.get("pagination") or {}).get("totalPages") or 1)
+            if page >= pages:
+                return accounts
+            page += 1
+
+    def _account(self, raw: dict[str, Any]) -> AccountRecord:
+        return AccountRecord(
+            connection=self.name, id=str(raw["id"]), username=str(raw.get("username", "")),
+            email=raw.get("email"), status=AccountStatus.ACTIVE, raw_status=None,
+            created_at=parse_time(raw.get("createdAt")),
+        )
+
+
+def _str(value: Any) -> str | None:
+    return None if value is None else str(value)

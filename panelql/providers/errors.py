@@ -1,0 +1,97 @@
+"""The provider error tree: every upstream failure becomes one of these, at one boundary.
+
+    ProviderError
+     ├── NotFound                 the upstream object does not exist (404)
+     ├── Conflict                 wrong state for the action (409, Catalyst/VirtFusion 423)
+     ├── RateLimited              429; carries ``retry_after`` seconds when the upstream says
+     ├── AuthenticationFailed     401/403: bad or insufficient credentials
+     ├── InvalidRequest           400/422: the upstream rejected our input
+     ├── Unavailable              network error, timeout, 5xx, open circuit
+     ├── UnexpectedResponse       the upstream answered something we cannot parse
+     └── CapabilityNotSupported   the kind cannot do this at all
+
+``message`` is safe to show to API clients; ``debug`` is for logs only and never leaves the
+gateway (it may hold upstream bodies, but never credentials).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ProviderError(Exception):
+    """Base of the tree. ``retryable`` tells clients whether the same call may succeed later."""
+
+    code = "PROVIDER_ERROR"
+    retryable = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        provider: str | None = None,
+        debug: dict[str, Any] | None = None,
+        upstream_status: int | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.provider = provider
+        self.debug = debug or {}
+        self.upstream_status = upstream_status
+
+    def with_provider(self, provider: str) -> ProviderError:
+        if self.provider is None:
+            self.provider = provider
+        return self
+
+
+class NotFound(ProviderError):
+    code = "NOT_FOUND"
+
+
+class Conflict(ProviderError):
+    code = "CONFLICT"
+
+    def __init__(
+        self, message: str, *, current_status: str | None = None, retryable: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.current_status = current_status
+        self.retryable = retryable
+
+
+class RateLimited(ProviderError):
+    code = "RATE_LIMITED"
+    retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class AuthenticationFailed(ProviderError):
+    code = "PROVIDER_ERROR"
+
+
+class InvalidRequest(ProviderError):
+    code = "BAD_USER_INPUT"
+
+    def __init__(
+        self, message: str, *, fields: dict[str, str] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.fields = fields or {}
+
+
+class Unavailable(ProviderError):
+    code = "PROVIDER_UNAVAILABLE"
+    retryable = True
+
+
+class UnexpectedResponse(ProviderError):
+    code = "PROVIDER_ERROR"
+
+
+class CapabilityNotSupported(ProviderError):
+    code = "NOT_SUPPORTED"

@@ -1,0 +1,169 @@
+"""The one place that builds upstream HTTP clients and turns HTTP failures into ProviderErrors.
+
+Adapters receive an ``httpx.AsyncClient`` from :class:`ClientFactory` (timeouts, pooling, user
+agent set here) and call :meth:`Upstream.request`. Tests inject respx or point the base URL at a
+simulated panel; the adapter code is the same either way.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from panelql.providers.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    RateLimited,
+    Unavailable,
+    UnexpectedResponse,
+)
+
+log = logging.getLogger("panelql.upstream")
+
+USER_AGENT = "PanelQL/0.1 (+https://github.com/panelql)"
+
+# Reads an upstream's error body into a user-safe sentence (None: use the generic one).
+ErrorReader = Callable[[Any], str | None]
+
+
+class ClientFactory:
+    """Builds pooled clients with the gateway's defaults; owns and closes them."""
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+        self._transport = transport
+        self._clients: list[httpx.AsyncClient] = []
+
+    def build(
+        self,
+        base_url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        auth: httpx.Auth | None = None,
+        timeout: float = 25.0,
+        verify: bool | str = True,
+    ) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(
+            base_url=base_url,
+            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
+            auth=auth,
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=self._transport,
+            verify=verify,
+        )
+        self._clients.append(client)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients:
+            await client.aclose()
+        self._clients.clear()
+
+
+def _retry_after(response: httpx.Response, body: Any) -> float | None:
+    header = response.headers.get("Retry-After")
+    if header:
+        try:
+            return float(header)
+        except ValueError:
+            return None
+    if isinstance(body, dict) and isinstance(body.get("retryAfter"), int | float):
+        return float(body["retryAfter"])
+    return None
+
+
+def _decode(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        return None
+
+
+def error_for_status(
+    response: httpx.Response, body: Any, message: str | None, provider: str
+) -> ProviderError:
+    """Map one failed HTTP answer to the most specific ProviderError (the mapping table)."""
+    status = response.status_code
+    debug = {"status": status, "url": str(response.request.url.copy_with(query=None))}
+    kwargs: dict[str, Any] = {"provider": provider, "debug": debug, "upstream_status": status}
+    text = message or f"{provider} answered HTTP {status}"
+    if status in (401, 403):
+        return AuthenticationFailed(f"{provider} rejected the gateway's credentials", **kwargs)
+    if status == 404:
+        return NotFound(message or "not found upstream", **kwargs)
+    if status == 409:
+        return Conflict(text, **kwargs)
+    if status == 423:
+        return Conflict(text, retryable=True, **kwargs)
+    if status in (400, 422):
+        return InvalidRequest(text, **kwargs)
+    if status == 429:
+        return RateLimited(
+            f"{provider} is rate limiting the gateway", retry_after=_retry_after(response, body),
+            **kwargs,
+        )
+    if status >= 500:
+        return Unavailable(f"{provider} is failing (HTTP {status})", **kwargs)
+    return UnexpectedResponse(f"{provider} answered HTTP {status}", **kwargs)
+
+
+class Upstream:
+    """A JSON API reached through one injected client, with the error boundary applied."""
+
+    def __init__(self, client: httpx.AsyncClient, provider: str, read_error: ErrorReader) -> None:
+        self.client = client
+        self.provider = provider
+        self._read_error = read_error
+
+    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            response = await self.client.request(method, path, **kwargs)
+        except httpx.TimeoutException as exc:
+            raise Unavailable(
+                f"{self.provider} timed out", provider=self.provider, debug={"path": path}
+            ) from exc
+        except httpx.TransportError as exc:
+            raise Unavailable(
+                f"{self.provider} is unreachable",
+                provider=self.provider,
+                debug={"path": path, "error": type(exc).__name__},
+            ) from exc
+        if response.is_success:
+            return response
+        body = _decode(response)
+        message = self._read_error(body) if body is not None else None
+        error = error_for_status(response, body, message, self.provider)
+        log.info(
+            "upstream error",
+            extra={"provider": self.provider, "status": response.status_code, "path": path},
+        )
+        raise error
+
+    async def json(self, method: str, path: str, **kwargs: Any) -> Any:
+        """Request and decode JSON; a non-JSON success body is an UnexpectedResponse."""
+        response = await self.request(method, path, **kwargs)
+        if response.status_code == 204 or not response.content:
+            return None
+        try:
+            return response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise UnexpectedResponse(
+                f"{self.provider} sent a body that is not JSON",
+                provider=self.provider,
+                debug={"path": path, "snippet": response.text[:200]},
+            ) from exc
+
+
+def expect(condition: bool, provider: str, what: str) -> None:
+    """Guard for payload shapes: garbage from upstream is an UnexpectedResponse, not a crash."""
+    if not condition:
+        raise UnexpectedResponse(f"{provider} sent an unexpected {what}", provider=provider)

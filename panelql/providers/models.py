@@ -1,0 +1,177 @@
+"""Plain records that adapters return. They know nothing of GraphQL or the database.
+
+Every record carries ``connection`` (the provider connection's name) and the upstream ``id``;
+the schema layer turns those two plus the type into an opaque global ID.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from panelql.providers.status import (
+    AccountStatus,
+    BackupStatus,
+    DnsZoneStatus,
+    InvoiceStatus,
+    NodeStatus,
+    ServerStatus,
+)
+
+
+class ResourceType(enum.Enum):
+    SERVER = "Server"
+    NODE = "Node"
+    ACCOUNT = "Account"
+    BACKUP = "Backup"
+    INVOICE = "Invoice"
+    DNS_ZONE = "DnsZone"
+
+
+@dataclass(frozen=True, slots=True)
+class Ref:
+    """Where a resource lives: connection name, type and upstream id."""
+
+    connection: str
+    type: ResourceType
+    id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    memory_mb: int | None = None
+    cpu_cores: float | None = None
+    disk_mb: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    memory_mb: float | None = None
+    cpu_percent: float | None = None
+    disk_mb: float | None = None
+    uptime_seconds: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LiveState:
+    """Runtime state that some panels only give per server (Pterodactyl ``/resources``)."""
+
+    status: ServerStatus
+    raw_status: str | None
+    usage: Usage | None = None
+
+
+@dataclass(slots=True)
+class ServerRecord:
+    connection: str
+    id: str
+    name: str
+    # None means "the list call does not carry power state": ask for a LiveState.
+    status: ServerStatus | None
+    raw_status: str | None
+    suspended: bool = False
+    suspension_reason: str | None = None
+    node_id: str | None = None
+    owner_id: str | None = None
+    resources: Resources = field(default_factory=Resources)
+    usage: Usage | None = None
+    addresses: list[str] = field(default_factory=list)
+    created_at: datetime | None = None
+    external_ref: str | None = None
+
+
+@dataclass(slots=True)
+class NodeRecord:
+    connection: str
+    id: str
+    name: str
+    status: NodeStatus
+    raw_status: str | None
+    region: str | None = None
+    # Capacity already includes overallocation where the panel allows it.
+    capacity: Resources = field(default_factory=Resources)
+    allocated: Resources = field(default_factory=Resources)
+    server_ids: list[str] | None = None
+
+
+@dataclass(slots=True)
+class AccountRecord:
+    connection: str
+    id: str
+    username: str
+    email: str | None
+    status: AccountStatus
+    raw_status: str | None = None
+    package: str | None = None
+    domains: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    external_ref: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class BackupRecord:
+    connection: str
+    id: str
+    server_id: str
+    name: str
+    status: BackupStatus
+    raw_status: str | None = None
+    size_bytes: int | None = None
+    locked: bool = False
+    created_at: datetime | None = None
+    completed_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Money:
+    amount: Decimal
+    currency: str
+
+
+@dataclass(slots=True)
+class InvoiceLine:
+    description: str
+    quantity: int
+    amount: Money
+
+
+@dataclass(slots=True)
+class InvoiceRecord:
+    connection: str
+    id: str
+    number: str | None
+    status: InvoiceStatus
+    raw_status: str | None
+    amount_due: Money
+    amount_paid: Money
+    total: Money
+    due_date: datetime | None = None
+    hosted_url: str | None = None
+    lines: list[InvoiceLine] = field(default_factory=list)
+    customer_id: str | None = None
+    external_ref: str | None = None
+
+
+@dataclass(slots=True)
+class DnsRecordRecord:
+    id: str
+    type: str
+    name: str
+    content: str
+    ttl: int | None = None
+    priority: int | None = None
+
+
+@dataclass(slots=True)
+class DnsZoneRecord:
+    connection: str
+    id: str
+    name: str
+    status: DnsZoneStatus
+    raw_status: str | None = None
+    nameservers: list[str] = field(default_factory=list)
+    records: list[DnsRecordRecord] | None = None
+    account_id: str | None = None

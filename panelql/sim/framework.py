@@ -1,0 +1,209 @@
+"""What every simulated panel shares: fault knobs, request statistics and delayed transitions.
+
+A panel subclasses :class:`SimPanel`, declares its routes and an ``authorize`` hook, and gets:
+
+- knobs (latency, forced error status, error rate, hang, malformed bodies, rate limit), settable
+  in-process or over HTTP at ``/__sim/knobs`` so a test in another process can flip them;
+- counts of requests per route at ``/__sim/stats``, which the call-count tests and benchmarks
+  read instead of trusting the gateway's own numbers;
+- :meth:`SimPanel.later`, which runs a state change after ``transition_seconds``, so a start goes
+  ``starting`` and then ``running`` as on a real panel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections import Counter
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+SIM_PREFIX = "/__sim"
+
+
+@dataclass
+class Knobs:
+    latency_ms: float = 0.0
+    fail_status: int | None = None  # every request answers this status
+    error_rate: float = 0.0  # share of requests answering 500
+    hang: bool = False  # never answer (tests the gateway's timeouts)
+    malformed: bool = False  # answer 200 with a body that is not JSON
+    rate_limit_per_minute: int | None = None
+    transition_seconds: float = 2.0
+
+    def update(self, values: dict[str, Any]) -> None:
+        names = {f.name for f in fields(self)}
+        for key, value in values.items():
+            if key not in names:
+                raise KeyError(key)
+            setattr(self, key, value)
+
+
+class SimPanel:
+    """Base class for one simulated upstream."""
+
+    name = "sim"
+
+    def __init__(self, *, seed: int = 1, knobs: Knobs | None = None) -> None:
+        self.random = random.Random(seed)
+        self.knobs = knobs or Knobs()
+        self.stats: Counter[str] = Counter()
+        self._window: list[float] = []
+        self._pending: set[asyncio.TimerHandle] = set()
+
+    # -- to implement -------------------------------------------------------------------------
+    def routes(self) -> Sequence[BaseRoute]:
+        raise NotImplementedError
+
+    def authorize(self, request: Request) -> Response | None:
+        """Return an error response when the request's credentials are wrong."""
+        return None
+
+    def rate_limited(self, retry_after: int) -> Response:
+        return JSONResponse(
+            {"error": "Rate limit exceeded"}, status_code=429,
+            headers={"Retry-After": str(retry_after)},
+        )
+
+    def server_error(self) -> Response:
+        return JSONResponse({"error": "Internal Server Error"}, status_code=500)
+
+    # -- shared machinery ---------------------------------------------------------------------
+    @property
+    def total_requests(self) -> int:
+        return sum(self.stats.values())
+
+    def reset_stats(self) -> None:
+        self.stats.clear()
+
+    def later(self, fn: Callable[[], None], delay: float | None = None) -> None:
+        """Run ``fn`` after ``delay`` (default: the transition knob) on the serving loop."""
+        loop = asyncio.get_running_loop()
+        handle = loop.call_later(
+            self.knobs.transition_seconds if delay is None else delay, self._fire, fn
+        )
+        self._pending.add(handle)
+
+    def _fire(self, fn: Callable[[], None]) -> None:
+        self._pending = {h for h in self._pending if not h.cancelled() and h.when() > 0}
+        fn()
+
+    def app(self) -> ASGIApp:
+        control = [
+            Route(f"{SIM_PREFIX}/knobs", self._knobs_endpoint, methods=["GET", "POST"]),
+            Route(f"{SIM_PREFIX}/stats", self._stats_endpoint, methods=["GET", "DELETE"]),
+        ]
+        inner = Starlette(routes=[*control, *self.routes()])
+        return _FaultMiddleware(inner, self)
+
+    async def _knobs_endpoint(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                self.knobs.update(await request.json())
+            except KeyError as exc:
+                return JSONResponse({"error": f"unknown knob {exc.args[0]}"}, status_code=400)
+        return JSONResponse(asdict(self.knobs))
+
+    async def _stats_endpoint(self, request: Request) -> Response:
+        if request.method == "DELETE":
+            self.reset_stats()
+        return JSONResponse({"total": self.total_requests, "routes": dict(self.stats)})
+
+    def _over_rate_limit(self) -> int | None:
+        limit = self.knobs.rate_limit_per_minute
+        if limit is None:
+            return None
+        now = time.monotonic()
+        self._window = [t for t in self._window if now - t < 60.0]
+        if len(self._window) >= limit:
+            return max(1, int(60.0 - (now - self._window[0])) + 1)
+        self._window.append(now)
+        return None
+
+
+class _FaultMiddleware:
+    """Applies the knobs and counts requests; control routes bypass both."""
+
+    def __init__(self, app: ASGIApp, panel: SimPanel) -> None:
+        self.app = app
+        self.panel = panel
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"].startswith(SIM_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        panel, knobs = self.panel, self.panel.knobs
+        panel.stats[f"{scope['method']} {_route_key(scope['path'])}"] += 1
+        if knobs.latency_ms:
+            await asyncio.sleep(knobs.latency_ms / 1000.0)
+        request = Request(scope, receive)
+        response = self._fault(request)
+        if response is None:
+            response = panel.authorize(request)
+        if response is not None:
+            await response(scope, receive, send)
+            return
+        if knobs.malformed:
+            await PlainTextResponse("<html>502 Bad Gateway</html>", status_code=200)(
+                scope, receive, send
+            )
+            return
+        await self.app(scope, receive, send)
+
+    def _fault(self, request: Request) -> Response | None:
+        panel, knobs = self.panel, self.panel.knobs
+        if knobs.hang:
+            return _Hang()
+        if knobs.fail_status is not None:
+            if knobs.fail_status == 429:
+                return panel.rate_limited(1)
+            return JSONResponse({"error": "injected failure"}, status_code=knobs.fail_status)
+        retry_after = panel._over_rate_limit()
+        if retry_after is not None:
+            return panel.rate_limited(retry_after)
+        if knobs.error_rate and panel.random.random() < knobs.error_rate:
+            return panel.server_error()
+        return None
+
+
+class _Hang(Response):
+    """Never answers, until the client gives up (or an hour passes)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=504)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await asyncio.sleep(3600)
+
+
+def _route_key(path: str) -> str:
+    """Collapse ids so stats group by route: /api/servers/abc/start -> /api/servers/*/start."""
+    parts = []
+    for part in path.strip("/").split("/"):
+        looks_like_id = any(c.isdigit() for c in part) or len(part) >= 16
+        parts.append("*" if looks_like_id else part)
+    return "/" + "/".join(parts)
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+async def json_body(request: Request) -> dict[str, Any]:
+    """The request's JSON object, or {} when the body is empty or not an object."""
+    try:
+        body = await request.json()
+    except ValueError:
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def iso(ts: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ts)) + ".000Z"
