@@ -18,12 +18,20 @@ from panelql.providers.errors import CapabilityNotSupported
 from panelql.providers.http import ClientFactory
 from panelql.providers.models import (
     AccountRecord,
+    AccountSpec,
     BackupRecord,
+    DnsRecordInput,
+    DnsRecordRecord,
     DnsZoneRecord,
     InvoiceRecord,
     LiveState,
     NodeRecord,
+    PowerAction,
+    Resources,
     ServerRecord,
+    ServerSpec,
+    TaskHandle,
+    TaskProgress,
 )
 
 
@@ -44,6 +52,29 @@ class Capability(enum.Enum):
     ACCOUNT_READ = "account.read"
     DNS_READ = "dns.read"
     INVOICE_READ = "invoice.read"
+    # lifecycle actions
+    SERVER_CREATE = "server.create"
+    SERVER_POWER = "server.power"
+    SERVER_KILL = "server.kill"
+    SERVER_SUSPEND = "server.suspend"
+    SERVER_REINSTALL = "server.reinstall"
+    SERVER_RESIZE = "server.resize"
+    SERVER_DELETE = "server.delete"
+    SERVER_ACCESS = "server.access"
+    BACKUP_CREATE = "backup.create"
+    BACKUP_RESTORE = "backup.restore"
+    BACKUP_DELETE = "backup.delete"
+    ACCOUNT_CREATE = "account.create"
+    ACCOUNT_SUSPEND = "account.suspend"
+    ACCOUNT_PACKAGE = "account.package"
+    ACCOUNT_PASSWORD = "account.password"
+    ACCOUNT_DELETE = "account.delete"
+    DNS_ZONE_WRITE = "dns.zone.write"
+    DNS_RECORD_WRITE = "dns.record.write"
+    INVOICE_FINALIZE = "invoice.finalize"
+    INVOICE_PAY = "invoice.pay"
+    INVOICE_VOID = "invoice.void"
+    INVOICE_SEND = "invoice.send"
 
 
 class Provider(ABC):
@@ -81,6 +112,15 @@ class Provider(ABC):
     async def aclose(self) -> None:
         """Release connections. Adapters whose client is injected have nothing to close."""
 
+    def _unsupported(self, capability: Capability) -> CapabilityNotSupported:
+        return CapabilityNotSupported(
+            f"{self.kind} does not support {capability.value}", provider=self.name
+        )
+
+    async def poll_task(self, handle: TaskHandle) -> TaskProgress:
+        """Progress of an upstream job returned by a lifecycle action."""
+        raise self._unsupported(Capability.SERVER_READ)
+
 
 class ComputeProvider(Provider):
     @abstractmethod
@@ -107,6 +147,46 @@ class ComputeProvider(Provider):
     async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
         """Backups of each server, keyed by server id (every requested id present)."""
 
+    # Lifecycle actions. Each returns the record as the upstream now reports it, or a TaskHandle
+    # when the upstream hands back a job id to follow. The gateway checks state before calling,
+    # adapters map the upstream's own 409/423 to Conflict. Defaults say "not supported", and the
+    # adapter's ``capabilities`` must list what it overrides.
+    async def create_server(self, spec: ServerSpec) -> ServerRecord | TaskHandle:
+        raise self._unsupported(Capability.SERVER_CREATE)
+
+    async def power(self, server_id: str, action: PowerAction) -> TaskHandle | None:
+        raise self._unsupported(Capability.SERVER_POWER)
+
+    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+        raise self._unsupported(Capability.SERVER_SUSPEND)
+
+    async def unsuspend_server(self, server_id: str) -> None:
+        raise self._unsupported(Capability.SERVER_SUSPEND)
+
+    async def reinstall_server(self, server_id: str) -> TaskHandle | None:
+        raise self._unsupported(Capability.SERVER_REINSTALL)
+
+    async def resize_server(self, server_id: str, resources: Resources) -> TaskHandle | None:
+        raise self._unsupported(Capability.SERVER_RESIZE)
+
+    async def delete_server(self, server_id: str) -> TaskHandle | None:
+        raise self._unsupported(Capability.SERVER_DELETE)
+
+    async def create_backup(self, server_id: str, name: str | None) -> BackupRecord | TaskHandle:
+        raise self._unsupported(Capability.BACKUP_CREATE)
+
+    async def restore_backup(self, server_id: str, backup_id: str) -> TaskHandle | None:
+        raise self._unsupported(Capability.BACKUP_RESTORE)
+
+    async def delete_backup(self, server_id: str, backup_id: str) -> None:
+        raise self._unsupported(Capability.BACKUP_DELETE)
+
+    async def grant_access(self, server_id: str, account_id: str, permissions: Sequence[str]) -> None:
+        raise self._unsupported(Capability.SERVER_ACCESS)
+
+    async def revoke_access(self, server_id: str, account_id: str) -> None:
+        raise self._unsupported(Capability.SERVER_ACCESS)
+
 
 class HostingProvider(Provider):
     @abstractmethod
@@ -116,15 +196,46 @@ class HostingProvider(Provider):
         wanted = set(ids)
         return {a.id: a for a in await self.list_accounts() if a.id in wanted}
 
+    async def create_account(self, spec: AccountSpec) -> AccountRecord:
+        raise self._unsupported(Capability.ACCOUNT_CREATE)
+
+    async def suspend_account(self, account_id: str, reason: str | None) -> None:
+        raise self._unsupported(Capability.ACCOUNT_SUSPEND)
+
+    async def unsuspend_account(self, account_id: str) -> None:
+        raise self._unsupported(Capability.ACCOUNT_SUSPEND)
+
+    async def change_account_package(self, account_id: str, package: str) -> None:
+        raise self._unsupported(Capability.ACCOUNT_PACKAGE)
+
+    async def change_account_password(self, account_id: str, password: str) -> None:
+        raise self._unsupported(Capability.ACCOUNT_PASSWORD)
+
+    async def delete_account(self, account_id: str) -> None:
+        raise self._unsupported(Capability.ACCOUNT_DELETE)
+
 
 class DnsProvider(Provider):
     @abstractmethod
     async def list_zones(self, *, with_records: bool) -> list[DnsZoneRecord]: ...
 
     async def get_zones(self, ids: Sequence[str]) -> Mapping[str, DnsZoneRecord]:
+        """Zones with their records filled in."""
         wanted = set(ids)
         zones = await self.list_zones(with_records=True)
         return {z.id: z for z in zones if z.id in wanted}
+
+    async def create_zone(self, name: str, account_id: str | None) -> DnsZoneRecord:
+        raise self._unsupported(Capability.DNS_ZONE_WRITE)
+
+    async def delete_zone(self, zone_id: str) -> None:
+        raise self._unsupported(Capability.DNS_ZONE_WRITE)
+
+    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+        raise self._unsupported(Capability.DNS_RECORD_WRITE)
+
+    async def delete_record(self, zone_id: str, record_id: str) -> None:
+        raise self._unsupported(Capability.DNS_RECORD_WRITE)
 
 
 class BillingProvider(Provider):
@@ -136,3 +247,15 @@ class BillingProvider(Provider):
     async def get_invoices(self, ids: Sequence[str]) -> Mapping[str, InvoiceRecord]:
         wanted = set(ids)
         return {i.id: i for i in await self.list_invoices() if i.id in wanted}
+
+    async def finalize_invoice(self, invoice_id: str) -> InvoiceRecord:
+        raise self._unsupported(Capability.INVOICE_FINALIZE)
+
+    async def pay_invoice(self, invoice_id: str) -> InvoiceRecord:
+        raise self._unsupported(Capability.INVOICE_PAY)
+
+    async def void_invoice(self, invoice_id: str) -> InvoiceRecord:
+        raise self._unsupported(Capability.INVOICE_VOID)
+
+    async def send_invoice(self, invoice_id: str) -> InvoiceRecord:
+        raise self._unsupported(Capability.INVOICE_SEND)

@@ -175,3 +175,64 @@ class DnsZoneRecord:
     nameservers: list[str] = field(default_factory=list)
     records: list[DnsRecordRecord] | None = None
     account_id: str | None = None
+
+
+# -- inputs of lifecycle actions --------------------------------------------------------------
+
+
+class PowerAction(enum.Enum):
+    START = "start"
+    STOP = "stop"
+    RESTART = "restart"
+    KILL = "kill"
+
+
+@dataclass(slots=True)
+class ServerSpec:
+    """What ``createServer`` asks for; adapters read the fields their panel needs."""
+
+    name: str
+    node_id: str
+    resources: Resources
+    owner_id: str | None = None
+    template: str | None = None  # egg / template / OS image / package, per panel
+    ports: list[int] = field(default_factory=list)
+    external_ref: str | None = None
+    options: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class AccountSpec:
+    username: str
+    email: str | None
+    password: str | None = None
+    package: str | None = None
+    domain: str | None = None
+    node_id: str | None = None
+    external_ref: str | None = None
+
+
+@dataclass(slots=True)
+class DnsRecordInput:
+    type: str
+    name: str
+    content: str
+    ttl: int | None = None
+    priority: int | None = None
+    id: str | None = None  # set: update that record; unset: create (or replace same name+type)
+
+
+@dataclass(frozen=True, slots=True)
+class TaskHandle:
+    """An upstream job the gateway can follow (Proxmox UPID, VirtFusion queue id…)."""
+
+    id: str
+    kind: str = "task"
+
+
+@dataclass(frozen=True, slots=True)
+class TaskProgress:
+    done: bool
+    ok: bool = True
+    progress: float | None = None  # 0..1 when the upstream says
+    error: str | None = None

@@ -13,6 +13,7 @@ A panel subclasses :class:`SimPanel`, declares its routes and an ``authorize`` h
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
 from collections import Counter
@@ -181,7 +182,11 @@ class _Hang(Response):
         super().__init__(status_code=504)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await asyncio.sleep(3600)
+        # Wait for the client to give up and hang up, so the server can shut down cleanly.
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(3600):
+                while (await receive())["type"] != "http.disconnect":
+                    pass
 
 
 def _route_key(path: str) -> str:

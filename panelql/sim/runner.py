@@ -54,7 +54,7 @@ class BackgroundServers:
     ) -> Served:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto",
-            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ws="websockets-sansio",
+            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ws="websockets-sansio", timeout_graceful_shutdown=1,
             **options,
         )
         server = uvicorn.Server(config)
