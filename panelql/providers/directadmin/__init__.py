@@ -1,0 +1,1 @@
+"""DirectAdmin web-hosting panel: accounts and DNS (seed 001, upstream-apis.md §3)."""

@@ -1,0 +1,1 @@
+"""PowerDNS Authoritative HTTP API (upstream-apis.md §5c)."""

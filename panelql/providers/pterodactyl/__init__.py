@@ -1,0 +1,1 @@
+"""Pterodactyl Panel (seed 001, upstream-apis.md §1): Application and Client APIs."""

@@ -1,0 +1,39 @@
+"""The typed per-request context: the gateway runtime, fresh dataloaders, and partial errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from panelql.providers.errors import ProviderError
+from panelql.resolvers.gateway import Gateway
+from panelql.resolvers.loaders import Loaders
+
+
+@dataclass
+class Viewer:
+    """Who is asking. Until API keys land every caller is the anonymous admin of the demo."""
+
+    name: str = "anonymous"
+    scopes: frozenset[str] = frozenset({"admin"})
+    customer_ref: str | None = None
+
+
+@dataclass
+class Context:
+    gateway: Gateway
+    loaders: Loaders
+    viewer: Viewer = field(default_factory=Viewer)
+    request: Any = None
+    # Failures of single panels during list queries: rendered as extra errors[] entries while
+    # the data of the healthy panels is returned (never all-or-nothing).
+    partial_errors: list[ProviderError] = field(default_factory=list)
+
+    @classmethod
+    def create(cls, gateway: Gateway, request: Any = None) -> Context:
+        return cls(gateway=gateway, loaders=Loaders(gateway), request=request)
+
+    def report(self, error: ProviderError) -> None:
+        seen = {(e.provider, e.code) for e in self.partial_errors}
+        if (error.provider, error.code) not in seen:
+            self.partial_errors.append(error)

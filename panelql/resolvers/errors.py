@@ -1,0 +1,42 @@
+"""Errors the application layer raises for clients, each with its machine-readable code.
+
+Provider errors (panelql.providers.errors) pass through unchanged; the schema layer renders
+both kinds into ``errors[].extensions``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class GatewayError(Exception):
+    code = "INTERNAL"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class BadUserInput(GatewayError):
+    code = "BAD_USER_INPUT"
+
+
+class NotFoundError(GatewayError):
+    code = "NOT_FOUND"
+
+
+class Forbidden(GatewayError):
+    code = "FORBIDDEN"
+
+
+class Unauthenticated(GatewayError):
+    code = "UNAUTHENTICATED"
+
+
+class StateConflict(GatewayError):
+    code = "CONFLICT"
+
+
+class NotSupported(GatewayError):
+    code = "NOT_SUPPORTED"

@@ -1,0 +1,221 @@
+"""Read use-cases: list and look up the unified resources across every connection."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from panelql.providers.contract import (
+    BillingProvider,
+    ComputeProvider,
+    DnsProvider,
+    HostingProvider,
+)
+from panelql.providers.errors import ProviderError
+from panelql.providers.models import (
+    AccountRecord,
+    BackupRecord,
+    DnsZoneRecord,
+    InvoiceRecord,
+    LiveState,
+    NodeRecord,
+    Ref,
+    ResourceType,
+    ServerRecord,
+)
+from panelql.providers.status import ServerStatus
+from panelql.resolvers.context import Context
+from panelql.resolvers.errors import NotFoundError
+from panelql.resolvers.fanout import gather_lists
+from panelql.resolvers.filters import (
+    AccountFilter,
+    BackupFilter,
+    DnsZoneFilter,
+    InvoiceFilter,
+    NodeFilter,
+    ServerFilter,
+    matches_text,
+)
+
+Record = ServerRecord | NodeRecord | AccountRecord | BackupRecord | InvoiceRecord | DnsZoneRecord
+
+
+# -- servers ----------------------------------------------------------------------------------
+async def server_state(ctx: Context, server: ServerRecord) -> LiveState:
+    """Status and usage, asking the live-state loader when the list call lacked them."""
+    if server.status is not None:
+        return LiveState(server.status, server.raw_status, server.usage)
+    state: LiveState | None = await ctx.loaders.live_state.load(
+        Ref(server.connection, ResourceType.SERVER, server.id))
+    return state or LiveState(ServerStatus.UNKNOWN, server.raw_status, server.usage)
+
+
+async def list_servers(ctx: Context, f: ServerFilter) -> list[ServerRecord]:
+    providers = [p for p in ctx.gateway.of_family(ComputeProvider) if f.admits(p)]
+    for ref in (f.node, f.owner):
+        if ref is not None:
+            providers = [p for p in providers if p.name == ref.connection]
+    servers = await gather_lists(ctx, providers, lambda p: p.list_servers())
+    ctx.loaders.prime_servers(servers)
+    servers = [
+        s for s in servers
+        if (f.node is None or s.node_id == f.node.id)
+        and (f.owner is None or s.owner_id == f.owner.id)
+        and matches_text(f.search, (s.name, s.id, s.external_ref))
+    ]
+    if f.statuses:
+        wanted = set(f.statuses)
+        states = await asyncio.gather(*(_state_or_unknown(ctx, s) for s in servers))
+        servers = [s for s, st in zip(servers, states, strict=True) if st in wanted]
+    return servers
+
+
+async def _state_or_unknown(ctx: Context, server: ServerRecord) -> ServerStatus:
+    try:
+        return (await server_state(ctx, server)).status
+    except ProviderError as exc:
+        ctx.report(exc.with_provider(server.connection))
+        return ServerStatus.UNKNOWN
+
+
+# -- nodes, accounts --------------------------------------------------------------------------
+async def list_nodes(ctx: Context, f: NodeFilter) -> list[NodeRecord]:
+    providers = [p for p in ctx.gateway.of_family(ComputeProvider) if f.admits(p)]
+    nodes = await gather_lists(ctx, providers, lambda p: p.list_nodes())
+    for node in nodes:
+        ctx.loaders.node.prime(Ref(node.connection, ResourceType.NODE, node.id), node)
+    return [
+        n for n in nodes
+        if (not f.statuses or n.status in f.statuses)
+        and (f.region is None or n.region == f.region)
+        and matches_text(f.search, (n.name, n.id))
+    ]
+
+
+async def list_accounts(ctx: Context, f: AccountFilter) -> list[AccountRecord]:
+    providers = [p for p in ctx.gateway.of_family(HostingProvider) if f.admits(p)]
+    accounts = await gather_lists(ctx, providers, lambda p: p.list_accounts())
+    for account in accounts:
+        ctx.loaders.account.prime(Ref(account.connection, ResourceType.ACCOUNT, account.id),
+                                  account)
+    return [
+        a for a in accounts
+        if (not f.statuses or a.status in f.statuses)
+        and matches_text(f.search, (a.username, a.email, a.id, *a.domains))
+    ]
+
+
+# -- backups ----------------------------------------------------------------------------------
+async def server_backups(ctx: Context, server: ServerRecord) -> list[BackupRecord]:
+    found: list[BackupRecord] | None = await ctx.loaders.backups.load(
+        Ref(server.connection, ResourceType.SERVER, server.id))
+    return found or []
+
+
+async def list_backups(ctx: Context, f: BackupFilter) -> list[BackupRecord]:
+    if f.server is not None:
+        servers = [await get_server(ctx, f.server)]
+    else:
+        servers = await list_servers(ctx, ServerFilter(providers=f.providers, kinds=f.kinds))
+    results = await asyncio.gather(
+        *(server_backups(ctx, s) for s in servers), return_exceptions=True)
+    backups: list[BackupRecord] = []
+    for result in results:
+        if isinstance(result, ProviderError):
+            ctx.report(result)
+        elif isinstance(result, BaseException):
+            raise result
+        else:
+            backups.extend(result)
+    return [
+        b for b in backups
+        if (not f.statuses or b.status in f.statuses) and matches_text(f.search, (b.name, b.id))
+    ]
+
+
+def backup_ref_id(server_id: str, backup_id: str) -> str:
+    """Backups live under their server upstream, so their upstream id carries both."""
+    return f"{server_id}/{backup_id}"
+
+
+async def get_backup(ctx: Context, ref: Ref) -> BackupRecord:
+    server_id, _, backup_id = ref.id.rpartition("/")
+    if not server_id:
+        raise NotFoundError("backup not found")
+    server = await get_server(ctx, Ref(ref.connection, ResourceType.SERVER, server_id))
+    for backup in await server_backups(ctx, server):
+        if backup.id == backup_id:
+            return backup
+    raise NotFoundError("backup not found")
+
+
+# -- billing and DNS --------------------------------------------------------------------------
+async def list_invoices(ctx: Context, f: InvoiceFilter) -> list[InvoiceRecord]:
+    providers = [p for p in ctx.gateway.of_family(BillingProvider) if f.admits(p)]
+    invoices = await gather_lists(
+        ctx, providers, lambda p: p.list_invoices(customer_ids=f.customer_ids))
+    for invoice in invoices:
+        ctx.loaders.invoice.prime(Ref(invoice.connection, ResourceType.INVOICE, invoice.id),
+                                  invoice)
+    return [
+        i for i in invoices
+        if (not f.statuses or i.status in f.statuses)
+        and (f.overdue is None or is_overdue(i) == f.overdue)
+        and matches_text(f.search, (i.number, i.id))
+    ]
+
+
+def is_overdue(invoice: InvoiceRecord) -> bool:
+    from datetime import UTC, datetime
+
+    from panelql.providers.status import InvoiceStatus
+
+    return (invoice.status is InvoiceStatus.OPEN and invoice.due_date is not None
+            and invoice.due_date < datetime.now(UTC))
+
+
+async def list_zones(ctx: Context, f: DnsZoneFilter, *, with_records: bool) -> list[
+    DnsZoneRecord
+]:
+    providers = [p for p in ctx.gateway.of_family(DnsProvider) if f.admits(p)]
+    zones = await gather_lists(ctx, providers, lambda p: p.list_zones(with_records=with_records))
+    if with_records:
+        for zone in zones:
+            ctx.loaders.zone.prime(Ref(zone.connection, ResourceType.DNS_ZONE, zone.id), zone)
+    return [
+        z for z in zones
+        if (not f.statuses or z.status in f.statuses) and matches_text(f.search, (z.name,))
+    ]
+
+
+# -- lookups ----------------------------------------------------------------------------------
+async def get_server(ctx: Context, ref: Ref) -> ServerRecord:
+    return await _load(ctx, ref)  # type: ignore[return-value]
+
+
+async def get(ctx: Context, ref: Ref) -> Record:
+    """Any resource by its Ref; NotFoundError when the upstream does not have it."""
+    if ref.type is ResourceType.BACKUP:
+        return await get_backup(ctx, ref)
+    return await _load(ctx, ref)
+
+
+async def _load(ctx: Context, ref: Ref) -> Record:
+    loader = {
+        ResourceType.SERVER: ctx.loaders.server,
+        ResourceType.NODE: ctx.loaders.node,
+        ResourceType.ACCOUNT: ctx.loaders.account,
+        ResourceType.INVOICE: ctx.loaders.invoice,
+        ResourceType.DNS_ZONE: ctx.loaders.zone,
+    }[ref.type]
+    if ref.connection not in ctx.gateway.providers:
+        raise NotFoundError(f"{ref.type.value} not found")
+    found: Record | None = await loader.load(ref)
+    if found is None:
+        raise NotFoundError(f"{ref.type.value} not found")
+    return found
+
+
+async def load_many(ctx: Context, refs: Sequence[Ref]) -> list[Record | None]:
+    results = await asyncio.gather(*(get(ctx, r) for r in refs), return_exceptions=True)
+    return [r if not isinstance(r, BaseException) else None for r in results]

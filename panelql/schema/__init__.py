@@ -1,0 +1,1 @@
+"""The GraphQL contract: types, inputs, enums, error rendering and the root bindings."""

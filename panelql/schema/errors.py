@@ -1,0 +1,76 @@
+"""How errors reach clients: one machine-readable ``extensions.code`` on every error.
+
+- ProviderError → its code plus ``provider``, ``retryable``, ``retryAfter``, ``currentStatus``;
+- GatewayError (bad input, not found, forbidden…) → its code and extensions;
+- parse and validation errors → BAD_USER_INPUT;
+- anything else → INTERNAL with a generic message and an ``errorId`` that is also logged with
+  the traceback, so support can find it without the client ever seeing internals.
+Partial failures collected during list queries are appended as one error per failed provider.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+from graphql import GraphQLError
+from strawberry.extensions import SchemaExtension
+
+from panelql.providers.errors import Conflict, ProviderError, RateLimited
+from panelql.resolvers.errors import GatewayError
+
+log = logging.getLogger("panelql.errors")
+
+
+def provider_extensions(error: ProviderError) -> dict[str, Any]:
+    ext: dict[str, Any] = {"code": error.code, "provider": error.provider,
+                           "retryable": error.retryable}
+    if isinstance(error, RateLimited) and error.retry_after is not None:
+        ext["retryAfter"] = error.retry_after
+    if isinstance(error, Conflict) and error.current_status:
+        ext["currentStatus"] = error.current_status
+    return ext
+
+
+def shape(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    # graphql-core wraps resolver exceptions; strawberry may wrap once more.
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    if isinstance(original, ProviderError):
+        log.info("provider error", extra={"provider": original.provider, "code": original.code,
+                                          "debug": original.debug})
+        return _rebuild(error, original.message, provider_extensions(original))
+    if isinstance(original, GatewayError):
+        return _rebuild(error, original.message, {"code": original.code, **original.extensions})
+    if original is None:
+        code = (error.extensions or {}).get("code") or "BAD_USER_INPUT"
+        return _rebuild(error, error.message, {**(error.extensions or {}), "code": code})
+    error_id = uuid.uuid4().hex[:12]
+    log.error("unexpected error %s", error_id, exc_info=original)
+    return _rebuild(error, f"Internal error (id {error_id})",
+                    {"code": "INTERNAL", "errorId": error_id})
+
+
+def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
+    return GraphQLError(message, nodes=error.nodes, source=error.source,
+                        positions=error.positions, path=error.path, extensions=extensions)
+
+
+def partial_error(error: ProviderError) -> GraphQLError:
+    return GraphQLError(f"{error.provider}: {error.message}",
+                        extensions=provider_extensions(error))
+
+
+class ErrorShaping(SchemaExtension):
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is None:
+            return
+        shaped = [shape(e) for e in (result.errors or [])]
+        context = self.execution_context.context
+        shaped.extend(partial_error(e) for e in getattr(context, "partial_errors", []))
+        result.errors = shaped or None

@@ -1,0 +1,31 @@
+"""The executable schema: root types plus the extensions every operation runs through."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import strawberry
+from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions.disable_introspection import DisableIntrospection
+
+from panelql.schema.errors import ErrorShaping
+from panelql.schema.query import Query
+from panelql.settings import Limits
+
+SDL_PATH = Path(__file__).parent / "schema.graphql"
+
+
+def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
+    limits = limits or Limits()
+    extensions: list[object] = [
+        ErrorShaping,
+        QueryDepthLimiter(max_depth=limits.max_depth),
+        MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+    ]
+    if not introspection:
+        extensions.append(DisableIntrospection())
+    return strawberry.Schema(query=Query, extensions=extensions)  # type: ignore[arg-type]
+
+
+def export_sdl() -> str:
+    return build_schema().as_str() + "\n"

@@ -1,0 +1,38 @@
+"""Pieces every object type uses: the typed Info, global IDs, pagination of nested lists."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+import strawberry
+
+from panelql.providers.models import Ref, ResourceType
+from panelql.resolvers import ids
+from panelql.resolvers.context import Context
+from panelql.resolvers.filters import sort_key
+from panelql.resolvers.pagination import Page, paginate
+from panelql.schema.relay import Connection, to_connection
+
+Info = strawberry.Info[Context, None]
+R = TypeVar("R")
+T = TypeVar("T")
+
+
+def global_id(kind: ResourceType, connection: str, upstream_id: str) -> strawberry.ID:
+    return strawberry.ID(ids.encode(Ref(connection, kind, upstream_id)))
+
+
+def page_of(info: Info, items: Sequence[R], key: Callable[[R], str], first: int | None,
+            after: str | None) -> Page[R]:
+    limits = info.context.gateway.settings.limits
+    return paginate(items, key, first=first, after=after, max_page=limits.max_page_size,
+                    default_page=limits.default_page_size)
+
+
+def connection_of(info: Info, items: Sequence[R], wrap: Callable[[R], T],
+                  first: int | None, after: str | None) -> Connection[T]:
+    """Paginate records that have ``connection`` and ``id`` and wrap them as GraphQL types."""
+    page = page_of(info, items, lambda r: sort_key(r.connection, r.id),  # type: ignore[attr-defined]
+                   first, after)
+    return to_connection(page, wrap)

@@ -1,0 +1,147 @@
+"""Gateway settings: ``PANELQL_*`` environment variables plus a TOML file of provider connections.
+
+Environment wins over the file. Nested values use ``__`` (``PANELQL_LIMITS__MAX_DEPTH=12``).
+Credentials in the TOML file are either literals or ``{ env = "NAME" }`` references, so the file
+itself can be committed without secrets. Invalid configuration raises :class:`ConfigError` with
+the offending key spelled out; the CLI prints it and exits, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from panelql.providers.config import ConnectionConfig, Secret
+from panelql.providers.registry import known_kinds
+
+DEFAULT_DB = "sqlite+aiosqlite:///.panelql/panelql.db"
+
+
+class ConfigError(Exception):
+    """Configuration that cannot work; the message names the key."""
+
+
+class EnvRef(BaseModel):
+    env: str
+
+
+class ProviderEntry(BaseModel):
+    model_config = {"extra": "forbid"}
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    kind: str
+    base_url: str = Field(pattern=r"^https?://")
+    credentials: dict[str, str | EnvRef] = Field(default_factory=dict)
+    options: dict[str, Any] = Field(default_factory=dict)
+    timeout_seconds: float = Field(default=25.0, gt=0, le=600)
+    region: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, value: str) -> str:
+        if value not in known_kinds():
+            raise ValueError(f"unknown provider kind {value!r}; known: {', '.join(known_kinds())}")
+        return value
+
+    def to_connection(self, where: str) -> ConnectionConfig:
+        secrets: dict[str, Secret] = {}
+        for key, value in self.credentials.items():
+            if isinstance(value, EnvRef):
+                resolved = os.environ.get(value.env)
+                if resolved is None:
+                    raise ConfigError(
+                        f"{where}.credentials.{key}: environment variable {value.env} is not set"
+                    )
+                value = resolved
+            secrets[key] = Secret(value)
+        return ConnectionConfig(
+            name=self.name, kind=self.kind, base_url=self.base_url, credentials=secrets,
+            options=dict(self.options), timeout_seconds=self.timeout_seconds, region=self.region,
+        )
+
+
+class Limits(BaseModel):
+    max_depth: int = Field(default=12, ge=2)
+    max_aliases: int = Field(default=30, ge=1)
+    max_page_size: int = Field(default=1000, ge=1)
+    default_page_size: int = Field(default=50, ge=1)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="PANELQL_", env_nested_delimiter="__", extra="ignore"
+    )
+
+    config_file: Path | None = None
+    database_url: str = DEFAULT_DB
+    redis_url: str | None = None
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    graphiql: bool = True
+    introspection: bool = True
+    log_level: str = "info"
+    auto_migrate: bool = True
+    # Dataloaders can be switched off to measure what they save (bench/); never in production.
+    dataloaders: bool = True
+    health_cache_seconds: float = Field(default=10.0, ge=0)
+    limits: Limits = Field(default_factory=Limits)
+    providers: list[ProviderEntry] = Field(default_factory=list)
+
+    def connections(self) -> list[ConnectionConfig]:
+        configs = [p.to_connection(f"providers[{i}]") for i, p in enumerate(self.providers)]
+        names = [c.name for c in configs]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ConfigError(f"providers: duplicate connection name(s) {', '.join(duplicates)}")
+        return configs
+
+
+def _describe(error: ValidationError) -> str:
+    lines = []
+    for item in error.errors():
+        path = ""
+        for part in item["loc"]:
+            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+        lines.append(f"{path or '(root)'}: {item['msg']}")
+    return "; ".join(lines)
+
+
+def _read_file(path: Path) -> dict[str, Any]:
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config_file: {path} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config_file: {path} is not valid TOML ({exc})") from None
+    gateway = data.pop("gateway", {})
+    if not isinstance(gateway, dict):
+        raise ConfigError("gateway: must be a table")
+    return {**gateway, **data}
+
+
+def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment, the TOML file (if any) and explicit overrides."""
+    try:
+        env_only = Settings()
+        path = Path(config_file) if config_file else env_only.config_file
+        file_values = _read_file(path) if path else {}
+        # Environment variables win over the file: re-read them on top.
+        explicit_env = {k: v for k, v in env_only.model_dump().items()
+                        if f"PANELQL_{k.upper()}" in os.environ}
+        settings = Settings.model_validate({**file_values, **explicit_env, **overrides,
+                                            "config_file": path})
+        settings.connections()  # resolve env references now, so errors surface at start
+        return settings
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc)) from None
+
+
+@lru_cache(maxsize=1)
+def cached_settings() -> Settings:
+    return load_settings()

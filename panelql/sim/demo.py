@@ -1,0 +1,63 @@
+"""``panelql demo``: simulated panels on loopback plus a gateway wired to them.
+
+Each entry says how to build one simulator and which credentials the gateway's connection uses,
+so adding a kind to the demo is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from panelql.settings import ProviderEntry
+from panelql.sim.framework import SimPanel
+from panelql.sim.runner import BackgroundServers
+
+
+@dataclass(frozen=True)
+class DemoPanel:
+    name: str
+    kind: str
+    sim: str  # "module:Class"
+    credentials: Callable[[Any], dict[str, str]]
+    path: str = ""  # base path appended to the simulator's URL
+    region: str | None = None
+    tls: bool = False
+    options: Callable[[Any], dict[str, Any]] = lambda sim: {}
+
+
+DEMO_PANELS: list[DemoPanel] = [
+    DemoPanel("catalyst-main", "catalyst", "panelql.sim.catalyst:CatalystSim",
+              lambda s: {"api_key": s.api_key}, region="us-east"),
+    DemoPanel("ptero-eu", "pterodactyl", "panelql.sim.pterodactyl:PterodactylSim",
+              lambda s: {"application_key": s.application_key, "client_key": s.client_key},
+              region="eu-west"),
+]
+
+
+def load_sim(target: str, **kwargs: Any) -> SimPanel:
+    module, _, cls = target.partition(":")
+    panel = getattr(importlib.import_module(module), cls)(**kwargs)
+    assert isinstance(panel, SimPanel)
+    return panel
+
+
+def start_panels(background: BackgroundServers, *, transition_seconds: float = 3.0,
+                 latency_ms: float = 0.0) -> tuple[dict[str, SimPanel], list[ProviderEntry]]:
+    """Serve every demo panel; return the simulators and the gateway's provider entries."""
+    sims: dict[str, SimPanel] = {}
+    entries: list[ProviderEntry] = []
+    for demo in DEMO_PANELS:
+        panel = load_sim(demo.sim)
+        panel.knobs.transition_seconds = transition_seconds
+        panel.knobs.latency_ms = latency_ms
+        served = background.serve(demo.name, panel.app())
+        sims[demo.name] = panel
+        entries.append(ProviderEntry(
+            name=demo.name, kind=demo.kind, base_url=served.url + demo.path,
+            credentials=dict(demo.credentials(panel)), options=demo.options(panel),
+            region=demo.region,
+        ))
+    return sims, entries
