@@ -19,11 +19,11 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     limits = limits or Limits()
     extensions: list[object] = [
         ErrorShaping,
-        QueryDepthLimiter(max_depth=limits.max_depth),
-        MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
     ]
     if not introspection:
-        extensions.append(DisableIntrospection())
+        extensions.append(DisableIntrospection)
     return strawberry.Schema(query=Query, extensions=extensions)  # type: ignore[arg-type]
 
 

@@ -41,6 +41,7 @@ class BackgroundServers:
         self._thread.start()
         self.served: dict[str, Served] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._by_name: dict[str, asyncio.Task[None]] = {}
 
     def serve(
         self,
@@ -60,12 +61,12 @@ class BackgroundServers:
         server = uvicorn.Server(config)
         server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         started = asyncio.run_coroutine_threadsafe(self._start(server), self.loop)
-        started.result(timeout=30)
+        self._by_name[name] = started.result(timeout=30)
         served = Served(name, server, "https" if ssl_certfile else "http")
         self.served[name] = served
         return served
 
-    async def _start(self, server: uvicorn.Server) -> None:
+    async def _start(self, server: uvicorn.Server) -> asyncio.Task[None]:
         task = asyncio.get_running_loop().create_task(server.serve())
         self._tasks.append(task)
         while not server.started:
@@ -73,11 +74,14 @@ class BackgroundServers:
                 task.result()
                 raise RuntimeError("server exited before it started")
             await asyncio.sleep(0.01)
+        return task
 
     def stop_one(self, name: str) -> None:
         """Shut one app down (a panel going away mid-test)."""
         served = self.served.pop(name)
         served.server.should_exit = True
+        task = self._by_name.pop(name)
+        self.call(asyncio.wait({task}, timeout=10))
 
     def call(self, coro: Any, timeout: float = 30) -> Any:
         """Run a coroutine on the servers' loop (to touch simulator state safely)."""

@@ -21,7 +21,7 @@ import httpx
 
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
-from panelql.providers.errors import Conflict, InvalidRequest, NotFound
+from panelql.providers.errors import Conflict, InvalidRequest, NotFound, UnexpectedResponse
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.models import (
     BackupRecord,
@@ -131,6 +131,13 @@ class ProxmoxWPProvider(ComputeProvider):
                                  provider=self.name, debug={"path": path})
         return dict(body)
 
+    def _objects(self, body: Mapping[str, Any], key: str, what: str) -> list[dict[str, Any]]:
+        """``body[key]`` as a list of JSON objects, or UnexpectedResponse."""
+        items = body.get(key)
+        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
+            raise UnexpectedResponse(f"{self.name} sent an unexpected {what}", provider=self.name)
+        return items
+
     async def _action(self, path: str, server_id: str, *, long: bool = False,
                       **fields: str) -> dict[str, Any]:
         return await self._call("POST", path, json={"service_id": server_id, **fields}, long=long)
@@ -140,10 +147,7 @@ class ProxmoxWPProvider(ComputeProvider):
 
     # -- servers ------------------------------------------------------------------------------
     async def _sites_raw(self) -> list[dict[str, Any]]:
-        sites = (await self._call("GET", "/sites")).get("sites")
-        expect(isinstance(sites, list) and all(isinstance(s, dict) for s in sites),
-               self.name, "site list")
-        return list(sites)
+        return self._objects(await self._call("GET", "/sites"), "sites", "site list")
 
     async def list_servers(self) -> list[ServerRecord]:
         return [self._server(raw) for raw in await self._sites_raw()]
@@ -190,10 +194,7 @@ class ProxmoxWPProvider(ComputeProvider):
 
     # -- nodes --------------------------------------------------------------------------------
     async def _nodes_raw(self) -> list[dict[str, Any]]:
-        nodes = (await self._call("GET", "/nodes")).get("nodes")
-        expect(isinstance(nodes, list) and all(isinstance(n, dict) for n in nodes),
-               self.name, "node list")
-        return list(nodes)
+        return self._objects(await self._call("GET", "/nodes"), "nodes", "node list")
 
     async def list_nodes(self) -> list[NodeRecord]:
         # Nodes carry capacity; what is allocated on them comes from the sites' plans.
@@ -232,7 +233,7 @@ class ProxmoxWPProvider(ComputeProvider):
         for raw in await self._sites_raw():
             sid = str(raw.get("service_id"))
             if sid in result:
-                result[sid] = self._backups(sid, raw.get("backups"))
+                result[sid] = self._backups(sid, raw)
         return result
 
     async def _site_backups(self, server_id: str) -> list[BackupRecord]:
@@ -240,12 +241,11 @@ class ProxmoxWPProvider(ComputeProvider):
             body = await self._call("GET", "/action/getbak", params={"service_id": server_id})
         except NotFound:
             return []
-        return self._backups(server_id, body.get("backups"))
+        return self._backups(server_id, body)
 
-    def _backups(self, server_id: str, raw: Any) -> list[BackupRecord]:
-        expect(isinstance(raw, list) and all(isinstance(b, dict) for b in raw),
-               self.name, "backup list")
-        return [self._backup(server_id, item) for item in raw]
+    def _backups(self, server_id: str, body: Mapping[str, Any]) -> list[BackupRecord]:
+        return [self._backup(server_id, item)
+                for item in self._objects(body, "backups", "backup list")]
 
     def _backup(self, server_id: str, raw: Mapping[str, Any]) -> BackupRecord:
         expect(isinstance(raw.get("name"), str), self.name, "backup object")
@@ -333,7 +333,9 @@ class ProxmoxWPProvider(ComputeProvider):
     async def list_domains(self, server_id: str) -> list[str]:
         body = await self._call("GET", "/action/getdomain", params={"service_id": server_id})
         domains = body.get("domains")
-        expect(isinstance(domains, list), self.name, "domain list")
+        if not isinstance(domains, list):
+            raise UnexpectedResponse(f"{self.name} sent an unexpected domain list",
+                                     provider=self.name)
         return [str(d) for d in domains]
 
     async def add_domain(self, server_id: str, domain: str) -> None:

@@ -1,0 +1,51 @@
+"""A gateway under test: real uvicorn, real SQLite file, simulated panels over real HTTP."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from panelql.app import create_app
+from panelql.settings import ProviderEntry, Settings
+from panelql.sim.framework import SimPanel
+from panelql.sim.runner import BackgroundServers
+
+
+@dataclass
+class GatewayUnderTest:
+    url: str
+    sims: dict[str, SimPanel]
+    client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+
+    def query(self, query: str, variables: dict[str, Any] | None = None,
+              **headers: str) -> dict[str, Any]:
+        response = self.client.post(f"{self.url}/graphql",
+                                    json={"query": query, "variables": variables or {}},
+                                    headers=headers)
+        body: dict[str, Any] = response.json()
+        return body
+
+    def upstream_calls(self) -> dict[str, int]:
+        return {name: sim.total_requests for name, sim in self.sims.items()}
+
+    def reset_counts(self) -> None:
+        for sim in self.sims.values():
+            sim.reset_stats()
+
+
+def start_gateway(background: BackgroundServers, name: str, sims: dict[str, SimPanel],
+                  entries: list[ProviderEntry], db_path: Path, **settings: Any) -> GatewayUnderTest:
+    config = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
+                      providers=entries, **settings)
+    served = background.serve(name, create_app(config))
+    return GatewayUnderTest(url=served.url, sims=sims)
+
+
+def serve_sim(background: BackgroundServers, name: str, sim: SimPanel, kind: str,
+              credentials: dict[str, str], path: str = "") -> ProviderEntry:
+    served = background.serve(name, sim.app())
+    return ProviderEntry(name=name, kind=kind, base_url=served.url + path,
+                         credentials=dict(credentials))
