@@ -90,6 +90,10 @@ class Settings(BaseSettings):
     # Dataloaders can be switched off to measure what they save (bench/); never in production.
     dataloaders: bool = True
     health_cache_seconds: float = Field(default=10.0, ge=0)
+    # How the gateway follows long upstream work (installs, power transitions, backups).
+    operation_poll_seconds: float = Field(default=1.0, gt=0)
+    operation_timeout_seconds: float = Field(default=900.0, gt=0)
+    idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     limits: Limits = Field(default_factory=Limits)
     providers: list[ProviderEntry] = Field(default_factory=list)
 

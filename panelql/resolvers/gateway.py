@@ -11,6 +11,8 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from panelql.db.repositories import Audit, Idempotency, Operations
+from panelql.events.bus import EventBus, InProcessBus
 from panelql.providers.contract import Provider
 from panelql.providers.errors import ProviderError
 from panelql.resolvers.errors import NotFoundError
@@ -32,8 +34,20 @@ class Health:
 class Gateway:
     settings: Settings
     providers: dict[str, Provider]
-    sessions: async_sessionmaker[Any] | None = None
+    sessions: async_sessionmaker[Any]
+    bus: EventBus = field(default_factory=InProcessBus)
     _health: dict[str, Health] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        from panelql.resolvers.operations import OperationTracker
+
+        self.audit = Audit(self.sessions)
+        self.idempotency = Idempotency(self.sessions)
+        self.operations = Operations(self.sessions)
+        self.tracker = OperationTracker(
+            self.operations, self.bus, poll_seconds=self.settings.operation_poll_seconds,
+            timeout_seconds=self.settings.operation_timeout_seconds)
+
 
     def provider(self, name: str) -> Provider:
         try:
@@ -71,5 +85,7 @@ class Gateway:
         self._health[provider] = Health(False, None, datetime.now(UTC), error.message, error.code)
 
     async def aclose(self) -> None:
+        await self.tracker.aclose()
+        await self.bus.aclose()
         await asyncio.gather(*(p.aclose() for p in self.providers.values()),
                              return_exceptions=True)

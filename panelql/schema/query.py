@@ -15,7 +15,8 @@ from panelql.providers.models import (
     ResourceType,
     ServerRecord,
 )
-from panelql.resolvers import ids, queries
+from panelql.resolvers import ids, placement, queries
+from panelql.resolvers.errors import NotFoundError
 from panelql.schema.inputs import (
     AccountFilterInput,
     BackupFilterInput,
@@ -29,6 +30,7 @@ from panelql.schema.types.billing import Invoice
 from panelql.schema.types.common import Info, connection_of
 from panelql.schema.types.compute import Account, Backup, Node, Server
 from panelql.schema.types.dns import DnsZone
+from panelql.schema.types.operation import AuditEntry, Operation
 from panelql.schema.types.provider import Provider
 
 Resource = Annotated[
@@ -60,6 +62,12 @@ class Viewer:
     name: str
     scopes: list[str]
     customer_ref: str | None
+
+
+@strawberry.type
+class PlacementCandidate:
+    node: Node
+    load: float = strawberry.field(description="Share of capacity already given away (0..1).")
 
 
 @strawberry.type
@@ -136,6 +144,33 @@ class Query:
     @strawberry.field(description="Configured provider connections.")
     def providers(self, info: Info) -> list[Provider]:
         return [Provider(_adapter=p) for p in info.context.gateway.providers.values()]
+
+    @strawberry.field(description="Progress of long upstream work started by a mutation.")
+    async def operation(self, info: Info, id: strawberry.ID) -> Operation:
+        row = await info.context.gateway.operations.get(str(id))
+        if row is None:
+            raise NotFoundError("operation not found")
+        return Operation(row=row)
+
+    @strawberry.field(description="Nodes that can take a new server, least loaded first.")
+    async def placement_candidates(
+            self, info: Info, memory_mb: int | None = None, cpu_cores: float | None = None,
+            disk_mb: int | None = None, region: str | None = None,
+            provider: list[str] | None = None, first: int = 10) -> list[PlacementCandidate]:
+        request = placement.PlacementRequest(memory_mb=memory_mb, cpu_cores=cpu_cores,
+                                             disk_mb=disk_mb, region=region, providers=provider)
+        found = await placement.candidates(info.context, request)
+        return [PlacementCandidate(node=Node(r=c.node), load=c.load) for c in found[:first]]
+
+    @strawberry.field(description="Every mutation, newest first (inputs with secrets redacted).")
+    async def audit_log(self, info: Info, action: str | None = None, target: str | None = None,
+                        actor: str | None = None, outcome: str | None = None,
+                        first: int = 100, before: strawberry.ID | None = None
+                        ) -> list[AuditEntry]:
+        rows = await info.context.gateway.audit.search(
+            action=action, target=target, actor=actor, outcome=outcome,
+            limit=max(1, min(first, 1000)), before_id=int(before) if before else None)
+        return [AuditEntry(row=r) for r in rows]
 
     @strawberry.field(description="Who the gateway thinks is asking.")
     def viewer(self, info: Info) -> Viewer:

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any, Self
 
+from panelql.providers.catalyst.lifecycle import CatalystLifecycle
 from panelql.providers.catalyst.mapping import SERVER_STATUS, backup_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import (
@@ -30,7 +31,12 @@ from panelql.providers.models import (
     ServerRecord,
     Usage,
 )
-from panelql.providers.status import AccountStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers.status import (
+    AccountStatus,
+    NodeStatus,
+    ServerStatus,
+    map_status,
+)
 
 USERS_PAGE = 100
 BACKUPS_PAGE = 100
@@ -52,13 +58,16 @@ def parse_time(value: Any) -> datetime | None:
         return None
 
 
-class CatalystProvider(ComputeProvider, HostingProvider):
+class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
     kind = "catalyst"
     families = frozenset({Family.COMPUTE, Family.HOSTING})
-    capabilities = frozenset(
-        {Capability.SERVER_READ, Capability.NODE_READ, Capability.BACKUP_READ,
-         Capability.ACCOUNT_READ}
-    )
+    capabilities = frozenset({
+        Capability.SERVER_READ, Capability.NODE_READ, Capability.BACKUP_READ,
+        Capability.ACCOUNT_READ, Capability.SERVER_CREATE, Capability.SERVER_POWER,
+        Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL,
+        Capability.SERVER_RESIZE, Capability.SERVER_DELETE, Capability.SERVER_ACCESS,
+        Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
+    })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config)
@@ -195,3 +204,4 @@ class CatalystProvider(ComputeProvider, HostingProvider):
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+

@@ -1,0 +1,1 @@
+"""Status events: the bus that carries them, and (later) the watcher and webhook ingestion."""

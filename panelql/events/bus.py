@@ -1,0 +1,66 @@
+"""In-process event bus: fan-out to bounded per-subscriber queues.
+
+A slow subscriber cannot grow memory without bound: its queue holds at most ``maxsize`` events
+and the oldest is dropped (and counted) when it is full, so one stuck dashboard never holds
+back the others or the publisher.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Protocol
+
+from panelql.events.model import StatusEvent, Topic
+
+
+class EventBus(Protocol):
+    async def publish(self, event: StatusEvent) -> None: ...
+
+    def subscribe(self, topics: set[Topic]) -> AsyncIterator[StatusEvent]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class Subscriber:
+    def __init__(self, topics: set[Topic], maxsize: int) -> None:
+        self.topics = topics
+        self.queue: asyncio.Queue[StatusEvent] = asyncio.Queue(maxsize)
+        self.dropped = 0
+
+    def offer(self, event: StatusEvent) -> None:
+        if event.topic not in self.topics:
+            return
+        if self.queue.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                self.queue.get_nowait()
+            self.dropped += 1
+        self.queue.put_nowait(event)
+
+
+class InProcessBus:
+    def __init__(self, *, queue_size: int = 256) -> None:
+        self.queue_size = queue_size
+        self.subscribers: set[Subscriber] = set()
+        self.published = 0
+
+    async def publish(self, event: StatusEvent) -> None:
+        self.deliver(event)
+
+    def deliver(self, event: StatusEvent) -> None:
+        self.published += 1
+        for subscriber in list(self.subscribers):
+            subscriber.offer(event)
+
+    async def subscribe(self, topics: set[Topic]) -> AsyncIterator[StatusEvent]:
+        subscriber = Subscriber(topics, self.queue_size)
+        self.subscribers.add(subscriber)
+        try:
+            while True:
+                yield await subscriber.queue.get()
+        finally:
+            self.subscribers.discard(subscriber)
+
+    async def aclose(self) -> None:
+        self.subscribers.clear()

@@ -1,0 +1,30 @@
+"""Resolve a mutation's target: decode the ID, find the adapter of the right family, check the
+capability. Shared by every lifecycle action."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+from panelql.providers.contract import Capability, Provider
+from panelql.providers.models import Ref, ResourceType
+from panelql.resolvers import ids
+from panelql.resolvers.context import Context
+from panelql.resolvers.errors import NotFoundError, NotSupported
+
+P = TypeVar("P", bound=Provider)
+
+
+def adapter_for(ctx: Context, connection: str, family: type[P], capability: Capability) -> P:
+    provider = ctx.gateway.providers.get(connection)
+    if not isinstance(provider, family):
+        raise NotFoundError("not found")
+    if not provider.supports(capability):
+        raise NotSupported(f"{provider.kind} connections cannot do {capability.name}",
+                           provider=provider.name)
+    return provider
+
+
+def target(ctx: Context, global_id: str, kind: ResourceType, family: type[P],
+           capability: Capability) -> tuple[Ref, P]:
+    ref = ids.decode(global_id, kind)
+    return ref, adapter_for(ctx, ref.connection, family, capability)

@@ -1,0 +1,362 @@
+"""The root Mutation: lifecycle actions for billing integrations.
+
+Every field takes ``idempotencyKey`` (or the ``Idempotency-Key`` header), runs through
+``resolvers.execution.execute`` (idempotency, audit) and returns a typed payload.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.scalars import JSON
+
+from panelql.providers.models import (
+    AccountSpec,
+    DnsRecordInput,
+    PowerAction,
+    Resources,
+    ResourceType,
+    ServerSpec,
+)
+from panelql.resolvers import (
+    account_actions,
+    backup_actions,
+    dns_invoice_actions,
+    ids,
+    placement,
+    server_actions,
+)
+from panelql.resolvers.errors import BadUserInput, StateConflict
+from panelql.resolvers.execution import ActionResult, execute
+from panelql.schema.payloads import (
+    AccountPayload,
+    BackupPayload,
+    DeletePayload,
+    DnsZonePayload,
+    InvoicePayload,
+    ServerPayload,
+)
+from panelql.schema.types.common import Info
+
+Key = Annotated[str | None, strawberry.argument(
+    description="Retries with the same key and input return the first result.")]
+
+
+@strawberry.input
+class ResourcesInput:
+    memory_mb: int | None = None
+    cpu_cores: float | None = None
+    disk_mb: int | None = None
+
+    def to_record(self) -> Resources:
+        return Resources(memory_mb=self.memory_mb, cpu_cores=self.cpu_cores, disk_mb=self.disk_mb)
+
+
+@strawberry.input(description="Where to put a new server when no node is given.")
+class PlacementInput:
+    region: str | None = None
+
+
+@strawberry.input
+class CreateServerInput:
+    provider: str = strawberry.field(description="Connection name.")
+    name: str
+    resources: ResourcesInput
+    node: strawberry.ID | None = strawberry.field(
+        default=None, description="Omit to let placement pick the least loaded node.")
+    placement: PlacementInput | None = None
+    owner: strawberry.ID | None = None
+    template: str | None = strawberry.field(
+        default=None, description="Egg, template, OS image or plan, as the panel names it.")
+    ports: list[int] | None = None
+    external_ref: str | None = None
+    options: JSON | None = strawberry.field(default=None,
+                                            description="Panel-specific extras.")
+
+
+@strawberry.input
+class CreateAccountInput:
+    provider: str
+    username: str
+    email: str | None = None
+    password: str | None = None
+    package: str | None = None
+    domain: str | None = None
+    node: strawberry.ID | None = None
+    external_ref: str | None = None
+
+
+@strawberry.input
+class DnsRecordWriteInput:
+    id: str | None = strawberry.field(default=None,
+                                      description="Update this record; omit to create.")
+    type: str
+    name: str
+    content: str
+    ttl: int | None = None
+    priority: int | None = None
+
+
+def _values(**values: Any) -> dict[str, Any]:
+    """Input as stored for idempotency and audit: plain JSON-able values."""
+    def plain(v: Any) -> Any:
+        if hasattr(v, "__dict__") and not isinstance(v, type):
+            return {k: plain(x) for k, x in vars(v).items() if not k.startswith("_")}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+    return {k: plain(v) for k, v in values.items()}
+
+
+async def _run(info: Info, action: str, target: str | None, key: str | None,
+               values: dict[str, Any], run: Callable[[], Awaitable[ActionResult]]
+               ) -> ActionResult:
+    return await execute(info.context, action, target, values, key, run)
+
+
+async def _place(info: Info, data: CreateServerInput) -> str:
+    res = data.resources
+    request = placement.PlacementRequest(
+        memory_mb=res.memory_mb, cpu_cores=res.cpu_cores, disk_mb=res.disk_mb,
+        region=data.placement.region if data.placement else None, providers=[data.provider])
+    found = await placement.candidates(info.context, request)
+    if not found:
+        where = f" in region {request.region}" if request.region else ""
+        raise StateConflict(f"no online node{where} on {data.provider} has room for this server",
+                            currentStatus="NO_CAPACITY")
+    return found[0].node.id
+
+
+def _power(action: PowerAction, name: str) -> Any:
+    async def resolve(self: Any, info: Info, id: strawberry.ID,
+                      idempotency_key: Key = None) -> ServerPayload:
+        result = await _run(info, name, id, idempotency_key, _values(id=id),
+                            lambda: server_actions.power(info.context, id, action))
+        return ServerPayload(result=result)
+    resolve.__name__ = name
+    return strawberry.mutation(resolve, description=f"{action.value.capitalize()} a server.")
+
+
+@strawberry.type
+class Mutation:
+    start_server = _power(PowerAction.START, "startServer")
+    stop_server = _power(PowerAction.STOP, "stopServer")
+    restart_server = _power(PowerAction.RESTART, "restartServer")
+    kill_server = _power(PowerAction.KILL, "killServer")
+
+    @strawberry.mutation(description="Provision a server on a node, or on the least loaded "
+                                     "node with room when none is given.")
+    async def create_server(self, info: Info, input: CreateServerInput,
+                            idempotency_key: Key = None) -> ServerPayload:
+        async def run() -> ActionResult:
+            node = ids.decode(input.node, ResourceType.NODE).id if input.node else \
+                await _place(info, input)
+            if input.node and ids.decode(input.node).connection != input.provider:
+                raise BadUserInput("the node must belong to the provider", field="node")
+            spec = ServerSpec(
+                name=input.name, node_id=node, resources=input.resources.to_record(),
+                owner_id=ids.decode(input.owner, ResourceType.ACCOUNT).id if input.owner else None,
+                template=input.template, ports=input.ports or [],
+                external_ref=input.external_ref, options=dict(input.options or {}))
+            return await server_actions.create(info.context, spec, input.provider)
+        result = await _run(info, "createServer", None, idempotency_key, _values(input=input), run)
+        return ServerPayload(result=result)
+
+    @strawberry.mutation(description="Suspend, e.g. for non-payment; optionally stop it first.")
+    async def suspend_server(self, info: Info, id: strawberry.ID, reason: str | None = None,
+                             stop_server: bool = True, idempotency_key: Key = None
+                             ) -> ServerPayload:
+        result = await _run(info, "suspendServer", id, idempotency_key,
+                            _values(id=id, reason=reason, stop_server=stop_server),
+                            lambda: server_actions.suspend(info.context, id, reason, stop_server))
+        return ServerPayload(result=result)
+
+    @strawberry.mutation
+    async def unsuspend_server(self, info: Info, id: strawberry.ID,
+                               idempotency_key: Key = None) -> ServerPayload:
+        result = await _run(info, "unsuspendServer", id, idempotency_key, _values(id=id),
+                            lambda: server_actions.unsuspend(info.context, id))
+        return ServerPayload(result=result)
+
+    @strawberry.mutation
+    async def reinstall_server(self, info: Info, id: strawberry.ID,
+                               idempotency_key: Key = None) -> ServerPayload:
+        result = await _run(info, "reinstallServer", id, idempotency_key, _values(id=id),
+                            lambda: server_actions.reinstall(info.context, id))
+        return ServerPayload(result=result)
+
+    @strawberry.mutation(description="Change package: stops a running server, resizes it and "
+                                     "starts it again (restart: false to skip the bounce).")
+    async def update_server_resources(self, info: Info, id: strawberry.ID,
+                                      resources: ResourcesInput, restart: bool = True,
+                                      idempotency_key: Key = None) -> ServerPayload:
+        result = await _run(info, "updateServerResources", id, idempotency_key,
+                            _values(id=id, resources=resources, restart=restart),
+                            lambda: server_actions.resize(info.context, id,
+                                                          resources.to_record(), restart))
+        return ServerPayload(result=result)
+
+    @strawberry.mutation(description="Terminate. finalBackup: back up, wait, stop, delete.")
+    async def delete_server(self, info: Info, id: strawberry.ID, final_backup: bool = False,
+                            idempotency_key: Key = None) -> DeletePayload:
+        result = await _run(info, "deleteServer", id, idempotency_key,
+                            _values(id=id, final_backup=final_backup),
+                            lambda: server_actions.delete(info.context, id, final_backup))
+        return DeletePayload(result=result)
+
+    @strawberry.mutation
+    async def create_backup(self, info: Info, server: strawberry.ID, name: str | None = None,
+                            idempotency_key: Key = None) -> BackupPayload:
+        result = await _run(info, "createBackup", server, idempotency_key,
+                            _values(server=server, name=name),
+                            lambda: backup_actions.create(info.context, server, name))
+        return BackupPayload(result=result)
+
+    @strawberry.mutation
+    async def restore_backup(self, info: Info, id: strawberry.ID,
+                             idempotency_key: Key = None) -> BackupPayload:
+        result = await _run(info, "restoreBackup", id, idempotency_key, _values(id=id),
+                            lambda: backup_actions.restore(info.context, id))
+        return BackupPayload(result=result)
+
+    @strawberry.mutation
+    async def delete_backup(self, info: Info, id: strawberry.ID,
+                            idempotency_key: Key = None) -> DeletePayload:
+        result = await _run(info, "deleteBackup", id, idempotency_key, _values(id=id),
+                            lambda: backup_actions.delete(info.context, id))
+        return DeletePayload(result=result)
+
+    @strawberry.mutation(description="Give a panel user access to a server with the seeds' "
+                                     "permission names (server.start, console.read, …).")
+    async def grant_server_access(self, info: Info, server: strawberry.ID,
+                                  account: strawberry.ID, permissions: list[str],
+                                  idempotency_key: Key = None) -> ServerPayload:
+        result = await _run(info, "grantServerAccess", server, idempotency_key,
+                            _values(server=server, account=account, permissions=permissions),
+                            lambda: account_actions.grant_access(info.context, server, account,
+                                                                 permissions))
+        return ServerPayload(result=result)
+
+    @strawberry.mutation
+    async def revoke_server_access(self, info: Info, server: strawberry.ID,
+                                   account: strawberry.ID, idempotency_key: Key = None
+                                   ) -> ServerPayload:
+        result = await _run(info, "revokeServerAccess", server, idempotency_key,
+                            _values(server=server, account=account),
+                            lambda: account_actions.revoke_access(info.context, server, account))
+        return ServerPayload(result=result)
+
+    @strawberry.mutation
+    async def create_account(self, info: Info, input: CreateAccountInput,
+                             idempotency_key: Key = None) -> AccountPayload:
+        spec = AccountSpec(username=input.username, email=input.email, password=input.password,
+                           package=input.package, domain=input.domain,
+                           node_id=ids.decode(input.node).id if input.node else None,
+                           external_ref=input.external_ref)
+        result = await _run(info, "createAccount", None, idempotency_key, _values(input=input),
+                            lambda: account_actions.create(info.context, input.provider, spec))
+        return AccountPayload(result=result)
+
+    @strawberry.mutation
+    async def suspend_account(self, info: Info, id: strawberry.ID, reason: str | None = None,
+                              idempotency_key: Key = None) -> AccountPayload:
+        result = await _run(info, "suspendAccount", id, idempotency_key,
+                            _values(id=id, reason=reason),
+                            lambda: account_actions.suspend(info.context, id, reason))
+        return AccountPayload(result=result)
+
+    @strawberry.mutation
+    async def unsuspend_account(self, info: Info, id: strawberry.ID,
+                                idempotency_key: Key = None) -> AccountPayload:
+        result = await _run(info, "unsuspendAccount", id, idempotency_key, _values(id=id),
+                            lambda: account_actions.unsuspend(info.context, id))
+        return AccountPayload(result=result)
+
+    @strawberry.mutation
+    async def change_account_package(self, info: Info, id: strawberry.ID, package: str,
+                                     idempotency_key: Key = None) -> AccountPayload:
+        result = await _run(info, "changeAccountPackage", id, idempotency_key,
+                            _values(id=id, package=package),
+                            lambda: account_actions.change_package(info.context, id, package))
+        return AccountPayload(result=result)
+
+    @strawberry.mutation
+    async def change_account_password(self, info: Info, id: strawberry.ID, password: str,
+                                      idempotency_key: Key = None) -> AccountPayload:
+        result = await _run(info, "changeAccountPassword", id, idempotency_key,
+                            _values(id=id, password=password),
+                            lambda: account_actions.change_password(info.context, id, password))
+        return AccountPayload(result=result)
+
+    @strawberry.mutation
+    async def delete_account(self, info: Info, id: strawberry.ID,
+                             idempotency_key: Key = None) -> DeletePayload:
+        result = await _run(info, "deleteAccount", id, idempotency_key, _values(id=id),
+                            lambda: account_actions.delete(info.context, id))
+        return DeletePayload(result=result)
+
+    @strawberry.mutation
+    async def create_dns_zone(self, info: Info, provider: str, name: str,
+                              account: strawberry.ID | None = None,
+                              idempotency_key: Key = None) -> DnsZonePayload:
+        result = await _run(info, "createDnsZone", None, idempotency_key,
+                            _values(provider=provider, name=name, account=account),
+                            lambda: dns_invoice_actions.create_zone(info.context, provider, name,
+                                                                    account))
+        return DnsZonePayload(result=result)
+
+    @strawberry.mutation
+    async def delete_dns_zone(self, info: Info, id: strawberry.ID,
+                              idempotency_key: Key = None) -> DeletePayload:
+        result = await _run(info, "deleteDnsZone", id, idempotency_key, _values(id=id),
+                            lambda: dns_invoice_actions.delete_zone(info.context, id))
+        return DeletePayload(result=result)
+
+    @strawberry.mutation
+    async def upsert_dns_record(self, info: Info, zone: strawberry.ID,
+                                record: DnsRecordWriteInput, idempotency_key: Key = None
+                                ) -> DnsZonePayload:
+        value = DnsRecordInput(type=record.type, name=record.name, content=record.content,
+                               ttl=record.ttl, priority=record.priority, id=record.id)
+        result = await _run(info, "upsertDnsRecord", zone, idempotency_key,
+                            _values(zone=zone, record=record),
+                            lambda: dns_invoice_actions.upsert_record(info.context, zone, value))
+        return DnsZonePayload(result=result)
+
+    @strawberry.mutation
+    async def delete_dns_record(self, info: Info, zone: strawberry.ID, record_id: str,
+                                idempotency_key: Key = None) -> DnsZonePayload:
+        result = await _run(info, "deleteDnsRecord", zone, idempotency_key,
+                            _values(zone=zone, record_id=record_id),
+                            lambda: dns_invoice_actions.delete_record(info.context, zone,
+                                                                      record_id))
+        return DnsZonePayload(result=result)
+
+    @strawberry.mutation
+    async def finalize_invoice(self, info: Info, id: strawberry.ID,
+                               idempotency_key: Key = None) -> InvoicePayload:
+        return await _invoice(info, id, "finalize", idempotency_key)
+
+    @strawberry.mutation
+    async def pay_invoice(self, info: Info, id: strawberry.ID,
+                          idempotency_key: Key = None) -> InvoicePayload:
+        return await _invoice(info, id, "pay", idempotency_key)
+
+    @strawberry.mutation
+    async def void_invoice(self, info: Info, id: strawberry.ID,
+                           idempotency_key: Key = None) -> InvoicePayload:
+        return await _invoice(info, id, "void", idempotency_key)
+
+    @strawberry.mutation
+    async def send_invoice(self, info: Info, id: strawberry.ID,
+                           idempotency_key: Key = None) -> InvoicePayload:
+        return await _invoice(info, id, "send", idempotency_key)
+
+
+async def _invoice(info: Info, id: strawberry.ID, action: str, key: str | None
+                   ) -> InvoicePayload:
+    result = await _run(info, f"{action}Invoice", id, key, _values(id=id),
+                        lambda: dns_invoice_actions.invoice_action(info.context, id, action))
+    return InvoicePayload(result=result)

@@ -1,0 +1,98 @@
+"""What mutations return. Every payload says whether it was ``replayed`` from an earlier call
+with the same idempotency key, and carries the Operation when the work finishes later."""
+
+from __future__ import annotations
+
+import strawberry
+
+from panelql.providers.models import ResourceType
+from panelql.providers.errors import ProviderError
+from panelql.resolvers import ids, queries
+from panelql.resolvers.errors import GatewayError
+from panelql.resolvers.execution import ActionResult
+from panelql.schema.types.billing import Invoice
+from panelql.schema.types.common import Info
+from panelql.schema.types.compute import Account, Backup, Server
+from panelql.schema.types.dns import DnsZone
+from panelql.schema.types.operation import Operation
+
+
+async def _load(info: Info, global_id: str | None, kind: ResourceType) -> object | None:
+    if not global_id:
+        return None
+    try:
+        return await queries.get(info.context, ids.decode(global_id, kind))
+    except (GatewayError, ProviderError):
+        return None  # e.g. deleted meanwhile: the payload still reports the operation
+
+
+@strawberry.type
+class Payload:
+    result: strawberry.Private[ActionResult]
+
+    @strawberry.field(description="True when an earlier call with this idempotencyKey answered.")
+    def replayed(self) -> bool:
+        return self.result.replayed
+
+    @strawberry.field(description="Follow long upstream work here or via operationUpdated.")
+    async def operation(self, info: Info) -> Operation | None:
+        if self.result.operation_id is None:
+            return None
+        row = await info.context.gateway.operations.get(self.result.operation_id)
+        return Operation(row=row) if row else None
+
+
+@strawberry.type
+class ServerPayload(Payload):
+    @strawberry.field
+    async def server(self, info: Info) -> Server | None:
+        record = await _load(info, self.result.target, ResourceType.SERVER)
+        return Server(r=record) if record else None  # type: ignore[arg-type]
+
+
+@strawberry.type
+class BackupPayload(Payload):
+    @strawberry.field
+    async def server(self, info: Info) -> Server | None:
+        record = await _load(info, self.result.target, ResourceType.SERVER)
+        return Server(r=record) if record else None  # type: ignore[arg-type]
+
+    @strawberry.field
+    async def backup(self, info: Info) -> Backup | None:
+        record = await _load(info, self.result.data.get("backup"), ResourceType.BACKUP)
+        return Backup(r=record) if record else None  # type: ignore[arg-type]
+
+
+@strawberry.type
+class AccountPayload(Payload):
+    @strawberry.field
+    async def account(self, info: Info) -> Account | None:
+        record = await _load(info, self.result.target, ResourceType.ACCOUNT)
+        return Account(r=record) if record else None  # type: ignore[arg-type]
+
+
+@strawberry.type
+class DnsZonePayload(Payload):
+    @strawberry.field
+    async def zone(self, info: Info) -> DnsZone | None:
+        record = await _load(info, self.result.target, ResourceType.DNS_ZONE)
+        return DnsZone(r=record) if record else None  # type: ignore[arg-type]
+
+    @strawberry.field(description="The record written, for upsertDnsRecord.")
+    def record_id(self) -> str | None:
+        return self.result.data.get("record")
+
+
+@strawberry.type
+class InvoicePayload(Payload):
+    @strawberry.field
+    async def invoice(self, info: Info) -> Invoice | None:
+        record = await _load(info, self.result.target, ResourceType.INVOICE)
+        return Invoice(r=record) if record else None  # type: ignore[arg-type]
+
+
+@strawberry.type
+class DeletePayload(Payload):
+    @strawberry.field(description="The ID that was (or is being) deleted.")
+    def deleted_id(self) -> strawberry.ID:
+        return strawberry.ID(str(self.result.data.get("deleted") or self.result.target))
