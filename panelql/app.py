@@ -15,6 +15,11 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.subscriptions import (
+    GRAPHQL_SSE_PROTOCOL,
+    GRAPHQL_TRANSPORT_WS_PROTOCOL,
+    GRAPHQL_WS_PROTOCOL,
+)
 
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
@@ -41,7 +46,12 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
                clients: ClientFactory | None = None) -> Starlette:
     """``providers`` and ``clients`` may be injected by tests; otherwise built from settings."""
     schema = build_schema(settings.limits, introspection=settings.introspection)
-    graphql = GraphQLEndpoint(schema, graphql_ide="graphiql" if settings.graphiql else None)
+    graphql = GraphQLEndpoint(
+        schema, graphql_ide="graphiql" if settings.graphiql else None,
+        keep_alive=True, keep_alive_interval=settings.keep_alive_seconds,
+        subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
+                                GRAPHQL_SSE_PROTOCOL),
+    )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, Field, ValidationError, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from panelql.providers.config import ConnectionConfig, Secret
@@ -73,6 +73,26 @@ class Limits(BaseModel):
     default_page_size: int = Field(default=50, ge=1)
 
 
+class WatcherSettings(BaseModel):
+    """How the watcher polls each connection for changes made behind the gateway's back."""
+
+    enabled: bool = True
+    # While anything is transitional or someone subscribes to the connection's topics.
+    fast_seconds: float = Field(default=2.0, gt=0)
+    slow_seconds: float = Field(default=30.0, gt=0)
+    # A replica that dies stops renewing; another takes the connection over after this long.
+    lease_seconds: float = Field(default=15.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> WatcherSettings:
+        if self.slow_seconds < self.fast_seconds:
+            raise ValueError("slow_seconds must be at least fast_seconds")
+        if self.lease_seconds <= self.fast_seconds:
+            raise ValueError("lease_seconds must exceed fast_seconds, or leases lapse between "
+                             "renewals")
+        return self
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANELQL_", env_nested_delimiter="__", extra="ignore"
@@ -94,7 +114,9 @@ class Settings(BaseSettings):
     operation_poll_seconds: float = Field(default=1.0, gt=0)
     operation_timeout_seconds: float = Field(default=900.0, gt=0)
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
+    keep_alive_seconds: float = Field(default=15.0, gt=0)
     limits: Limits = Field(default_factory=Limits)
+    watcher: WatcherSettings = Field(default_factory=WatcherSettings)
     providers: list[ProviderEntry] = Field(default_factory=list)
 
     def connections(self) -> list[ConnectionConfig]:

@@ -39,6 +39,19 @@ class ProviderError(Exception):
         self.debug = debug or {}
         self.upstream_status = upstream_status
 
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """Client-facing details (graphql-core copies this onto the GraphQL error)."""
+        ext: dict[str, Any] = {"code": self.code, "provider": self.provider,
+                               "retryable": self.retryable}
+        retry_after = getattr(self, "retry_after", None)
+        if retry_after is not None:
+            ext["retryAfter"] = retry_after
+        current = getattr(self, "current_status", None)
+        if current:
+            ext["currentStatus"] = current
+        return ext
+
     def with_provider(self, provider: str) -> ProviderError:
         if self.provider is None:
             self.provider = provider

@@ -12,10 +12,16 @@ from typing import Any
 class GatewayError(Exception):
     code = "INTERNAL"
 
-    def __init__(self, message: str, **extensions: Any) -> None:
+    def __init__(self, message: str, **details: Any) -> None:
         super().__init__(message)
         self.message = message
-        self.extensions = extensions
+        self.details = details
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """What clients see in ``errors[].extensions`` (graphql-core reads this attribute on
+        every transport: HTTP, WebSocket and SSE alike)."""
+        return {"code": self.code, **self.details}
 
 
 class BadUserInput(GatewayError):

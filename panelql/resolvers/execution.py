@@ -21,7 +21,7 @@ from typing import Any
 
 from panelql.providers.errors import ProviderError
 from panelql.resolvers.context import Context
-from panelql.resolvers.errors import BadUserInput, GatewayError
+from panelql.resolvers.errors import BadUserInput, GatewayError, StateConflict
 
 SECRET_FIELDS = {"password", "new_password", "newPassword", "secret", "token", "api_key"}
 BUSY_WAIT_SECONDS = 60.0
@@ -116,13 +116,14 @@ async def _claim(ctx: Context, scope: str, key: str, digest: str) -> ActionResul
             assert claim.response is not None
             return ActionResult.from_json(claim.response)
         if time.monotonic() > deadline:
-            raise GatewayError("an earlier request with this idempotencyKey is still running")
+            raise StateConflict("an earlier request with this idempotencyKey is still running",
+                                retryable=True)
         await asyncio.sleep(0.05)  # another request with this key is running: wait for it
 
 
 def _replay(result: ActionResult) -> ActionResult:
     if result.error is not None:
-        error = GatewayError(result.error["message"], **result.error.get("extensions", {}))
+        error = GatewayError(result.error["message"], **result.error.get("details", {}))
         error.code = result.error["code"]
         raise error
     return result
@@ -136,7 +137,7 @@ async def _settle_failure(ctx: Context, scope: str, key: str,
         await ctx.gateway.idempotency.release(scope, key)
         return
     stored = {"code": exc.code, "message": exc.message,
-              "extensions": {"provider": exc.provider, "replayed": True}}
+              "details": {"provider": exc.provider, "replayed": True}}
     await ctx.gateway.idempotency.complete(scope, key, ActionResult(error=stored).to_json())
 
 

@@ -18,20 +18,10 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
-from panelql.providers.errors import Conflict, ProviderError, RateLimited
+from panelql.providers.errors import ProviderError
 from panelql.resolvers.errors import GatewayError
 
 log = logging.getLogger("panelql.errors")
-
-
-def provider_extensions(error: ProviderError) -> dict[str, Any]:
-    ext: dict[str, Any] = {"code": error.code, "provider": error.provider,
-                           "retryable": error.retryable}
-    if isinstance(error, RateLimited) and error.retry_after is not None:
-        ext["retryAfter"] = error.retry_after
-    if isinstance(error, Conflict) and error.current_status:
-        ext["currentStatus"] = error.current_status
-    return ext
 
 
 def shape(error: GraphQLError) -> GraphQLError:
@@ -42,9 +32,9 @@ def shape(error: GraphQLError) -> GraphQLError:
     if isinstance(original, ProviderError):
         log.info("provider error", extra={"provider": original.provider, "code": original.code,
                                           "debug": original.debug})
-        return _rebuild(error, original.message, provider_extensions(original))
+        return _rebuild(error, original.message, original.extensions)
     if isinstance(original, GatewayError):
-        return _rebuild(error, original.message, {"code": original.code, **original.extensions})
+        return _rebuild(error, original.message, original.extensions)
     if original is None:
         code = (error.extensions or {}).get("code") or "BAD_USER_INPUT"
         return _rebuild(error, error.message, {**(error.extensions or {}), "code": code})
@@ -61,7 +51,7 @@ def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> G
 
 def partial_error(error: ProviderError) -> GraphQLError:
     return GraphQLError(f"{error.provider}: {error.message}",
-                        extensions=provider_extensions(error))
+                        extensions=error.extensions)
 
 
 class ErrorShaping(SchemaExtension):

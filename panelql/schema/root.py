@@ -10,6 +10,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from panelql.schema.errors import ErrorShaping
 from panelql.schema.mutation import Mutation
+from panelql.schema.subscription import Subscription
 from panelql.schema.query import Query
 from panelql.settings import Limits
 
@@ -25,7 +26,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, extensions=extensions)  # type: ignore[arg-type]
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)  # type: ignore[arg-type]
 
 
 def export_sdl() -> str:

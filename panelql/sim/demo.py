@@ -34,6 +34,12 @@ DEMO_PANELS: list[DemoPanel] = [
     DemoPanel("ptero-eu", "pterodactyl", "panelql.sim.pterodactyl:PterodactylSim",
               lambda s: {"application_key": s.application_key, "client_key": s.client_key},
               region="eu-west"),
+    DemoPanel("proxmox-lab", "proxmox", "panelql.sim.proxmox:ProxmoxSim",
+              lambda s: {"token_id": s.token_id, "token_secret": s.token_secret},
+              region="eu-central", options=lambda s: {"ca_bundle": s.tls.ca_path}),
+    DemoPanel("wp-sites", "proxmoxwp", "panelql.sim.proxmoxwp:ProxmoxWPSim",
+              lambda s: {"api_key": s.api_key}, region="eu-central",
+              options=lambda s: {"public_ip": s.public_ip}),
 ]
 
 
@@ -53,7 +59,9 @@ def start_panels(background: BackgroundServers, *, transition_seconds: float = 3
         panel = load_sim(demo.sim)
         panel.knobs.transition_seconds = transition_seconds
         panel.knobs.latency_ms = latency_ms
-        served = background.serve(demo.name, panel.app())
+        # Panels that need more than plain HTTP (Proxmox: TLS, custom reason phrases) say so.
+        serve_options = getattr(panel, "serve_options", dict)()
+        served = background.serve(demo.name, panel.app(), **serve_options)
         sims[demo.name] = panel
         entries.append(ProviderEntry(
             name=demo.name, kind=demo.kind, base_url=served.url + demo.path,

@@ -18,6 +18,7 @@ from panelql.sim.runner import BackgroundServers
 class GatewayUnderTest:
     url: str
     sims: dict[str, SimPanel]
+    app: Any = None
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
 
     def query(self, query: str, variables: dict[str, Any] | None = None,
@@ -40,8 +41,14 @@ def start_gateway(background: BackgroundServers, name: str, sims: dict[str, SimP
                   entries: list[ProviderEntry], db_path: Path, **settings: Any) -> GatewayUnderTest:
     config = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
                       providers=entries, **settings)
-    served = background.serve(name, create_app(config))
-    return GatewayUnderTest(url=served.url, sims=sims)
+    app = create_app(config)
+    served = background.serve(name, app)
+    return GatewayUnderTest(url=served.url, sims=sims, app=app)
+
+
+def gateway_of(gw: GatewayUnderTest) -> Any:
+    """The running Gateway object, for assertions about internal state (subscribers…)."""
+    return gw.app.state.gateway
 
 
 def serve_sim(background: BackgroundServers, name: str, sim: SimPanel, kind: str,

@@ -1,0 +1,135 @@
+"""Subscriptions end to end: real WebSocket clients (both protocols) and SSE over uvicorn."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from panelql.sim.catalyst import CatalystSim
+from panelql.sim.runner import BackgroundServers
+from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
+from tests.e2e.wsclient import LegacyWS, TransportWS, ws_client
+
+SERVER_EVENTS = """subscription($f: StatusEventFilter) { serverStatusChanged(filter: $f) {
+  id provider status previous source deleted } }"""
+
+
+@pytest.fixture(scope="module")
+def gw(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[GatewayUnderTest]:
+    sim = CatalystSim(servers=4, nodes=2)
+    sim.knobs.transition_seconds = 0.3
+    entry = serve_sim(background, "cat-subs", sim, "catalyst", {"api_key": sim.api_key})
+    yield start_gateway(background, "gw-subs", {"cat-subs": sim}, [entry],
+                        tmp_path_factory.mktemp("subs") / "subs.db",
+                        operation_poll_seconds=0.05)
+
+
+def stopped_server(gw: GatewayUnderTest) -> str:
+    body = gw.query('{ servers(filter: {status: [STOPPED]}) { edges { node { id } } } }')
+    return body["data"]["servers"]["edges"][0]["node"]["id"]  # type: ignore[no-any-return]
+
+
+def start(gw: GatewayUnderTest, server_id: str) -> None:
+    body = gw.query("mutation($id: ID!) { startServer(id: $id) { replayed } }", {"id": server_id})
+    assert "errors" not in body, body
+
+
+def stop(gw: GatewayUnderTest, server_id: str) -> None:
+    body = gw.query("mutation($id: ID!) { stopServer(id: $id) { operation { id } } }",
+                    {"id": server_id})
+    assert "errors" not in body, body
+
+
+@pytest.mark.parametrize("cls", [TransportWS, LegacyWS], ids=["transport-ws", "legacy-ws"])
+async def test_start_mutation_yields_starting_then_running(
+        gw: GatewayUnderTest, cls: type[TransportWS]) -> None:
+    server_id = await asyncio.to_thread(stopped_server, gw)
+    async with ws_client(gw.url, cls) as client:
+        assert (await client.init())["type"] == "connection_ack"
+        op = await client.subscribe(SERVER_EVENTS, {"f": {"ids": [server_id]}})
+        await asyncio.sleep(0.2)  # let the subscription register before acting
+        await asyncio.to_thread(start, gw, server_id)
+        first, second = await client.recv(), await client.recv()
+        events = [m["payload"]["data"]["serverStatusChanged"] for m in (first, second)]
+        assert [(e["previous"], e["status"]) for e in events] == [
+            ("STOPPED", "STARTING"), ("STARTING", "RUNNING")]
+        assert {e["source"] for e in events} == {"MUTATION"}
+        assert all(e["id"] == server_id for e in events)
+        await client.complete(op)
+    await asyncio.to_thread(stop, gw, server_id)
+    await asyncio.sleep(1)
+
+
+async def test_filters_keep_other_servers_out(gw: GatewayUnderTest) -> None:
+    server_id = await asyncio.to_thread(stopped_server, gw)
+    async with ws_client(gw.url) as client:
+        await client.init()
+        await client.subscribe(SERVER_EVENTS, {"f": {"status": ["ERROR"]}})
+        await client.subscribe(SERVER_EVENTS, {"f": {"status": ["RUNNING"]}})
+        await asyncio.sleep(0.2)
+        await asyncio.to_thread(start, gw, server_id)
+        message = await client.recv()
+        assert message["id"] == "2"
+        assert message["payload"]["data"]["serverStatusChanged"]["status"] == "RUNNING"
+    await asyncio.to_thread(stop, gw, server_id)
+    await asyncio.sleep(1)
+
+
+async def test_bad_filter_id_is_a_coded_error(gw: GatewayUnderTest) -> None:
+    async with ws_client(gw.url) as client:
+        await client.init()
+        await client.subscribe(SERVER_EVENTS, {"f": {"ids": ["garbage"]}})
+        message = await client.recv()
+        assert message["type"] in ("error", "next")
+        errors = message["payload"] if message["type"] == "error" else message["payload"]["errors"]
+        assert errors[0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_operation_updates_over_sse(gw: GatewayUnderTest) -> None:
+    server_id = await asyncio.to_thread(stopped_server, gw)
+    seen: list[str] = []
+    async with httpx.AsyncClient(timeout=15) as client:
+        async with client.stream(
+                "POST", f"{gw.url}/graphql",
+                json={"query": "subscription { operationUpdated { action status } }"},
+                headers={"accept": "text/event-stream"}) as response:
+            assert response.headers["content-type"].startswith("text/event-stream")
+            await asyncio.sleep(0.2)
+            asyncio.get_running_loop().run_in_executor(None, start, gw, server_id)
+            async for line in response.aiter_lines():
+                if line.startswith("data:") and line[5:].strip():
+                    data = json.loads(line[5:])
+                    if "data" in data:
+                        seen.append(data["data"]["operationUpdated"]["status"])
+                if "SUCCEEDED" in seen:
+                    break
+    assert seen[0] in ("RUNNING", "PENDING") and seen[-1] == "SUCCEEDED"
+    await asyncio.to_thread(stop, gw, server_id)
+    await asyncio.sleep(1)
+
+
+async def test_disconnect_cleans_up_subscribers(gw: GatewayUnderTest) -> None:
+    async with ws_client(gw.url) as client:
+        await client.init()
+        await client.subscribe(SERVER_EVENTS)
+        await asyncio.sleep(0.2)
+        during = await asyncio.to_thread(_subscriber_count, gw)
+        assert during >= 1
+    for _ in range(50):
+        if await asyncio.to_thread(_subscriber_count, gw) == during - 1:
+            break
+        await asyncio.sleep(0.05)
+    assert await asyncio.to_thread(_subscriber_count, gw) == during - 1
+
+
+def _subscriber_count(gw: GatewayUnderTest) -> int:
+    body = gw.query("{ viewer { name } }")
+    assert "data" in body
+    from tests.e2e.harness import gateway_of
+    return len(gateway_of(gw).bus.subscribers)  # type: ignore[attr-defined]
