@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import Counter
 from collections.abc import AsyncIterator
 from typing import Protocol
 
@@ -19,6 +20,10 @@ class EventBus(Protocol):
     async def publish(self, event: StatusEvent) -> None: ...
 
     def subscribe(self, topics: set[Topic]) -> AsyncIterator[StatusEvent]: ...
+
+    def subscriber_count(self, topic: Topic) -> int:
+        """How many subscribers want ``topic``; the watcher polls faster while it is > 0."""
+        ...
 
     async def aclose(self) -> None: ...
 
@@ -44,6 +49,8 @@ class InProcessBus:
         self.queue_size = queue_size
         self.subscribers: set[Subscriber] = set()
         self.published = 0
+        # Kept up to date on (un)subscribe so the watcher can ask every tick at O(1) cost.
+        self._per_topic: Counter[Topic] = Counter()
 
     async def publish(self, event: StatusEvent) -> None:
         self.deliver(event)
@@ -56,11 +63,18 @@ class InProcessBus:
     async def subscribe(self, topics: set[Topic]) -> AsyncIterator[StatusEvent]:
         subscriber = Subscriber(topics, self.queue_size)
         self.subscribers.add(subscriber)
+        self._per_topic.update(topics)
         try:
             while True:
                 yield await subscriber.queue.get()
         finally:
-            self.subscribers.discard(subscriber)
+            if subscriber in self.subscribers:
+                self.subscribers.discard(subscriber)
+                self._per_topic.subtract(topics)
+
+    def subscriber_count(self, topic: Topic) -> int:
+        return self._per_topic[topic]
 
     async def aclose(self) -> None:
         self.subscribers.clear()
+        self._per_topic.clear()

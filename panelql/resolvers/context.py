@@ -28,6 +28,8 @@ class Context:
     # Failures of single panels during list queries: rendered as extra errors[] entries while
     # the data of the healthy panels is returned (never all-or-nothing).
     partial_errors: list[ProviderError] = field(default_factory=list)
+    # Customer scopes read from the database once per request (see resolvers.customers).
+    scopes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, gateway: Gateway, request: Any = None) -> Context:

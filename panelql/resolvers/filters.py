@@ -24,6 +24,7 @@ class ProviderScope:
 
     providers: list[str] | None = None
     kinds: list[str] | None = None
+    customer_ref: str | None = None
 
     def admits(self, provider: Provider) -> bool:
         if self.providers is not None and provider.name not in self.providers:

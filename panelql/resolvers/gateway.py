@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from panelql.db.customer_links import CustomerLinks
 from panelql.db.repositories import Audit, Idempotency, Operations
 from panelql.events.bus import EventBus, InProcessBus
 from panelql.providers.contract import Provider
@@ -44,6 +45,7 @@ class Gateway:
         self.audit = Audit(self.sessions)
         self.idempotency = Idempotency(self.sessions)
         self.operations = Operations(self.sessions)
+        self.customer_links = CustomerLinks(self.sessions)
         self.tracker = OperationTracker(
             self.operations, self.bus, poll_seconds=self.settings.operation_poll_seconds,
             timeout_seconds=self.settings.operation_timeout_seconds)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 from panelql.providers.contract import (
     BillingProvider,
@@ -23,8 +24,9 @@ from panelql.providers.models import (
     ResourceType,
     ServerRecord,
 )
-from panelql.providers.status import ServerStatus
+from panelql.providers.status import InvoiceStatus, ServerStatus
 from panelql.resolvers.context import Context
+from panelql.resolvers.customers import CustomerScope, scope_of
 from panelql.resolvers.errors import NotFoundError
 from panelql.resolvers.fanout import gather_lists
 from panelql.resolvers.filters import (
@@ -38,6 +40,20 @@ from panelql.resolvers.filters import (
 )
 
 Record = ServerRecord | NodeRecord | AccountRecord | BackupRecord | InvoiceRecord | DnsZoneRecord
+NO_CUSTOMER = "\x00nobody"  # matches no link: a bound key asking for another customer's data
+
+
+def customer_ref(ctx: Context, requested: str | None) -> str | None:
+    """The customer whose data a request may see: a bound key's own, whatever was asked."""
+    bound = ctx.viewer.customer_ref
+    if bound is None:
+        return requested
+    return bound if requested in (None, bound) else NO_CUSTOMER
+
+
+async def customer_scope(ctx: Context, requested: str | None) -> CustomerScope | None:
+    ref = customer_ref(ctx, requested)
+    return None if ref is None else await scope_of(ctx, ref)
 
 
 # -- servers ----------------------------------------------------------------------------------
@@ -57,9 +73,11 @@ async def list_servers(ctx: Context, f: ServerFilter) -> list[ServerRecord]:
             providers = [p for p in providers if p.name == ref.connection]
     servers = await gather_lists(ctx, providers, lambda p: p.list_servers())
     ctx.loaders.prime_servers(servers)
+    scope = await customer_scope(ctx, f.customer_ref)
     servers = [
         s for s in servers
-        if (f.node is None or s.node_id == f.node.id)
+        if (scope is None or scope.owns(s))
+        and (f.node is None or s.node_id == f.node.id)
         and (f.owner is None or s.owner_id == f.owner.id)
         and matches_text(f.search, (s.name, s.id, s.external_ref))
     ]
@@ -80,6 +98,8 @@ async def _state_or_unknown(ctx: Context, server: ServerRecord) -> ServerStatus:
 
 # -- nodes, accounts --------------------------------------------------------------------------
 async def list_nodes(ctx: Context, f: NodeFilter) -> list[NodeRecord]:
+    if ctx.viewer.customer_ref is not None:
+        return []  # infrastructure is not a customer's to list (their servers' nodes resolve)
     providers = [p for p in ctx.gateway.of_family(ComputeProvider) if f.admits(p)]
     nodes = await gather_lists(ctx, providers, lambda p: p.list_nodes())
     for node in nodes:
@@ -98,9 +118,11 @@ async def list_accounts(ctx: Context, f: AccountFilter) -> list[AccountRecord]:
     for account in accounts:
         ctx.loaders.account.prime(Ref(account.connection, ResourceType.ACCOUNT, account.id),
                                   account)
+    scope = await customer_scope(ctx, f.customer_ref)
     return [
         a for a in accounts
-        if (not f.statuses or a.status in f.statuses)
+        if (scope is None or scope.owns(a))
+        and (not f.statuses or a.status in f.statuses)
         and matches_text(f.search, (a.username, a.email, a.id, *a.domains))
     ]
 
@@ -116,7 +138,8 @@ async def list_backups(ctx: Context, f: BackupFilter) -> list[BackupRecord]:
     if f.server is not None:
         servers = [await get_server(ctx, f.server)]
     else:
-        servers = await list_servers(ctx, ServerFilter(providers=f.providers, kinds=f.kinds))
+        servers = await list_servers(ctx, ServerFilter(providers=f.providers, kinds=f.kinds,
+                                                       customer_ref=f.customer_ref))
     results = await asyncio.gather(
         *(server_backups(ctx, s) for s in servers), return_exceptions=True)
     backups: list[BackupRecord] = []
@@ -143,7 +166,7 @@ async def get_backup(ctx: Context, ref: Ref) -> BackupRecord:
     if not server_id:
         raise NotFoundError("backup not found")
     server = await get_server(ctx, Ref(ref.connection, ResourceType.SERVER, server_id))
-    for backup in await server_backups(ctx, server):
+    for backup in await server_backups(ctx, server):  # ownership checked on the server
         if backup.id == backup_id:
             return backup
     raise NotFoundError("backup not found")
@@ -152,24 +175,31 @@ async def get_backup(ctx: Context, ref: Ref) -> BackupRecord:
 # -- billing and DNS --------------------------------------------------------------------------
 async def list_invoices(ctx: Context, f: InvoiceFilter) -> list[InvoiceRecord]:
     providers = [p for p in ctx.gateway.of_family(BillingProvider) if f.admits(p)]
+    scope = await customer_scope(ctx, f.customer_ref)
+
+    def customers_of(p: BillingProvider) -> list[str] | None:
+        if scope is None:
+            return f.customer_ids
+        linked = scope.billing.get(p.name, [])
+        return [c for c in linked if f.customer_ids is None or c in f.customer_ids]
+
+    if scope is not None:  # ask only the billing connections this customer has links on
+        providers = [p for p in providers if customers_of(p)]
     invoices = await gather_lists(
-        ctx, providers, lambda p: p.list_invoices(customer_ids=f.customer_ids))
+        ctx, providers, lambda p: p.list_invoices(customer_ids=customers_of(p)))
     for invoice in invoices:
         ctx.loaders.invoice.prime(Ref(invoice.connection, ResourceType.INVOICE, invoice.id),
                                   invoice)
     return [
         i for i in invoices
-        if (not f.statuses or i.status in f.statuses)
+        if (scope is None or scope.owns(i))
+        and (not f.statuses or i.status in f.statuses)
         and (f.overdue is None or is_overdue(i) == f.overdue)
         and matches_text(f.search, (i.number, i.id))
     ]
 
 
 def is_overdue(invoice: InvoiceRecord) -> bool:
-    from datetime import UTC, datetime
-
-    from panelql.providers.status import InvoiceStatus
-
     return (invoice.status is InvoiceStatus.OPEN and invoice.due_date is not None
             and invoice.due_date < datetime.now(UTC))
 
@@ -182,22 +212,43 @@ async def list_zones(ctx: Context, f: DnsZoneFilter, *, with_records: bool) -> l
     if with_records:
         for zone in zones:
             ctx.loaders.zone.prime(Ref(zone.connection, ResourceType.DNS_ZONE, zone.id), zone)
+    scope = await customer_scope(ctx, f.customer_ref)
     return [
         z for z in zones
-        if (not f.statuses or z.status in f.statuses) and matches_text(f.search, (z.name,))
+        if (scope is None or scope.owns(z))
+        and (not f.statuses or z.status in f.statuses) and matches_text(f.search, (z.name,))
     ]
 
 
 # -- lookups ----------------------------------------------------------------------------------
 async def get_server(ctx: Context, ref: Ref) -> ServerRecord:
-    return await _load(ctx, ref)  # type: ignore[return-value]
+    return await get(ctx, ref)  # type: ignore[return-value]
 
 
 async def get(ctx: Context, ref: Ref) -> Record:
-    """Any resource by its Ref; NotFoundError when the upstream does not have it."""
+    """Any resource by its Ref; NotFoundError when the upstream does not have it, and also
+    when a customer-bound viewer does not own it (so ids of others reveal nothing)."""
     if ref.type is ResourceType.BACKUP:
         return await get_backup(ctx, ref)
-    return await _load(ctx, ref)
+    record = await _load(ctx, ref)
+    await ensure_visible(ctx, record)
+    return record
+
+
+async def ensure_visible(ctx: Context, record: Record) -> None:
+    scope = await customer_scope(ctx, None)
+    if scope is None:
+        return
+    visible = (await _owns_backup(ctx, scope, record) if isinstance(record, BackupRecord)
+               else scope.owns(record))
+    if not visible:
+        raise NotFoundError(f"{type(record).__name__.removesuffix('Record')} not found")
+
+
+async def _owns_backup(ctx: Context, scope: CustomerScope, backup: BackupRecord) -> bool:
+    server = await ctx.loaders.server.load(
+        Ref(backup.connection, ResourceType.SERVER, backup.server_id))
+    return server is not None and scope.owns(server)
 
 
 async def _load(ctx: Context, ref: Ref) -> Record:

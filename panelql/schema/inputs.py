@@ -30,8 +30,14 @@ class ScopeInput:
                                           description="Case-insensitive text match.")
 
 
+@strawberry.input(description="Filters of lists that can belong to a billing customer.")
+class CustomerScopeInput(ScopeInput):
+    customer_ref: str | None = strawberry.field(
+        default=None, description="A billing system's customer reference, e.g. whmcs:42.")
+
+
 @strawberry.input
-class ServerFilterInput(ScopeInput):
+class ServerFilterInput(CustomerScopeInput):
     status: list[ServerStatus] | None = None  # type: ignore[valid-type]
     node: strawberry.ID | None = None
     owner: strawberry.ID | None = None
@@ -41,7 +47,7 @@ class ServerFilterInput(ScopeInput):
             providers=self.provider, kinds=_kinds(self.kind), statuses=self.status,
             node=ids.decode(self.node, ResourceType.NODE) if self.node else None,
             owner=ids.decode(self.owner, ResourceType.ACCOUNT) if self.owner else None,
-            search=self.search,
+            search=self.search, customer_ref=self.customer_ref,
         )
 
 
@@ -56,16 +62,17 @@ class NodeFilterInput(ScopeInput):
 
 
 @strawberry.input
-class AccountFilterInput(ScopeInput):
+class AccountFilterInput(CustomerScopeInput):
     status: list[AccountStatus] | None = None  # type: ignore[valid-type]
 
     def to_filter(self) -> filters.AccountFilter:
         return filters.AccountFilter(providers=self.provider, kinds=_kinds(self.kind),
-                                     statuses=self.status, search=self.search)
+                                     statuses=self.status, search=self.search,
+                                     customer_ref=self.customer_ref)
 
 
 @strawberry.input
-class BackupFilterInput(ScopeInput):
+class BackupFilterInput(CustomerScopeInput):
     status: list[BackupStatus] | None = None  # type: ignore[valid-type]
     server: strawberry.ID | None = None
 
@@ -73,12 +80,12 @@ class BackupFilterInput(ScopeInput):
         return filters.BackupFilter(
             providers=self.provider, kinds=_kinds(self.kind), statuses=self.status,
             server=ids.decode(self.server, ResourceType.SERVER) if self.server else None,
-            search=self.search,
+            search=self.search, customer_ref=self.customer_ref,
         )
 
 
 @strawberry.input
-class InvoiceFilterInput(ScopeInput):
+class InvoiceFilterInput(CustomerScopeInput):
     status: list[InvoiceStatus] | None = None  # type: ignore[valid-type]
     overdue: bool | None = None
     customer_id: list[str] | None = strawberry.field(
@@ -87,13 +94,15 @@ class InvoiceFilterInput(ScopeInput):
     def to_filter(self) -> filters.InvoiceFilter:
         return filters.InvoiceFilter(providers=self.provider, kinds=_kinds(self.kind),
                                      statuses=self.status, overdue=self.overdue,
-                                     customer_ids=self.customer_id, search=self.search)
+                                     customer_ids=self.customer_id, search=self.search,
+                                     customer_ref=self.customer_ref)
 
 
 @strawberry.input
-class DnsZoneFilterInput(ScopeInput):
+class DnsZoneFilterInput(CustomerScopeInput):
     status: list[DnsZoneStatus] | None = None  # type: ignore[valid-type]
 
     def to_filter(self) -> filters.DnsZoneFilter:
         return filters.DnsZoneFilter(providers=self.provider, kinds=_kinds(self.kind),
-                                     statuses=self.status, search=self.search)
+                                     statuses=self.status, search=self.search,
+                                     customer_ref=self.customer_ref)

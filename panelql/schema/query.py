@@ -17,6 +17,7 @@ from panelql.providers.models import (
 )
 from panelql.resolvers import ids, placement, queries
 from panelql.resolvers.errors import NotFoundError
+from panelql.schema.customers import CustomerQuery
 from panelql.schema.inputs import (
     AccountFilterInput,
     BackupFilterInput,
@@ -71,7 +72,7 @@ class PlacementCandidate:
 
 
 @strawberry.type
-class Query:
+class Query(CustomerQuery):
     @strawberry.field(description="Servers of every compute connection.")
     async def servers(self, info: Info, first: First = None, after: After = None,
                       filter: ServerFilterInput | None = None) -> Connection[Server]:

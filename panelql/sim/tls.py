@@ -111,10 +111,11 @@ def _key_usage(*, ca: bool) -> x509.KeyUsage:
 class _ReasonConnection(h11.Connection):
     """An h11 connection that takes the reason phrase from the private header."""
 
-    def send(self, event: h11.Event) -> bytes | None:
+    def send_with_data_passthrough(self, event: h11.Event) -> list[bytes] | None:
+        # `send` delegates here, so one override covers every path that writes a response.
         if isinstance(event, h11.Response):
             event = _with_reason(event)
-        return super().send(event)
+        return super().send_with_data_passthrough(event)
 
 
 def _with_reason(event: h11.Response) -> h11.Response:

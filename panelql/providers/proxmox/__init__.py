@@ -1,0 +1,1 @@
+"""Proxmox VE through proxmoxer: see ``adapter.py`` and docs/providers/proxmox.md."""

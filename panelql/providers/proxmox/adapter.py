@@ -1,0 +1,409 @@
+"""Proxmox VE adapter through the real ``proxmoxer`` library (upstream-apis.md §4).
+
+Batching: one ``GET /cluster/resources`` returns every VM, container, node and storage of the
+cluster, so servers and nodes cost one call whatever their number. Backups cost that call plus
+one ``…/storage/{s}/content?content=backup`` per backup storage (a shared storage is read once,
+through one node, not once per node or per server), plus one ``…/snapshot`` per requested guest
+(PVE has no cluster-wide snapshot list; ``include_snapshots=false`` turns this off).
+
+Server ids are the bare VMID: it is unique in a cluster and survives migration, which a
+``node/type/vmid`` id would not. Actions look the guest's node and type up with the same one
+``/cluster/resources`` call. Every action that PVE runs as a task returns a
+``TaskHandle`` whose id is the UPID; :meth:`ProxmoxProvider.poll_task` follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+from urllib.parse import urlsplit
+
+import requests
+from proxmoxer import ProxmoxAPI
+
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.contract import Capability, ComputeProvider, Family
+from panelql.providers.errors import (
+    CapabilityNotSupported,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    UnexpectedResponse,
+)
+from panelql.providers.http import ClientFactory, expect
+from panelql.providers.models import (
+    BackupRecord,
+    LiveState,
+    NodeRecord,
+    PowerAction,
+    Resources,
+    ServerRecord,
+    ServerSpec,
+    TaskHandle,
+    TaskProgress,
+)
+from panelql.providers.proxmox import mapping
+from panelql.providers.proxmox.boundary import Call, ProxmoxClient
+from panelql.providers.proxmox.tasks import decode_upid, progress
+
+GUEST_TYPES = ("qemu", "lxc")
+POWER_PATHS = {PowerAction.START: "start", PowerAction.STOP: "shutdown",
+               PowerAction.RESTART: "reboot", PowerAction.KILL: "stop"}
+QEMU_DISKS = ("scsi0", "virtio0", "sata0", "ide0")
+
+
+@dataclass(frozen=True)
+class Guest:
+    """Where a guest lives, as ``/cluster/resources`` says right now."""
+
+    vmid: str
+    node: str
+    type: str
+    entry: dict[str, Any]
+
+
+def build_api(config: ConnectionConfig,
+              transport: requests.adapters.BaseAdapter | None = None) -> Any:
+    """A token-authenticated ``ProxmoxAPI`` for the connection (no network call is made)."""
+    user, _, token = config.credential("token_id").rpartition("!")
+    if not user or "@" not in user or not token:
+        raise InvalidRequest("token_id must look like USER@REALM!TOKENID", provider=config.name)
+    url = urlsplit(config.base_url if "//" in config.base_url else f"https://{config.base_url}")
+    if url.scheme != "https" or not url.hostname:
+        raise InvalidRequest("Proxmox base_url must be https://host[:port]", provider=config.name)
+    prefix = url.path.strip("/").removesuffix("api2/json").strip("/") or None
+    verify: bool | str = config.options.get("ca_bundle") or bool(
+        config.options.get("verify_ssl", True))
+    api = ProxmoxAPI(url.hostname, port=url.port or 8006, path_prefix=prefix,
+                     user=user, token_name=token, token_value=config.credential("token_secret"),
+                     verify_ssl=verify, timeout=config.timeout_seconds)
+    if transport is not None:
+        # proxmoxer keeps its requests session in `_store`; tests mount a fake transport on it.
+        api._store["session"].mount("https://", transport)
+    return api
+
+
+class ProxmoxProvider(ComputeProvider):
+    kind = "proxmox"
+    families = frozenset({Family.COMPUTE})
+    capabilities = frozenset({
+        Capability.SERVER_READ, Capability.SERVER_LIVE_STATE, Capability.NODE_READ,
+        Capability.BACKUP_READ, Capability.SERVER_CREATE, Capability.SERVER_POWER,
+        Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_RESIZE,
+        Capability.SERVER_DELETE, Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE,
+        Capability.BACKUP_DELETE,
+    })
+
+    def __init__(self, config: ConnectionConfig, client: ProxmoxClient) -> None:
+        super().__init__(config)
+        self.client = client
+        self.options = config.options
+
+    @classmethod
+    def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
+        # The shared httpx factory is not used: proxmoxer builds its own requests session
+        # (https only), so timeouts and TLS settings are passed to proxmoxer instead.
+        api = build_api(config)
+        return cls(config, ProxmoxClient(api, config.name,
+                                         max_workers=int(config.options.get("max_workers", 4)),
+                                         session=api._store.get("session")))
+
+    async def aclose(self) -> None:
+        self.client.close()
+
+    async def _call(self, fn: Call, what: str) -> Any:
+        return await self.client.call(fn, what)
+
+    async def check_health(self) -> None:
+        version = await self._call(lambda api: api.version.get(), "version")
+        expect(isinstance(version, dict) and "version" in version, self.name, "version")
+
+    # -- cluster/resources --------------------------------------------------------------------
+    async def _resources(self, kind: str | None = None) -> list[dict[str, Any]]:
+        data = await self._call(lambda api: api.cluster.resources.get(type=kind),
+                                "cluster/resources")
+        expect(isinstance(data, list) and all(isinstance(e, dict) for e in data),
+               self.name, "resource list")
+        return list(data)
+
+    @staticmethod
+    def _guests(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        # Templates cannot run; they are clone sources, not servers.
+        return [e for e in entries if e.get("type") in GUEST_TYPES and "vmid" in e
+                and not e.get("template")]
+
+    async def _locate(self, server_id: str) -> Guest:
+        for entry in self._guests(await self._resources("vm")):
+            if str(entry["vmid"]) == server_id:
+                return Guest(server_id, str(entry.get("node")), str(entry["type"]), entry)
+        raise NotFound(f"no guest with VMID {server_id}", provider=self.name)
+
+    # -- servers and nodes --------------------------------------------------------------------
+    async def list_servers(self) -> list[ServerRecord]:
+        return [mapping.server_record(self.name, e)
+                for e in self._guests(await self._resources("vm"))]
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        entries = await self._resources()
+        by_node: dict[str, list[ServerRecord]] = defaultdict(list)
+        for entry in self._guests(entries):
+            server = mapping.server_record(self.name, entry)
+            by_node[server.node_id or ""].append(server)
+        nodes = [e for e in entries if e.get("type") == "node" and e.get("node")]
+        return [mapping.node_record(self.name, e, by_node[str(e["node"])], self.config.region)
+                for e in nodes]
+
+    async def get_live_states(self, ids: Sequence[str]) -> Mapping[str, LiveState]:
+        """``status/current`` per guest: the live ``qmpstatus`` instead of the RRD's copy."""
+        wanted = set(ids)
+        guests = [e for e in self._guests(await self._resources("vm"))
+                  if str(e["vmid"]) in wanted]
+        states = await asyncio.gather(*(self._live(e) for e in guests))
+        return {str(e["vmid"]): state for e, state in zip(guests, states, strict=True)}
+
+    async def _live(self, entry: dict[str, Any]) -> LiveState:
+        if entry.get("status") == "unknown":  # node down: nobody to ask
+            return LiveState(mapping.server_status(entry), mapping.raw_status(entry))
+        node, kind, vmid = entry["node"], entry["type"], entry["vmid"]
+        current = await self._call(
+            lambda api: api.nodes(node)(kind)(vmid).status.current.get(), "status/current")
+        expect(isinstance(current, dict) and "status" in current, self.name, "guest status")
+        merged = {**current, "hastate": entry.get("hastate")}
+        return LiveState(mapping.server_status(merged), mapping.raw_status(merged))
+
+    # -- backups ------------------------------------------------------------------------------
+    async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
+        entries = await self._resources()
+        out: dict[str, list[BackupRecord]] = {sid: [] for sid in server_ids}
+        for record, _node in await self._archives(entries, set(server_ids)):
+            out[record.server_id].append(record)
+        if self.options.get("include_snapshots", True):
+            guests = [e for e in self._guests(entries) if str(e["vmid"]) in out
+                      and e.get("status") != "unknown"]
+            for entry, snaps in zip(guests, await asyncio.gather(
+                    *(self._snapshots(e) for e in guests)), strict=True):
+                out[str(entry["vmid"])].extend(snaps)
+        for items in out.values():
+            items.sort(key=lambda b: b.created_at.timestamp() if b.created_at else 0,
+                       reverse=True)
+        return out
+
+    async def _archives(self, entries: list[dict[str, Any]],
+                        vmids: set[str]) -> list[tuple[BackupRecord, str]]:
+        """vzdump archives of ``vmids`` with the node each was listed through."""
+        sources = self._backup_storages(entries)
+        vmid = next(iter(vmids)) if len(vmids) == 1 else None
+        listings = await asyncio.gather(*(self._content(node, storage, vmid)
+                                          for node, storage in sources))
+        found: dict[str, tuple[BackupRecord, str]] = {}
+        for (node, _storage), items in zip(sources, listings, strict=True):
+            for item in items:
+                if str(item.get("vmid")) in vmids and item["volid"] not in found:
+                    found[item["volid"]] = (mapping.archive_record(self.name, item), node)
+        return list(found.values())
+
+    @staticmethod
+    def _backup_storages(entries: list[dict[str, Any]]) -> list[tuple[str, str]]:
+        """(node, storage) pairs to list: every local backup storage, each shared one once."""
+        pairs: list[tuple[str, str]] = []
+        shared_seen: set[str] = set()
+        for e in entries:
+            if e.get("type") != "storage" or e.get("status") != "available":
+                continue
+            if "backup" not in str(e.get("content", "")).split(","):
+                continue
+            name = str(e.get("storage"))
+            if e.get("shared"):
+                if name in shared_seen:
+                    continue
+                shared_seen.add(name)
+            pairs.append((str(e.get("node")), name))
+        return pairs
+
+    async def _content(self, node: str, storage: str, vmid: str | None) -> list[dict[str, Any]]:
+        items = await self._call(
+            lambda api: api.nodes(node).storage(storage).content.get(content="backup",
+                                                                     vmid=vmid),
+            "storage/content")
+        expect(isinstance(items, list), self.name, "storage content")
+        return [i for i in items if isinstance(i, dict) and "volid" in i]
+
+    async def _snapshots(self, entry: dict[str, Any]) -> list[BackupRecord]:
+        node, kind, vmid = entry["node"], entry["type"], entry["vmid"]
+        items = await self._call(lambda api: api.nodes(node)(kind)(vmid).snapshot.get(),
+                                 "snapshot list")
+        expect(isinstance(items, list), self.name, "snapshot list")
+        return [mapping.snapshot_record(self.name, str(vmid), i) for i in items
+                if isinstance(i, dict) and i.get("name") not in (None, "current")]
+
+    # -- tasks --------------------------------------------------------------------------------
+    async def poll_task(self, handle: TaskHandle) -> TaskProgress:
+        node = decode_upid(handle.id, self.name)["node"]
+        status = await self._call(lambda api: api.nodes(node).tasks(handle.id).status.get(),
+                                  "task status")
+        expect(isinstance(status, dict) and "status" in status, self.name, "task status")
+        return progress(status)
+
+    def _task(self, result: Any, what: str) -> TaskHandle:
+        if isinstance(result, str) and result.startswith("UPID:"):
+            return TaskHandle(id=result, kind="proxmox-upid")
+        if result == "OK":  # vzdump found the guest on another node: it just migrated
+            raise Conflict("the guest moved to another node; try again", retryable=True,
+                           provider=self.name)
+        raise UnexpectedResponse(f"{self.name} did not return a task id for {what}",
+                                 provider=self.name)
+
+    async def _guest_call(self, guest: Guest, method: str, path: str, what: str,
+                          **data: Any) -> Any:
+        def run(api: Any) -> Any:
+            resource = api.nodes(guest.node)(guest.type)(guest.vmid)
+            return getattr(resource(path) if path else resource, method)(**data)
+        return await self._call(run, what)
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def power(self, server_id: str, action: PowerAction) -> TaskHandle | None:
+        guest = await self._locate(server_id)
+        path = f"status/{POWER_PATHS[action]}"
+        return self._task(await self._guest_call(guest, "post", path, path), path)
+
+    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+        # Hibernation (RAM to disk, lock "suspended") survives host reboots and frees the RAM;
+        # PVE has nowhere to keep `reason`, so it is only in the gateway's audit log.
+        guest = await self._locate(server_id)
+        if guest.type != "qemu":
+            raise CapabilityNotSupported("Proxmox containers cannot be hibernated",
+                                         provider=self.name)
+        self._task(await self._guest_call(guest, "post", "status/suspend", "suspend",
+                                          todisk=1), "suspend")
+
+    async def unsuspend_server(self, server_id: str) -> None:
+        # `resume` continues a paused VM and starts a hibernated one from its saved state.
+        guest = await self._locate(server_id)
+        if guest.type != "qemu":
+            raise CapabilityNotSupported("Proxmox containers cannot be hibernated",
+                                         provider=self.name)
+        self._task(await self._guest_call(guest, "post", "status/resume", "resume"), "resume")
+
+    async def create_server(self, spec: ServerSpec) -> ServerRecord | TaskHandle:
+        kind = str(spec.options.get("type", "qemu"))
+        if kind not in GUEST_TYPES:
+            raise InvalidRequest("options.type must be qemu or lxc", provider=self.name)
+        vmid = spec.options.get("vmid") or await self._call(
+            lambda api: api.cluster.nextid.get(), "cluster/nextid")
+        storage = spec.options.get("storage") or self.options.get("create_storage", "local-lvm")
+        disk_gb = max(1, math.ceil((spec.resources.disk_mb or 8192) / 1024))
+        data: dict[str, Any] = {"vmid": vmid, "memory": spec.resources.memory_mb or 1024,
+                                "cores": max(1, int(spec.resources.cpu_cores or 1)),
+                                "description": spec.external_ref}
+        if kind == "qemu":
+            data.update(name=spec.name, scsi0=f"{storage}:{disk_gb}", ostype="l26",
+                        net0=spec.options.get("net0", "virtio,bridge=vmbr0"))
+            if spec.template:
+                data["ide2"] = f"{spec.template},media=cdrom"
+        else:
+            if not spec.template:
+                raise InvalidRequest("a container needs a template (ostemplate volid)",
+                                     provider=self.name)
+            data.update(hostname=spec.name, ostemplate=spec.template,
+                        rootfs=f"{storage}:{disk_gb}",
+                        net0=spec.options.get("net0", "name=eth0,bridge=vmbr0,ip=dhcp"))
+        node = spec.node_id
+        result = await self._call(lambda api: api.nodes(node)(kind).post(**data), "create")
+        return self._task(result, "create")
+
+    async def resize_server(self, server_id: str, resources: Resources) -> TaskHandle | None:
+        guest = await self._locate(server_id)
+        config: dict[str, Any] = {}
+        if resources.memory_mb:
+            config["memory"] = resources.memory_mb
+        if resources.cpu_cores:
+            config["cores"] = max(1, int(resources.cpu_cores))
+        if config:  # PUT config is synchronous (returns null)
+            await self._guest_call(guest, "put", "config", "config", **config)
+        if not resources.disk_mb:
+            return None
+        disk = await self._disk_key(guest)
+        result = await self._guest_call(guest, "put", "resize", "resize", disk=disk,
+                                        size=f"{resources.disk_mb}M")
+        return self._task(result, "resize") if result is not None else None
+
+    async def _disk_key(self, guest: Guest) -> str:
+        if self.options.get("disk"):
+            return str(self.options["disk"])
+        if guest.type == "lxc":
+            return "rootfs"
+        config = await self._guest_call(guest, "get", "config", "config")
+        expect(isinstance(config, dict), self.name, "guest config")
+        boot = str(config.get("boot", "")).removeprefix("order=").split(";")
+        return next((d for d in (*boot, *QEMU_DISKS) if d in config), "scsi0")
+
+    async def delete_server(self, server_id: str) -> TaskHandle | None:
+        guest = await self._locate(server_id)
+        result = await self._guest_call(guest, "delete", "", "destroy", purge=1,
+                                        **{"destroy-unreferenced-disks": 1})
+        return self._task(result, "destroy")
+
+    async def create_backup(self, server_id: str, name: str | None) -> BackupRecord | TaskHandle:
+        guest = await self._locate(server_id)
+        if self.options.get("backup_kind") == "snapshot":
+            snapname = _snapshot_name(name)
+            return self._task(await self._guest_call(guest, "post", "snapshot", "snapshot",
+                                                     snapname=snapname,
+                                                     description=name or ""), "snapshot")
+        data = {"vmid": guest.vmid, "mode": self.options.get("backup_mode", "snapshot"),
+                "compress": self.options.get("backup_compress", "zstd"),
+                "storage": self.options.get("backup_storage"),
+                "notes-template": name or "{{guestname}}"}
+        result = await self._call(lambda api: api.nodes(guest.node).vzdump.post(**data),
+                                  "vzdump")
+        return self._task(result, "vzdump")
+
+    async def restore_backup(self, server_id: str, backup_id: str) -> TaskHandle | None:
+        guest = await self._locate(server_id)
+        if ":" not in backup_id:
+            snap = self._own_snapshot(guest, backup_id)
+            path = f"snapshot/{snap}/rollback"
+            return self._task(await self._guest_call(guest, "post", path, "rollback"),
+                              "rollback")
+        if guest.type == "qemu":
+            data: dict[str, Any] = {"vmid": guest.vmid, "archive": backup_id, "force": 1}
+        else:
+            data = {"vmid": guest.vmid, "ostemplate": backup_id, "restore": 1, "force": 1}
+        result = await self._call(lambda api: api.nodes(guest.node)(guest.type).post(**data),
+                                  "restore")
+        return self._task(result, "restore")
+
+    async def delete_backup(self, server_id: str, backup_id: str) -> None:
+        guest = await self._locate(server_id)
+        if ":" not in backup_id:
+            snap = self._own_snapshot(guest, backup_id)
+            await self._guest_call(guest, "delete", f"snapshot/{snap}", "delete snapshot")
+            return
+        # Local storages exist per node: find which node lists this archive, then delete there.
+        found = {r.id: node for r, node in await self._archives(await self._resources(),
+                                                                 {guest.vmid})}
+        if backup_id not in found:
+            raise NotFound(f"no backup {backup_id} of guest {guest.vmid}", provider=self.name)
+        storage = backup_id.partition(":")[0]
+        node = found[backup_id]
+        await self._call(lambda api: api.nodes(node).storage(storage).content(backup_id)
+                         .delete(), "delete archive")
+
+    def _own_snapshot(self, guest: Guest, backup_id: str) -> str:
+        vmid, _, snap = backup_id.partition("@")
+        if vmid != guest.vmid or not snap:
+            raise NotFound(f"no snapshot {backup_id} of guest {guest.vmid}", provider=self.name)
+        return snap
+
+
+def _snapshot_name(name: str | None) -> str:
+    """PVE snapshot names are ``[A-Za-z][A-Za-z0-9_-]+``; anything else is replaced."""
+    cleaned = "".join(c if c.isalnum() or c in "-_" else "-" for c in (name or ""))
+    if not cleaned or not cleaned[0].isalpha():
+        cleaned = "backup-" + (cleaned or time.strftime("%Y%m%d%H%M%S"))
+    return cleaned[:40]
