@@ -10,11 +10,10 @@ from typing import Any
 
 from sqlalchemy import text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
-from starlette.websockets import WebSocket
-from strawberry.asgi import GraphQL
 from strawberry.subscriptions import (
     GRAPHQL_SSE_PROTOCOL,
     GRAPHQL_TRANSPORT_WS_PROTOCOL,
@@ -26,20 +25,13 @@ from panelql.db.migrate import upgrade
 from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
-from panelql.resolvers.context import Context
 from panelql.resolvers.gateway import Gateway
 from panelql.schema.root import build_schema
 from panelql.settings import Settings
+from panelql.web.auth import AuthMiddleware
+from panelql.web.graphql_http import GraphQLEndpoint
 
 log = logging.getLogger("panelql.app")
-
-
-class GraphQLEndpoint(GraphQL[Context, None]):
-    """Strawberry's ASGI view with our typed context built per request."""
-
-    async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
-        gateway: Gateway = request.app.state.gateway
-        return Context.create(gateway, request)
 
 
 def create_app(settings: Settings, *, providers: dict[str, Provider] | None = None,
@@ -95,4 +87,4 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         Route("/graphql", graphql, methods=["GET", "POST"]),
         WebSocketRoute("/graphql", graphql),
     ]
-    return Starlette(routes=routes, lifespan=lifespan)
+    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware)])

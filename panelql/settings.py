@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     operation_timeout_seconds: float = Field(default=900.0, gt=0)
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     keep_alive_seconds: float = Field(default=15.0, gt=0)
+    # Every request needs an API key unless this is switched off (local experiments only).
+    auth_required: bool = True
+    default_rate_limit_per_minute: int | None = Field(default=1200, ge=1)
     limits: Limits = Field(default_factory=Limits)
     watcher: WatcherSettings = Field(default_factory=WatcherSettings)
     providers: list[ProviderEntry] = Field(default_factory=list)

@@ -12,11 +12,13 @@ from panelql.resolvers.loaders import Loaders
 
 @dataclass
 class Viewer:
-    """Who is asking. Until API keys land every caller is the anonymous admin of the demo."""
+    """Who is asking: built from the API key by the web layer (see resolvers.auth)."""
 
     name: str = "anonymous"
-    scopes: frozenset[str] = frozenset({"admin"})
+    scopes: frozenset[str] = frozenset()
     customer_ref: str | None = None
+    key_id: int | None = None
+    rate_limit_per_minute: int | None = None
 
 
 @dataclass
@@ -32,8 +34,10 @@ class Context:
     scopes: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def create(cls, gateway: Gateway, request: Any = None) -> Context:
-        return cls(gateway=gateway, loaders=Loaders(gateway), request=request)
+    def create(cls, gateway: Gateway, request: Any = None, viewer: Viewer | None = None
+               ) -> Context:
+        return cls(gateway=gateway, loaders=Loaders(gateway), request=request,
+                   viewer=viewer or Viewer())
 
     def report(self, error: ProviderError) -> None:
         seen = {(e.provider, e.code) for e in self.partial_errors}

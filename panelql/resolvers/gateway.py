@@ -11,12 +11,14 @@ from typing import Any, TypeVar
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from panelql.db.api_keys import ApiKeys
 from panelql.db.customer_links import CustomerLinks
 from panelql.db.repositories import Audit, Idempotency, Operations
 from panelql.events.bus import EventBus, InProcessBus
 from panelql.providers.contract import Provider
 from panelql.providers.errors import ProviderError
 from panelql.resolvers.errors import NotFoundError
+from panelql.resolvers.rate_limit import LocalRateLimiter, RateLimiter
 from panelql.settings import Settings
 
 P = TypeVar("P", bound=Provider)
@@ -46,6 +48,8 @@ class Gateway:
         self.idempotency = Idempotency(self.sessions)
         self.operations = Operations(self.sessions)
         self.customer_links = CustomerLinks(self.sessions)
+        self.keys = ApiKeys(self.sessions)
+        self.rate_limiter: RateLimiter = LocalRateLimiter()
         self.tracker = OperationTracker(
             self.operations, self.bus, poll_seconds=self.settings.operation_poll_seconds,
             timeout_seconds=self.settings.operation_timeout_seconds)

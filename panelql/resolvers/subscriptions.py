@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from panelql.events.model import StatusEvent, Topic
 from panelql.providers.errors import ProviderError
 from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers import ids
+from panelql.resolvers import auth, ids
 from panelql.resolvers.context import Context
 from panelql.resolvers.errors import GatewayError
 
@@ -47,7 +47,13 @@ def event_ref(event: StatusEvent) -> Ref | None:
     return Ref(event.connection, kind, event.resource_id) if kind else None
 
 
+FIELDS = {Topic.SERVER: "serverStatusChanged", Topic.NODE: "nodeStatusChanged",
+          Topic.BACKUP: "backupStatusChanged", Topic.ACCOUNT: "accountStatusChanged",
+          Topic.INVOICE: "invoiceStatusChanged", Topic.OPERATION: "operationUpdated"}
+
+
 async def watch(ctx: Context, topic: Topic, f: EventFilter) -> AsyncIterator[StatusEvent]:
+    auth.check(ctx.viewer, "Subscription", FIELDS[topic])
     wanted = f.refs(topic)  # decoded up front: a bad ID fails the subscription at once
     async for event in _masked(ctx.gateway.bus.subscribe({topic})):
         if f.providers is not None and event.connection not in f.providers:
@@ -60,6 +66,7 @@ async def watch(ctx: Context, topic: Topic, f: EventFilter) -> AsyncIterator[Sta
 
 
 async def watch_operation(ctx: Context, operation_id: str | None) -> AsyncIterator[StatusEvent]:
+    auth.check(ctx.viewer, "Subscription", FIELDS[Topic.OPERATION])
     async for event in _masked(ctx.gateway.bus.subscribe({Topic.OPERATION})):
         if operation_id is None or event.resource_id == operation_id:
             yield event

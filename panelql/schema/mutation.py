@@ -123,6 +123,9 @@ async def _place(info: Info, data: CreateServerInput) -> str:
         memory_mb=res.memory_mb, cpu_cores=res.cpu_cores, disk_mb=res.disk_mb,
         region=data.placement.region if data.placement else None, providers=[data.provider])
     found = await placement.candidates(info.context, request)
+    failed = [e for e in info.context.partial_errors if e.provider == data.provider]
+    if not found and failed:
+        raise failed[0]  # the panel could not list its nodes: say so, not "no room"
     if not found:
         where = f" in region {request.region}" if request.region else ""
         raise StateConflict(f"no online node{where} on {data.provider} has room for this server",

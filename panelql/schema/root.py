@@ -9,6 +9,7 @@ from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from panelql.schema.errors import ErrorShaping
+from panelql.schema.permissions import ScopeCheck
 from panelql.schema.mutation import Mutation
 from panelql.schema.subscription import Subscription
 from panelql.schema.query import Query
@@ -21,6 +22,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     limits = limits or Limits()
     extensions: list[object] = [
         ErrorShaping,
+        ScopeCheck,
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
     ]

@@ -19,7 +19,17 @@ class GatewayUnderTest:
     url: str
     sims: dict[str, SimPanel]
     app: Any = None
+    background: BackgroundServers | None = None
     client: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    admin_key: str = ""
+
+    def create_key(self, scopes: list[str], name: str = "test", **options: Any) -> str:
+        """Create an API key directly in the gateway's database (what `panelql keys create`
+        does), on the loop that serves the gateway."""
+        assert self.background is not None
+        raw, _ = self.background.call(gateway_of(self).keys.create(
+            name=name, scopes=scopes, **options))
+        return str(raw)
 
     def query(self, query: str, variables: dict[str, Any] | None = None,
               **headers: str) -> dict[str, Any]:
@@ -39,11 +49,15 @@ class GatewayUnderTest:
 
 def start_gateway(background: BackgroundServers, name: str, sims: dict[str, SimPanel],
                   entries: list[ProviderEntry], db_path: Path, **settings: Any) -> GatewayUnderTest:
+    """A gateway on a real socket; its client sends a fresh admin key on every request."""
     config = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
                       providers=entries, **settings)
     app = create_app(config)
     served = background.serve(name, app)
-    return GatewayUnderTest(url=served.url, sims=sims, app=app)
+    gw = GatewayUnderTest(url=served.url, sims=sims, app=app, background=background)
+    gw.admin_key = gw.create_key(["admin"], name="test-admin")
+    gw.client.headers["x-api-key"] = gw.admin_key
+    return gw
 
 
 def gateway_of(gw: GatewayUnderTest) -> Any:

@@ -1,0 +1,86 @@
+"""API keys: created once (the secret is shown only then), stored as a SHA-256 hash.
+
+SHA-256 without salt is enough here because keys are 190 random bits, not passwords: there is
+nothing to guess, and the lookup stays one indexed query per request.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from panelql.db.models import ApiKey
+
+KEY_PREFIX = "pql_"
+
+
+@dataclass(frozen=True)
+class KeyInfo:
+    id: int
+    name: str
+    prefix: str
+    scopes: tuple[str, ...]
+    customer_ref: str | None
+    rate_limit_per_minute: int | None
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    created_at: datetime | None
+
+    @property
+    def active(self) -> bool:
+        now = datetime.now(UTC)
+        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
+
+
+def hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
+
+
+def _info(row: ApiKey) -> KeyInfo:
+    return KeyInfo(row.id, row.name, row.prefix, tuple(row.scopes or ()), row.customer_ref,
+                   row.rate_limit_per_minute, _aware(row.expires_at), _aware(row.revoked_at),
+                   _aware(row.created_at))
+
+
+class ApiKeys:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+        self.sessions = sessions
+
+    async def create(self, *, name: str, scopes: list[str], customer_ref: str | None = None,
+                     rate_limit_per_minute: int | None = None,
+                     expires_at: datetime | None = None) -> tuple[str, KeyInfo]:
+        """Returns (the secret key, its stored description). The secret is never stored."""
+        prefix = secrets.token_hex(4)
+        raw = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(24)}"
+        row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(raw), scopes=sorted(set(scopes)),
+                     customer_ref=customer_ref, rate_limit_per_minute=rate_limit_per_minute,
+                     expires_at=expires_at, created_at=datetime.now(UTC))
+        async with self.sessions.begin() as session:
+            session.add(row)
+        return raw, _info(row)
+
+    async def find(self, raw: str) -> KeyInfo | None:
+        async with self.sessions() as session:
+            row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw)))
+            return _info(row) if row else None
+
+    async def list(self) -> list[KeyInfo]:
+        async with self.sessions() as session:
+            return [_info(r) for r in await session.scalars(select(ApiKey).order_by(ApiKey.id))]
+
+    async def revoke(self, key_id: int) -> KeyInfo | None:
+        async with self.sessions.begin() as session:
+            await session.execute(update(ApiKey).where(
+                ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(
+                revoked_at=datetime.now(UTC)))
+            row = await session.get(ApiKey, key_id)
+            return _info(row) if row else None

@@ -1,0 +1,1 @@
+"""The HTTP/WebSocket edge: authentication, rate limits and the GraphQL endpoint."""

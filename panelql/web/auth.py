@@ -1,0 +1,96 @@
+"""Authentication and rate limiting for HTTP requests to /graphql, before GraphQL runs.
+
+Keys come in ``x-api-key`` or ``Authorization: Bearer``. GraphiQL's static page (a browser GET
+asking for HTML) is served without a key when GraphiQL is enabled; the queries it sends need
+one. WebSocket connections authenticate in ``connection_init`` (see graphql_http).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping
+
+from starlette.requests import HTTPConnection
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from panelql.resolvers.auth import viewer_for_key
+from panelql.resolvers.context import Viewer
+from panelql.resolvers.errors import GatewayError
+from panelql.resolvers.gateway import Gateway
+
+
+def key_from(headers: Mapping[str, str], params: Mapping[str, object] | None = None) -> str | None:
+    """The API key from headers or a connection_init payload (browsers cannot set WS headers)."""
+    for source in (params or {}, headers):
+        for name in ("x-api-key", "apiKey", "api_key"):
+            value = source.get(name)
+            if isinstance(value, str) and value:
+                return value
+        auth = source.get("authorization") or source.get("Authorization")
+        if isinstance(auth, str) and auth.lower().startswith("bearer "):
+            return auth[7:].strip()
+    return None
+
+
+async def authenticate(gateway: Gateway, key: str | None) -> Viewer:
+    if gateway.settings.auth_required is False:
+        return Viewer(name="anonymous", scopes=frozenset({"admin"}))
+    return await viewer_for_key(gateway.keys, key)
+
+
+def error_response(request: HTTPConnection, status: int, error: GatewayError,
+                   headers: dict[str, str] | None = None) -> Response:
+    accept = request.headers.get("accept", "")
+    media = ("application/graphql-response+json"
+             if "application/graphql-response+json" in accept else "application/json")
+    body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
+    return Response(json.dumps(body), status_code=status, media_type=media, headers=headers)
+
+
+class AuthMiddleware:
+    """Resolves the Viewer for /graphql HTTP requests and enforces per-key rate limits."""
+
+    def __init__(self, app: ASGIApp, path: str = "/graphql") -> None:
+        self.app = app
+        self.path = path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != self.path:
+            await self.app(scope, receive, send)
+            return
+        request = HTTPConnection(scope)
+        gateway: Gateway = request.app.state.gateway
+        if _is_graphiql_page(request) and gateway.settings.graphiql:
+            await self.app(scope, receive, send)
+            return
+        try:
+            viewer = await authenticate(gateway, key_from(request.headers))
+        except GatewayError as exc:
+            await error_response(request, 401, exc,
+                                 {"WWW-Authenticate": 'Bearer realm="panelql"'})(
+                scope, receive, send)
+            return
+        wait = await _rate_wait(gateway, viewer)
+        if wait > 0:
+            retry = math.ceil(wait)
+            limited = GatewayError("rate limit exceeded for this API key", retryAfter=retry)
+            limited.code = "RATE_LIMITED"
+            await error_response(request, 429, limited, {"Retry-After": str(retry)})(
+                scope, receive, send)
+            return
+        scope.setdefault("state", {})["viewer"] = viewer
+        await self.app(scope, receive, send)
+
+
+async def _rate_wait(gateway: Gateway, viewer: Viewer) -> float:
+    limit = viewer.rate_limit_per_minute or gateway.settings.default_rate_limit_per_minute
+    if viewer.key_id is None or not limit:
+        return 0.0
+    return await gateway.rate_limiter.take(str(viewer.key_id), limit)
+
+
+def _is_graphiql_page(request: HTTPConnection) -> bool:
+    return (request.scope["method"] == "GET" and "text/html" in request.headers.get("accept", "")
+            and "query" not in request.query_params)
