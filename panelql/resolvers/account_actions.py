@@ -54,7 +54,7 @@ async def create(ctx: Context, connection: str, spec: AccountSpec) -> ActionResu
 
 
 async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionResult:
-    ref, provider = target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_SUSPEND)
     reason = validation.reason(reason)
     status = await _status(provider, ref.id)
@@ -66,7 +66,7 @@ async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionRe
 
 
 async def unsuspend(ctx: Context, account_id: str) -> ActionResult:
-    ref, provider = target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_SUSPEND)
     status = await _status(provider, ref.id)
     if status is not AccountStatus.SUSPENDED:
@@ -77,7 +77,7 @@ async def unsuspend(ctx: Context, account_id: str) -> ActionResult:
 
 
 async def change_package(ctx: Context, account_id: str, package: str) -> ActionResult:
-    ref, provider = target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_PACKAGE)
     package = validation.name(package, "package")
     status = await _status(provider, ref.id)
@@ -88,14 +88,14 @@ async def change_package(ctx: Context, account_id: str, package: str) -> ActionR
 
 
 async def change_password(ctx: Context, account_id: str, password: str) -> ActionResult:
-    ref, provider = target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_PASSWORD)
     await provider.change_account_password(ref.id, validation.password(password))
     return ActionResult(target=account_id)
 
 
 async def delete(ctx: Context, account_id: str) -> ActionResult:
-    ref, provider = target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_DELETE)
     status = await _status(provider, ref.id)
     await provider.delete_account(ref.id)
@@ -114,7 +114,7 @@ def _permissions(values: Sequence[str]) -> list[str]:
 
 async def grant_access(ctx: Context, server_id: str, account_id: str,
                        permissions: Sequence[str]) -> ActionResult:
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_ACCESS)
     account = ids.decode(account_id, ResourceType.ACCOUNT)
     if account.connection != ref.connection:
@@ -125,7 +125,7 @@ async def grant_access(ctx: Context, server_id: str, account_id: str,
 
 
 async def revoke_access(ctx: Context, server_id: str, account_id: str) -> ActionResult:
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_ACCESS)
     account = ids.decode(account_id, ResourceType.ACCOUNT)
     await provider.revoke_access(ref.id, account.id)

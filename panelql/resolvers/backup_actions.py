@@ -11,7 +11,7 @@ from panelql.resolvers.errors import NotFoundError, StateConflict
 from panelql.resolvers.execution import ActionResult
 from panelql.resolvers.operations import Probe, Step
 from panelql.resolvers.probes import ServerWatch, backup_probe, read_status, task_probe
-from panelql.resolvers.queries import backup_ref_id
+from panelql.resolvers.queries import backup_ref_id, get
 from panelql.resolvers.states import conflict
 from panelql.resolvers.targets import adapter_for, target
 
@@ -30,7 +30,7 @@ def backup_step(ctx: Context, provider: ComputeProvider, server_id: str, name: s
 
 
 async def create(ctx: Context, server_id: str, name: str | None) -> ActionResult:
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.BACKUP_CREATE)
     if name is not None:
         name = validation.name(name)
@@ -56,9 +56,11 @@ async def create(ctx: Context, server_id: str, name: str | None) -> ActionResult
                         data={"backup": backup_id} if backup_id else {})
 
 
-def _backup_target(ctx: Context, backup_id: str, capability: Capability
-                   ) -> tuple[Ref, str, str, ComputeProvider]:
+async def _backup_target(ctx: Context, backup_id: str, capability: Capability
+                         ) -> tuple[Ref, str, str, ComputeProvider]:
     ref = ids.decode(backup_id, ResourceType.BACKUP)
+    if ctx.viewer.customer_ref is not None:
+        await get(ctx, ref)  # NOT_FOUND unless the backup's server is the customer's
     server_id, _, upstream_backup = ref.id.rpartition("/")
     if not server_id:
         raise NotFoundError("backup not found")
@@ -75,7 +77,7 @@ async def _existing(provider: ComputeProvider, server_id: str, backup_id: str) -
 
 
 async def restore(ctx: Context, backup_id: str) -> ActionResult:
-    ref, server_id, upstream_backup, provider = _backup_target(ctx, backup_id,
+    ref, server_id, upstream_backup, provider = await _backup_target(ctx, backup_id,
                                                                Capability.BACKUP_RESTORE)
     await _existing(provider, server_id, upstream_backup)
     status = await read_status(provider, server_id)
@@ -98,7 +100,7 @@ async def restore(ctx: Context, backup_id: str) -> ActionResult:
 
 
 async def delete(ctx: Context, backup_id: str) -> ActionResult:
-    ref, server_id, upstream_backup, provider = _backup_target(ctx, backup_id,
+    ref, server_id, upstream_backup, provider = await _backup_target(ctx, backup_id,
                                                                Capability.BACKUP_DELETE)
     backup = await _existing(provider, server_id, upstream_backup)
     if backup.locked:

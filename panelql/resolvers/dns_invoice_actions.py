@@ -23,14 +23,14 @@ async def create_zone(ctx: Context, connection: str, name: str,
 
 
 async def delete_zone(ctx: Context, zone_id: str) -> ActionResult:
-    ref, provider = target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
+    ref, provider = await target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
                            Capability.DNS_ZONE_WRITE)
     await provider.delete_zone(ref.id)
     return ActionResult(target=zone_id, data={"deleted": zone_id})
 
 
 async def upsert_record(ctx: Context, zone_id: str, record: DnsRecordInput) -> ActionResult:
-    ref, provider = target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
+    ref, provider = await target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
                            Capability.DNS_RECORD_WRITE)
     record.type = validation.dns_record(record.type, record.name, record.content, record.ttl,
                                         record.priority)
@@ -39,7 +39,7 @@ async def upsert_record(ctx: Context, zone_id: str, record: DnsRecordInput) -> A
 
 
 async def delete_record(ctx: Context, zone_id: str, record_id: str) -> ActionResult:
-    ref, provider = target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
+    ref, provider = await target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
                            Capability.DNS_RECORD_WRITE)
     await provider.delete_record(ref.id, record_id)
     return ActionResult(target=zone_id, data={"deleted": record_id})
@@ -56,7 +56,7 @@ INVOICE_RULES = {
 
 async def invoice_action(ctx: Context, invoice_id: str, action: str) -> ActionResult:
     allowed, capability = INVOICE_RULES[action]
-    ref, provider = target(ctx, invoice_id, ResourceType.INVOICE, BillingProvider, capability)
+    ref, provider = await target(ctx, invoice_id, ResourceType.INVOICE, BillingProvider, capability)
     current = (await provider.get_invoices([ref.id])).get(ref.id)
     if current is None:
         raise NotFoundError("invoice not found")

@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from panelql.observability import observe_batch
 from panelql.providers.contract import (
     BillingProvider,
     ComputeProvider,
@@ -45,6 +46,7 @@ def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
     [list[Ref]], Awaitable[list[V | None | BaseException]]
 ]:
     async def load(refs: list[Ref]) -> list[V | None | BaseException]:
+        observe_batch(fetch.__name__.lstrip("_"), len(refs))
         by_connection: dict[str, list[str]] = defaultdict(list)
         for ref in refs:
             by_connection[ref.connection].append(ref.id)

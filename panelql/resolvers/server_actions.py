@@ -68,7 +68,7 @@ def _follow_step(watch: ServerWatch, handle: TaskHandle | None, provider: Comput
 
 async def power(ctx: Context, server_id: str, action: PowerAction) -> ActionResult:
     capability = Capability.SERVER_KILL if action is PowerAction.KILL else Capability.SERVER_POWER
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider, capability)
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider, capability)
     rule = POWER_RULES[action]
     status = await _current(provider, ref, action.value)
     if status not in rule.allowed:
@@ -83,7 +83,7 @@ async def power(ctx: Context, server_id: str, action: PowerAction) -> ActionResu
 
 async def suspend(ctx: Context, server_id: str, reason: str | None,
                   stop_server: bool) -> ActionResult:
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_SUSPEND)
     reason = validation.reason(reason)
     status = await _current(provider, ref, "suspend")
@@ -99,7 +99,7 @@ async def suspend(ctx: Context, server_id: str, reason: str | None,
 
 
 async def unsuspend(ctx: Context, server_id: str) -> ActionResult:
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_SUSPEND)
     status = await _current(provider, ref, "unsuspend")
     if status is not S.SUSPENDED:
@@ -111,7 +111,7 @@ async def unsuspend(ctx: Context, server_id: str) -> ActionResult:
 
 
 async def reinstall(ctx: Context, server_id: str) -> ActionResult:
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_REINSTALL)
     status = await _current(provider, ref, "reinstall")
     if status in (S.SUSPENDED, S.INSTALLING, S.RESTORING, S.DELETING, S.MIGRATING):
@@ -127,7 +127,7 @@ async def reinstall(ctx: Context, server_id: str) -> ActionResult:
 async def resize(ctx: Context, server_id: str, resources: Resources,
                  restart: bool) -> ActionResult:
     """Change package: stop if running, resize, start again (each step followed)."""
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_RESIZE)
     validation.resources(resources.memory_mb, resources.cpu_cores, resources.disk_mb)
     status = await _current(provider, ref, "resize")
@@ -191,7 +191,7 @@ def _returning(probe: Probe) -> Callable[[], Awaitable[Probe]]:
 async def delete(ctx: Context, server_id: str, final_backup: bool) -> ActionResult:
     """Terminate; with ``final_backup``: backup, wait, stop, wait, delete — each step audited
     in the operation, stopping at the first failure with the step named."""
-    ref, provider = target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_DELETE)
     status = await _current(provider, ref, "delete")
     if status in (S.DELETING,):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from panelql.events.model import StatusEvent, Topic
 from panelql.providers.errors import ProviderError
 from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers import auth, ids
+from panelql.resolvers import auth, ids, queries
 from panelql.resolvers.context import Context
 from panelql.resolvers.errors import GatewayError
 
@@ -62,6 +62,8 @@ async def watch(ctx: Context, topic: Topic, f: EventFilter) -> AsyncIterator[Sta
             continue
         if wanted is not None and event_ref(event) not in wanted:
             continue
+        if not await visible(ctx, event):
+            continue
         yield event
 
 
@@ -69,7 +71,8 @@ async def watch_operation(ctx: Context, operation_id: str | None) -> AsyncIterat
     auth.check(ctx.viewer, "Subscription", FIELDS[Topic.OPERATION])
     async for event in _masked(ctx.gateway.bus.subscribe({Topic.OPERATION})):
         if operation_id is None or event.resource_id == operation_id:
-            yield event
+            if await visible(ctx, event):
+                yield event
 
 
 async def _masked(events: AsyncIterator[StatusEvent]) -> AsyncIterator[StatusEvent]:
@@ -83,3 +86,22 @@ async def _masked(events: AsyncIterator[StatusEvent]) -> AsyncIterator[StatusEve
         error_id = uuid.uuid4().hex[:12]
         log.error("subscription failed %s", error_id, exc_info=exc)
         raise GatewayError(f"Internal error (id {error_id})", errorId=error_id) from None
+
+
+async def visible(ctx: Context, event: StatusEvent) -> bool:
+    """Customer-bound subscribers see events of their own resources only. The ownership check
+    is a lookup through the connection's loaders, so it is paid once per resource, not per
+    event."""
+    if ctx.viewer.customer_ref is None:
+        return True
+    ref = event_ref(event)
+    if ref is None:  # operations: visible when their target server is
+        target = event.data.get("target")
+        if not isinstance(target, str):
+            return False
+        ref = Ref(event.connection, ResourceType.SERVER, target)
+    try:
+        await queries.get(ctx, ref)
+    except (GatewayError, ProviderError):
+        return False
+    return True

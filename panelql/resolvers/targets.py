@@ -10,6 +10,7 @@ from panelql.providers.models import Ref, ResourceType
 from panelql.resolvers import ids
 from panelql.resolvers.context import Context
 from panelql.resolvers.errors import NotFoundError, NotSupported
+from panelql.resolvers.queries import get
 
 P = TypeVar("P", bound=Provider)
 
@@ -24,7 +25,12 @@ def adapter_for(ctx: Context, connection: str, family: type[P], capability: Capa
     return provider
 
 
-def target(ctx: Context, global_id: str, kind: ResourceType, family: type[P],
-           capability: Capability) -> tuple[Ref, P]:
+async def target(ctx: Context, global_id: str, kind: ResourceType, family: type[P],
+                 capability: Capability) -> tuple[Ref, P]:
+    """The target's Ref and adapter. A customer-bound viewer acting on something it does not
+    own gets NOT_FOUND, exactly as for an id that does not exist."""
     ref = ids.decode(global_id, kind)
-    return ref, adapter_for(ctx, ref.connection, family, capability)
+    provider = adapter_for(ctx, ref.connection, family, capability)
+    if ctx.viewer.customer_ref is not None:
+        await get(ctx, ref)
+    return ref, provider

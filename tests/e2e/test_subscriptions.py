@@ -51,7 +51,7 @@ async def test_start_mutation_yields_starting_then_running(
         gw: GatewayUnderTest, cls: type[TransportWS]) -> None:
     server_id = await asyncio.to_thread(stopped_server, gw)
     async with ws_client(gw.url, cls) as client:
-        assert (await client.init())["type"] == "connection_ack"
+        assert (await client.init({"x-api-key": gw.admin_key}))["type"] == "connection_ack"
         op = await client.subscribe(SERVER_EVENTS, {"f": {"ids": [server_id]}})
         await asyncio.sleep(0.2)  # let the subscription register before acting
         await asyncio.to_thread(start, gw, server_id)
@@ -69,7 +69,7 @@ async def test_start_mutation_yields_starting_then_running(
 async def test_filters_keep_other_servers_out(gw: GatewayUnderTest) -> None:
     server_id = await asyncio.to_thread(stopped_server, gw)
     async with ws_client(gw.url) as client:
-        await client.init()
+        await client.init({"x-api-key": gw.admin_key})
         await client.subscribe(SERVER_EVENTS, {"f": {"status": ["ERROR"]}})
         await client.subscribe(SERVER_EVENTS, {"f": {"status": ["RUNNING"]}})
         await asyncio.sleep(0.2)
@@ -83,7 +83,7 @@ async def test_filters_keep_other_servers_out(gw: GatewayUnderTest) -> None:
 
 async def test_bad_filter_id_is_a_coded_error(gw: GatewayUnderTest) -> None:
     async with ws_client(gw.url) as client:
-        await client.init()
+        await client.init({"x-api-key": gw.admin_key})
         await client.subscribe(SERVER_EVENTS, {"f": {"ids": ["garbage"]}})
         message = await client.recv()
         assert message["type"] in ("error", "next")
@@ -98,7 +98,7 @@ async def test_operation_updates_over_sse(gw: GatewayUnderTest) -> None:
         async with client.stream(
                 "POST", f"{gw.url}/graphql",
                 json={"query": "subscription { operationUpdated { action status } }"},
-                headers={"accept": "text/event-stream"}) as response:
+                headers={"accept": "text/event-stream", "x-api-key": gw.admin_key}) as response:
             assert response.headers["content-type"].startswith("text/event-stream")
             await asyncio.sleep(0.2)
             asyncio.get_running_loop().run_in_executor(None, start, gw, server_id)
@@ -116,7 +116,7 @@ async def test_operation_updates_over_sse(gw: GatewayUnderTest) -> None:
 
 async def test_disconnect_cleans_up_subscribers(gw: GatewayUnderTest) -> None:
     async with ws_client(gw.url) as client:
-        await client.init()
+        await client.init({"x-api-key": gw.admin_key})
         await client.subscribe(SERVER_EVENTS)
         await asyncio.sleep(0.2)
         during = await asyncio.to_thread(_subscriber_count, gw)
@@ -133,3 +133,23 @@ def _subscriber_count(gw: GatewayUnderTest) -> int:
     assert "data" in body
     from tests.e2e.harness import gateway_of
     return len(gateway_of(gw).bus.subscribers)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("cls", [TransportWS, LegacyWS], ids=["transport-ws", "legacy-ws"])
+async def test_websocket_without_a_key_is_refused(gw: GatewayUnderTest,
+                                                  cls: type[TransportWS]) -> None:
+    from websockets.exceptions import ConnectionClosed
+
+    async with ws_client(gw.url, cls) as client:
+        try:
+            reply = await client.init({"x-api-key": "pql_wrong"})
+        except ConnectionClosed as closed:
+            assert closed.rcvd is not None and closed.rcvd.code == 4403
+            return
+        assert reply["type"] == "connection_error"
+        assert reply["payload"]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_key_in_websocket_headers_works(gw: GatewayUnderTest) -> None:
+    async with ws_client(gw.url, **{"x-api-key": gw.admin_key}) as client:
+        assert (await client.init())["type"] == "connection_ack"
