@@ -96,6 +96,24 @@ async def _state_or_unknown(ctx: Context, server: ServerRecord) -> ServerStatus:
         return ServerStatus.UNKNOWN
 
 
+async def owner_of(ctx: Context, server: ServerRecord) -> AccountRecord | None:
+    """The server's panel user, where the kind has panel users (ProxmoxWP sites do not)."""
+    provider = ctx.gateway.providers.get(server.connection)
+    if server.owner_id is None or not isinstance(provider, HostingProvider):
+        return None
+    account: AccountRecord | None = await ctx.loaders.account.load(
+        Ref(server.connection, ResourceType.ACCOUNT, server.owner_id))
+    return account
+
+
+async def node_of(ctx: Context, server: ServerRecord) -> NodeRecord | None:
+    if server.node_id is None:
+        return None
+    node: NodeRecord | None = await ctx.loaders.node.load(
+        Ref(server.connection, ResourceType.NODE, server.node_id))
+    return node
+
+
 # -- nodes, accounts --------------------------------------------------------------------------
 async def list_nodes(ctx: Context, f: NodeFilter) -> list[NodeRecord]:
     if ctx.viewer.customer_ref is not None:

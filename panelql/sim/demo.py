@@ -25,7 +25,7 @@ class DemoPanel:
     path: str = ""  # base path appended to the simulator's URL
     region: str | None = None
     tls: bool = False
-    options: Callable[[Any], dict[str, Any]] = lambda sim: {}
+    options: Callable[[Any, str], dict[str, Any]] = lambda sim, url: {}
 
 
 DEMO_PANELS: list[DemoPanel] = [
@@ -36,10 +36,17 @@ DEMO_PANELS: list[DemoPanel] = [
               region="eu-west"),
     DemoPanel("proxmox-lab", "proxmox", "panelql.sim.proxmox:ProxmoxSim",
               lambda s: {"token_id": s.token_id, "token_secret": s.token_secret},
-              region="eu-central", options=lambda s: {"ca_bundle": s.tls.ca_path}),
+              region="eu-central", options=lambda s, url: {"ca_bundle": s.tls.ca_path}),
     DemoPanel("wp-sites", "proxmoxwp", "panelql.sim.proxmoxwp:ProxmoxWPSim",
               lambda s: {"api_key": s.api_key}, region="eu-central",
-              options=lambda s: {"public_ip": s.public_ip}),
+              options=lambda s, url: {"public_ip": s.public_ip}),
+    DemoPanel("ispconfig-dns", "ispconfig", "panelql.sim.ispconfig:ISPConfigSim",
+              lambda s: {"username": s.username, "password": s.password},
+              options=lambda s, url: {"resolver_url": f"{url}/dns-query"}),
+    DemoPanel("cloudflare", "cloudflare", "panelql.sim.cloudflare:CloudflareSim",
+              lambda s: {"api_token": s.api_token}, path="/client/v4"),
+    DemoPanel("powerdns", "powerdns", "panelql.sim.powerdns:PowerDNSSim",
+              lambda s: {"api_key": s.api_key}),
 ]
 
 
@@ -65,7 +72,7 @@ def start_panels(background: BackgroundServers, *, transition_seconds: float = 3
         sims[demo.name] = panel
         entries.append(ProviderEntry(
             name=demo.name, kind=demo.kind, base_url=served.url + demo.path,
-            credentials=dict(demo.credentials(panel)), options=demo.options(panel),
+            credentials=dict(demo.credentials(panel)), options=demo.options(panel, served.url),
             region=demo.region,
         ))
     return sims, entries

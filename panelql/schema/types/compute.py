@@ -91,18 +91,12 @@ class Server:
 
     @strawberry.field
     async def node(self, info: Info) -> Node | None:
-        if self.r.node_id is None:
-            return None
-        record = await info.context.loaders.node.load(
-            Ref(self.r.connection, ResourceType.NODE, self.r.node_id))
+        record = await queries.node_of(info.context, self.r)
         return Node(r=record) if record else None
 
     @strawberry.field
     async def owner(self, info: Info) -> Account | None:
-        if self.r.owner_id is None:
-            return None
-        record = await info.context.loaders.account.load(
-            Ref(self.r.connection, ResourceType.ACCOUNT, self.r.owner_id))
+        record = await queries.owner_of(info.context, self.r)
         return Account(r=record) if record else None
 
     @strawberry.field
