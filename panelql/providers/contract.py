@@ -157,10 +157,12 @@ class ComputeProvider(Provider):
     async def power(self, server_id: str, action: PowerAction) -> TaskHandle | None:
         raise self._unsupported(Capability.SERVER_POWER)
 
-    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+    async def suspend_server(self, server_id: str, reason: str | None, *,
+                             stop: bool = True) -> TaskHandle | None:
+        """Suspend (for non-payment). ``stop``: stop it too, where the panel leaves that open."""
         raise self._unsupported(Capability.SERVER_SUSPEND)
 
-    async def unsuspend_server(self, server_id: str) -> None:
+    async def unsuspend_server(self, server_id: str) -> TaskHandle | None:
         raise self._unsupported(Capability.SERVER_SUSPEND)
 
     async def reinstall_server(self, server_id: str) -> TaskHandle | None:

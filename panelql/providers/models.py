@@ -228,6 +228,7 @@ class TaskHandle:
 
     id: str
     kind: str = "task"
+    resource_id: str | None = None  # what the job creates, when the upstream says up front
 
 
 @dataclass(frozen=True, slots=True)

@@ -89,13 +89,16 @@ async def suspend(ctx: Context, server_id: str, reason: str | None,
     status = await _current(provider, ref, "suspend")
     if status in (S.SUSPENDED, S.DELETING, S.INSTALLING):
         raise conflict("suspend", status)
-    if stop_server and status in (S.RUNNING, S.STARTING) and provider.supports(
-            Capability.SERVER_POWER):
-        await provider.power(ref.id, PowerAction.STOP)
-    await provider.suspend_server(ref.id, reason)
+    # Panels stop the server as part of suspending it (Catalyst gets stopServer passed on);
+    # Proxmox hibernates instead, saving the running state, which is followed as a task.
+    handle = await provider.suspend_server(ref.id, reason, stop=stop_server)
     watch = ServerWatch(ctx.gateway.bus, provider, ref.id, status)
     await watch.observe()
-    return ActionResult(target=server_id, data={"reason": reason})
+    if handle is None:
+        return ActionResult(target=server_id, data={"reason": reason})
+    op = await ctx.gateway.tracker.start("suspendServer", ref.connection, ref.id, [
+        Step("suspend", _returning(task_probe(provider, handle)))])
+    return ActionResult(target=server_id, operation_id=op.id, data={"reason": reason})
 
 
 async def unsuspend(ctx: Context, server_id: str) -> ActionResult:
@@ -104,10 +107,14 @@ async def unsuspend(ctx: Context, server_id: str) -> ActionResult:
     status = await _current(provider, ref, "unsuspend")
     if status is not S.SUSPENDED:
         raise conflict("unsuspend", status)
-    await provider.unsuspend_server(ref.id)
+    handle = await provider.unsuspend_server(ref.id)
     watch = ServerWatch(ctx.gateway.bus, provider, ref.id, status)
     await watch.observe()
-    return ActionResult(target=server_id)
+    if handle is None:
+        return ActionResult(target=server_id)
+    op = await ctx.gateway.tracker.start("unsuspendServer", ref.connection, ref.id, [
+        Step("resume", _returning(task_probe(provider, handle)))])
+    return ActionResult(target=server_id, operation_id=op.id)
 
 
 async def reinstall(ctx: Context, server_id: str) -> ActionResult:
@@ -172,9 +179,12 @@ async def create(ctx: Context, spec: ServerSpec, connection: str) -> ActionResul
     validation.ports(spec.ports)
     created = await provider.create_server(spec)
     if isinstance(created, TaskHandle):
-        op = await ctx.gateway.tracker.start("createServer", connection, created.id, [
-            Step("install", _returning(task_probe(provider, created)))])
-        return ActionResult(operation_id=op.id, data={"task": created.id})
+        op = await ctx.gateway.tracker.start(
+            "createServer", connection, created.resource_id or created.id,
+            [Step("install", _returning(task_probe(provider, created)))])
+        target_id = (ids.encode(Ref(connection, ResourceType.SERVER, created.resource_id))
+                     if created.resource_id else None)
+        return ActionResult(target=target_id, operation_id=op.id, data={"task": created.id})
     global_id = ids.encode(Ref(connection, ResourceType.SERVER, created.id))
     watch = ServerWatch(ctx.gateway.bus, provider, created.id, None)
     op = await ctx.gateway.tracker.start("createServer", connection, created.id, [

@@ -49,10 +49,10 @@ class CatalystLifecycle:
     async def power(self, server_id: str, action: PowerAction) -> None:
         await self._post(f"/api/servers/{server_id}/{action.value}")
 
-    async def suspend_server(self, server_id: str, reason: str | None) -> None:
-        # stopServer is done by the gateway first, so the panel only records the suspension.
+    async def suspend_server(self, server_id: str, reason: str | None, *,
+                             stop: bool = True) -> None:
         await self._post(f"/api/servers/{server_id}/suspend",
-                         {"reason": reason, "stopServer": False})
+                         {"reason": reason, "stopServer": stop})
 
     async def unsuspend_server(self, server_id: str) -> None:
         await self._post(f"/api/servers/{server_id}/unsuspend")

@@ -15,6 +15,7 @@ Server ids are the bare VMID: it is unique in a cluster and survives migration, 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import math
 import time
 from collections import defaultdict
@@ -111,7 +112,8 @@ class ProxmoxProvider(ComputeProvider):
         api = build_api(config)
         return cls(config, ProxmoxClient(api, config.name,
                                          max_workers=int(config.options.get("max_workers", 4)),
-                                         session=api._store.get("session")))
+                                         session=api._store.get("session"),
+                                         guard=clients.guard()))
 
     async def aclose(self) -> None:
         self.client.close()
@@ -271,23 +273,25 @@ class ProxmoxProvider(ComputeProvider):
         path = f"status/{POWER_PATHS[action]}"
         return self._task(await self._guest_call(guest, "post", path, path), path)
 
-    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+    async def suspend_server(self, server_id: str, reason: str | None, *,
+                             stop: bool = True) -> TaskHandle:
         # Hibernation (RAM to disk, lock "suspended") survives host reboots and frees the RAM;
         # PVE has nowhere to keep `reason`, so it is only in the gateway's audit log.
         guest = await self._locate(server_id)
         if guest.type != "qemu":
             raise CapabilityNotSupported("Proxmox containers cannot be hibernated",
                                          provider=self.name)
-        self._task(await self._guest_call(guest, "post", "status/suspend", "suspend",
-                                          todisk=1), "suspend")
+        return self._task(await self._guest_call(guest, "post", "status/suspend", "suspend",
+                                                 todisk=1), "suspend")
 
-    async def unsuspend_server(self, server_id: str) -> None:
+    async def unsuspend_server(self, server_id: str) -> TaskHandle:
         # `resume` continues a paused VM and starts a hibernated one from its saved state.
         guest = await self._locate(server_id)
         if guest.type != "qemu":
             raise CapabilityNotSupported("Proxmox containers cannot be hibernated",
                                          provider=self.name)
-        self._task(await self._guest_call(guest, "post", "status/resume", "resume"), "resume")
+        return self._task(await self._guest_call(guest, "post", "status/resume", "resume"),
+                          "resume")
 
     async def create_server(self, spec: ServerSpec) -> ServerRecord | TaskHandle:
         kind = str(spec.options.get("type", "qemu"))
@@ -314,7 +318,7 @@ class ProxmoxProvider(ComputeProvider):
                         net0=spec.options.get("net0", "name=eth0,bridge=vmbr0,ip=dhcp"))
         node = spec.node_id
         result = await self._call(lambda api: api.nodes(node)(kind).post(**data), "create")
-        return self._task(result, "create")
+        return dataclasses.replace(self._task(result, "create"), resource_id=str(vmid))
 
     async def resize_server(self, server_id: str, resources: Resources) -> TaskHandle | None:
         guest = await self._locate(server_id)

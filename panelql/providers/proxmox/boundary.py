@@ -38,6 +38,7 @@ from panelql.providers.errors import (
     Unavailable,
     UnexpectedResponse,
 )
+from panelql.providers.resilience import ConnectionGuard
 
 log = logging.getLogger("panelql.upstream")
 
@@ -66,15 +67,24 @@ class ProxmoxClient:
     """A proxmoxer ``ProxmoxAPI`` reached through a bounded pool, with the error boundary."""
 
     def __init__(self, api: Any, provider: str, *, max_workers: int = 4,
-                 session: requests.Session | None = None) -> None:
+                 session: requests.Session | None = None,
+                 guard: ConnectionGuard | None = None) -> None:
         self.api = api
         self.provider = provider
         self._session = session
+        # The connection's circuit breaker (no retries: proxmoxer cannot tell us whether a
+        # write left the process; the pool above already bounds concurrency).
+        self._guard = guard
         self._pool = ThreadPoolExecutor(max_workers=max_workers,
                                         thread_name_prefix=f"proxmox-{provider}")
 
     async def call(self, fn: Call, what: str) -> Any:
         """Run ``fn(api)`` in the pool; ``what`` names the operation in logs and errors."""
+        if self._guard is None:
+            return await self._call(fn, what)
+        return await self._guard.run(lambda: self._call(fn, what))
+
+    async def _call(self, fn: Call, what: str) -> Any:
         loop = asyncio.get_running_loop()
         try:
             result = await loop.run_in_executor(self._pool, fn, self.api)

@@ -293,7 +293,8 @@ class ProxmoxWPProvider(ComputeProvider):
             raise self._unsupported(Capability.SERVER_KILL)
         await self._action(f"/action/{action.value}", server_id)
 
-    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+    async def suspend_server(self, server_id: str, reason: str | None, *,
+                             stop: bool = True) -> None:
         await self._action("/suspend", server_id)  # the backend keeps no reason
 
     async def unsuspend_server(self, server_id: str) -> None:

@@ -207,7 +207,8 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
                                    {"signal": action.value})
         return None
 
-    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+    async def suspend_server(self, server_id: str, reason: str | None, *,
+                             stop: bool = True) -> None:
         # Pterodactyl keeps no reason; suspending a suspended server is a no-op upstream.
         await self.api.app_send("POST", f"/servers/{_numeric(server_id, self.name)}/suspend")
 
