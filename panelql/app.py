@@ -20,8 +20,13 @@ from strawberry.subscriptions import (
     GRAPHQL_WS_PROTOCOL,
 )
 
+from panelql.db.connections import load_connections
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
+from panelql.events.redis_bus import open_bus
+from panelql.events.watcher import Watcher
+from panelql.events.webhooks import webhook_routes
+from panelql.observability import RequestIdMiddleware, tracing_extension
 from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
@@ -30,6 +35,12 @@ from panelql.schema.root import build_schema
 from panelql.settings import Settings
 from panelql.web.auth import AuthMiddleware
 from panelql.web.graphql_http import GraphQLEndpoint
+from panelql.web.metrics import (
+    MetricsExtension,
+    bus_check,
+    metrics_endpoint,
+    upstream_event_hooks,
+)
 
 log = logging.getLogger("panelql.app")
 
@@ -38,6 +49,7 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
                clients: ClientFactory | None = None) -> Starlette:
     """``providers`` and ``clients`` may be injected by tests; otherwise built from settings."""
     schema = build_schema(settings.limits, introspection=settings.introspection)
+    schema.extensions = (*schema.extensions, *_observers(settings))
     graphql = GraphQLEndpoint(
         schema, graphql_ide="graphiql" if settings.graphiql else None,
         keep_alive=True, keep_alive_interval=settings.keep_alive_seconds,
@@ -50,16 +62,28 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         if settings.auto_migrate:
             await upgrade(settings.database_url)
         engine = create_engine(settings.database_url)
-        factory = clients or ClientFactory()
+        configs = settings.connections()
+        if providers is None:  # plus connections added with `panelql providers add`
+            secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+            configs += await load_connections(session_factory(engine), secret,
+                                              {c.name for c in configs})
+        factory = clients or ClientFactory(policy=settings.resilience.policy(),
+                                           event_hooks=upstream_event_hooks)
         adapters = providers if providers is not None else {
-            c.name: build_provider(c, factory) for c in settings.connections()
+            c.name: build_provider(c, factory.for_connection(c.name))
+            for c in configs
         }
-        gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine))
+        bus = await open_bus(settings.redis_url)  # Redis pub/sub when configured
+        gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine),
+                          bus=bus)
         app.state.gateway = gateway
+        watcher = Watcher.for_gateway(gateway)
+        await watcher.start()  # no-op when settings.watcher.enabled is false
         log.info("gateway ready", extra={"providers": sorted(adapters)})
         try:
             yield
         finally:
+            await watcher.aclose()  # before the bus and HTTP clients it uses go away
             await gateway.aclose()
             await factory.aclose()
             await engine.dispose()
@@ -77,6 +101,7 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
             checks["database"] = "ok"
         except Exception as exc:  # readiness must answer, whatever broke
             checks["database"] = f"error: {type(exc).__name__}"
+        checks["bus"] = await bus_check(gateway.bus)
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks},
                             status_code=200 if ready else 503)
@@ -84,7 +109,25 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
-        Route("/graphql", graphql, methods=["GET", "POST"]),
+        # Every method reaches the view, so a PUT gets a JSON 405 with Allow, like the rest.
+        Route("/graphql", graphql),
         WebSocketRoute("/graphql", graphql),
+        *webhook_routes(lambda request: request.app.state.gateway),
     ]
-    return Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(AuthMiddleware)])
+    if settings.metrics:
+        routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(RequestIdMiddleware), Middleware(AuthMiddleware)])
+
+
+def _observers(settings: Settings) -> list[Any]:
+    """Schema extensions for metrics and (when asked for and installed) tracing."""
+    observers: list[Any] = [MetricsExtension] if settings.metrics else []
+    if settings.tracing:
+        extension = tracing_extension()
+        if extension is None:
+            log.warning("PANELQL_TRACING is on but OpenTelemetry is not installed "
+                        "(pip install 'panelql[otel]'); tracing stays off")
+        else:
+            observers.append(extension)
+    return observers

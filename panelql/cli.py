@@ -1,15 +1,29 @@
-"""The ``panelql`` command line."""
+"""The ``panelql`` command line: parsing and printing. What the admin commands do is in
+``panelql.admin``; the gateway itself is ``panelql.app``.
+
+Exit codes: 0 success, 1 the operation failed (a provider check failed, no such key…),
+2 bad usage or configuration, 130 interrupted. User errors print one line, never a traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
+import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from panelql.settings import ConfigError, Settings, load_settings
+from sqlalchemy.exc import OperationalError
+
+from panelql import admin
+from panelql.admin import CliError
+from panelql.db.connections import DuplicateConnection, StoredConnectionError
+from panelql.observability import configure_logging
+from panelql.secrets import SecretKeyError, generate_key
+from panelql.settings import ConfigError, ProviderEntry, Settings, load_settings
 
 EXAMPLE_QUERY = """{ servers(first: 100) { edges { node { id name status provider { kind }
       node { name } owner { email } } } } }"""
@@ -19,16 +33,62 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
     return load_settings(getattr(args, "config", None), **overrides)
 
 
+def _err(message: str) -> None:
+    print(f"panelql: {message}", file=sys.stderr)
+
+
+# -- serve / demo -------------------------------------------------------------------------------
+
+def app_factory() -> Any:
+    """For ``serve --workers N``: each worker process builds its app from the environment."""
+    from panelql.app import create_app
+
+    settings = load_settings()
+    configure_logging(settings.log_level, settings.log_format)
+    return create_app(settings)
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from panelql.app import create_app
 
     settings = _settings(args)
+    configure_logging(settings.log_level, settings.log_format)
     host, port = args.host or settings.host, args.port or settings.port
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level,
-                ws="websockets-sansio")
+    # Fail here, with one line, rather than in the lifespan with a traceback.
+    asyncio.run(admin.all_connections(settings))
+    common: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level,
+                              "ws": "websockets-sansio", "log_config": None}
+    if args.workers > 1:
+        if not settings.redis_url:
+            _err("warning: several workers without PANELQL_REDIS_URL do not share events; "
+                 "each worker polls on its own")
+        if settings.config_file:
+            os.environ["PANELQL_CONFIG_FILE"] = str(settings.config_file)
+        os.environ["PANELQL_AUTO_MIGRATE"] = "false"  # migrated above, once, not per worker
+        uvicorn.run("panelql.cli:app_factory", factory=True, workers=args.workers, **common)
+    else:
+        uvicorn.run(create_app(settings), **common)
     return 0
+
+
+def demo_banner(url: str, key: str, created: bool, key_file: Path) -> str:
+    note = "created" if created else "reused"
+    return f"""
+API key ({note}, admin scope; also in {key_file}):
+  {key}
+
+Every request needs it. With curl:
+  curl -s {url} -H 'content-type: application/json' -H 'x-api-key: {key}' \\
+    -d '{{"query":"{{ providers {{ name kind health {{ ok }} }} }}"}}'
+
+In GraphiQL ({url}) open "Headers" at the bottom left and paste:
+  {{"x-api-key": "{key}"}}
+
+Try:
+{EXAMPLE_QUERY}
+"""
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -38,40 +98,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from panelql.sim.demo import start_panels
     from panelql.sim.runner import BackgroundServers
 
+    key_file = Path(args.key_file)
     background = BackgroundServers()
-    _, entries = start_panels(background)
-    settings = _settings(args, providers=[e.model_dump() for e in entries])
-    url = f"http://{settings.host}:{args.port or settings.port}/graphql"
-    print(f"PanelQL demo: {len(entries)} simulated panels "
-          f"({', '.join(e.kind for e in entries)})")
-    print(f"GraphiQL: {url}")
-    print("Try:\n" + EXAMPLE_QUERY)
-    print(f"curl -s {url} -H 'content-type: application/json' "
-          "-d '{\"query\":\"{ providers { name kind health { ok } } }\"}'")
     try:
-        uvicorn.run(create_app(settings), host=settings.host, port=args.port or settings.port,
-                    log_level="warning", ws="websockets-sansio")
+        _, entries = start_panels(background)
+        settings = _settings(args, providers=[e.model_dump() for e in entries])
+        configure_logging("warning", settings.log_format)
+        key, created = asyncio.run(admin.ensure_demo_key(settings, key_file))
+        port = args.port or settings.port
+        url = f"http://{settings.host}:{port}/graphql"
+        print(f"PanelQL demo: {len(entries)} simulated panels "
+              f"({', '.join(e.kind for e in entries)})")
+        print(f"GraphiQL: {url}")
+        print(demo_banner(url, key, created, key_file), flush=True)
+        uvicorn.run(create_app(settings), host=settings.host, port=port,
+                    log_level="warning", ws="websockets-sansio", log_config=None)
     finally:
         background.stop()
     return 0
 
+
+# -- db / schema / config -----------------------------------------------------------------------
 
 def cmd_db(args: argparse.Namespace) -> int:
     from panelql.db.migrate import current_revision, upgrade
 
     settings = _settings(args)
     if args.db_command == "upgrade":
+        print("migrating…", file=sys.stderr, flush=True)
         asyncio.run(upgrade(settings.database_url))
         print("database is at the latest revision")
     else:
         print(asyncio.run(current_revision(settings.database_url)) or "(empty database)")
-    return 0
-
-
-def cmd_providers(args: argparse.Namespace) -> int:
-    settings = _settings(args)
-    for connection in settings.connections():
-        print(f"{connection.name}\t{connection.kind}\t{connection.base_url}")
     return 0
 
 
@@ -84,45 +142,326 @@ def cmd_schema(args: argparse.Namespace) -> int:
     return 0
 
 
+def redacted_settings(settings: Settings) -> dict[str, Any]:
+    """The effective settings with every secret replaced (literal credentials, URL passwords,
+    the secret key); env references stay visible, they are names, not values."""
+    from sqlalchemy.engine import make_url
+
+    data = settings.model_dump(mode="json")
+    for key in ("database_url", "redis_url"):
+        if data.get(key):
+            try:
+                data[key] = make_url(data[key]).render_as_string(hide_password=True)
+            except Exception:  # not a URL SQLAlchemy understands: hide it entirely
+                data[key] = "**********"
+    data["secret_key"] = "**********" if settings.secret_key else None
+    for entry in data.get("providers", []):
+        entry["credentials"] = {k: (v if isinstance(v, dict) else "**********")
+                                for k, v in entry.get("credentials", {}).items()}
+    return data
+
+
+def cmd_config(args: argparse.Namespace) -> int:
+    settings = _settings(args)  # ConfigError → exit 2 with the key that is wrong
+    if settings.secret_key:
+        admin.cipher_for(settings)  # a malformed key is a configuration error too
+    print(json.dumps(redacted_settings(settings), indent=2, default=str))
+    print(f"configuration OK ({len(settings.providers)} connection(s) in the file)",
+          file=sys.stderr)
+    return 0
+
+
+# -- providers ----------------------------------------------------------------------------------
+
+def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in values or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise CliError(f"{flag}: expected KEY=VALUE, got {item.split('=')[0]!r}…", 2)
+        out[key] = value
+    return out
+
+
+def _option_value(raw: str) -> Any:
+    try:
+        return json.loads(raw)  # numbers, booleans, lists; anything else stays a string
+    except json.JSONDecodeError:
+        return raw
+
+
+def cmd_providers(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    command = args.providers_command
+    if command == "list":
+        for row in asyncio.run(admin.list_connections(settings)):
+            print(f"{row.name}\t{row.kind}\t{row.base_url}\t{row.source}\t{row.region or '-'}")
+        return 0
+    if command == "test":
+        return _providers_test(settings, args)
+    if command == "add":
+        return _providers_add(settings, args)
+    if command == "remove":
+        asyncio.run(admin.remove_connection(settings, args.name))
+        print(f"removed {args.name}; running gateways drop it at their next start")
+        return 0
+    count = asyncio.run(admin.rotate_secrets(settings))
+    print(f"re-encrypted {count} stored connection(s) with the newest key; older keys can "
+          "now be removed from PANELQL_SECRET_KEY")
+    return 0
+
+
+def _providers_add(settings: Settings, args: argparse.Namespace) -> int:
+    credentials = _pairs(args.credential, "--credential")
+    for key, env in _pairs(args.credential_env, "--credential-env").items():
+        if env not in os.environ:
+            raise CliError(f"--credential-env {key}={env}: {env} is not set", 2)
+        credentials[key] = os.environ[env]
+    options = {k: _option_value(v) for k, v in _pairs(args.option, "--option").items()}
+    try:  # the same validation as a [[providers]] entry in the file
+        entry = ProviderEntry(name=args.name, kind=args.kind, base_url=args.base_url,
+                              credentials=dict(credentials), options=options,
+                              timeout_seconds=args.timeout, region=args.region)
+    except ValueError as exc:
+        raise CliError(f"invalid connection: {_first_error(exc)}", 2) from None
+    if args.check:
+        print(f"checking {entry.name}…", file=sys.stderr, flush=True)
+        result = asyncio.run(admin.check_connection(entry.to_connection("connection"),
+                                                    entry.timeout_seconds))
+        if not result.ok:
+            raise CliError(f"{entry.name} failed its health check ({result.error}); not saved")
+    asyncio.run(admin.add_connection(
+        settings, name=entry.name, kind=entry.kind, base_url=entry.base_url,
+        credentials=credentials, options=options, region=entry.region,
+        timeout_seconds=entry.timeout_seconds))
+    print(f"added {entry.name} ({entry.kind}, {len(credentials)} credential(s) encrypted); "
+          "gateways load it at their next start")
+    return 0
+
+
+def _first_error(exc: ValueError) -> str:
+    errors = getattr(exc, "errors", None)
+    if callable(errors):
+        first = errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        message = str(first.get("msg", "")).removeprefix("Value error, ")
+        return f"{where}: {message}" if where else message
+    return str(exc)
+
+
+def _providers_test(settings: Settings, args: argparse.Namespace) -> int:
+    configs = asyncio.run(admin.all_connections(settings))
+    if args.names:
+        unknown = sorted(set(args.names) - {c.name for c in configs})
+        if unknown:
+            raise CliError(f"unknown connection(s): {', '.join(unknown)}", 2)
+        configs = [c for c in configs if c.name in args.names]
+    if not configs:
+        print("no provider connections configured")
+        return 0
+    print(f"checking {len(configs)} connection(s)…", file=sys.stderr, flush=True)
+
+    def report(r: admin.HealthResult) -> None:
+        verdict = "ok  " if r.ok else "FAIL"
+        detail = f"  {r.error}" if r.error else ""
+        print(f"{verdict} {r.name:<24} {r.kind:<12} {r.latency_ms:8.1f} ms  auth={r.auth}{detail}",
+              flush=True)
+
+    results = asyncio.run(admin.check_connections(configs, args.timeout, report))
+    failed = [r.name for r in results if not r.ok]
+    if failed:
+        _err(f"{len(failed)} of {len(results)} connection(s) failed: {', '.join(sorted(failed))}")
+        return 1
+    return 0
+
+
+# -- keys ---------------------------------------------------------------------------------------
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    if args.keys_command == "secret":
+        print(generate_key())
+        print("export it as PANELQL_SECRET_KEY (prepend it, comma-separated, to rotate)",
+              file=sys.stderr)
+        return 0
+    settings = _settings(args)
+    if args.keys_command == "create":
+        return _keys_create(settings, args)
+    if args.keys_command == "list":
+        print("id\tname\tprefix\tstatus\tscopes\tcustomer\trate/min\texpires")
+        for k in asyncio.run(admin.list_keys(settings)):
+            status = "active" if k.active else ("revoked" if k.revoked_at else "expired")
+            expires = k.expires_at.isoformat(timespec="minutes") if k.expires_at else "-"
+            print(f"{k.id}\t{k.name}\tpql_{k.prefix}_…\t{status}\t{','.join(k.scopes)}\t"
+                  f"{k.customer_ref or '-'}\t{k.rate_limit_per_minute or '-'}\t{expires}")
+        return 0
+    info = asyncio.run(admin.revoke_key(settings, args.id))
+    print(f"revoked key {info.id} ({info.name})")
+    return 0
+
+
+def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
+    from panelql.resolvers.auth import validate_scopes
+    from panelql.resolvers.errors import GatewayError
+
+    try:
+        scopes = validate_scopes(args.scope or [])
+    except GatewayError as exc:
+        allowed = ", ".join(exc.extensions.get("allowed", []))
+        raise CliError(f"--scope: {exc.message} (allowed: {allowed})", 2) from None
+    if args.rate_limit is not None and args.rate_limit < 1:
+        raise CliError("--rate-limit: must be at least 1 request per minute", 2)
+    raw, info = asyncio.run(admin.create_key(
+        settings, name=args.name, scopes=scopes, customer_ref=args.customer,
+        rate_limit_per_minute=args.rate_limit, expires_at=admin.parse_expiry(args.expires)))
+    if not args.quiet:
+        print(f"created key {info.id} ({info.name}) scopes={','.join(info.scopes)}"
+              + (f" customer={info.customer_ref}" if info.customer_ref else ""), file=sys.stderr)
+        print("this is the only time the key is shown; store it now:", file=sys.stderr)
+    print(raw)
+    return 0
+
+
+# -- audit --------------------------------------------------------------------------------------
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+
+    def emit(row: Any) -> None:
+        if args.json:
+            print(json.dumps({**row.__dict__, "at": row.at.isoformat()}, default=str), flush=True)
+            return
+        error = f" {row.error_code}" if row.error_code else ""
+        took = f" {row.duration_ms:.0f}ms" if row.duration_ms is not None else ""
+        print(f"{row.id}\t{row.at.isoformat(timespec='seconds')}\t{row.actor}\t{row.action}\t"
+              f"{row.target or '-'}\t{row.outcome}{error}{took}", flush=True)
+
+    asyncio.run(admin.audit_tail(settings, args.lines, follow=args.follow,
+                                 interval=args.interval, action=args.action, emit=emit))
+    return 0
+
+
+# -- parser -------------------------------------------------------------------------------------
+
 def parser() -> argparse.ArgumentParser:
-    root = argparse.ArgumentParser(prog="panelql", description="One GraphQL API over hosting panels.")
+    root = argparse.ArgumentParser(
+        prog="panelql", description="One GraphQL API over hosting panels.",
+        epilog="Settings come from PANELQL_* variables and the TOML file; see README.md.")
     root.add_argument("--config", help="TOML config file (default: $PANELQL_CONFIG_FILE)")
-    sub = root.add_subparsers(dest="command", required=True)
+    sub = root.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = sub.add_parser("serve", help="run the gateway")
-    serve.add_argument("--host")
-    serve.add_argument("--port", type=int)
+    serve.add_argument("--host", help="address to listen on (default: settings.host)")
+    serve.add_argument("--port", type=int, help="port (default: settings.port)")
+    serve.add_argument("--workers", type=int, default=1,
+                       help="worker processes (use PostgreSQL + Redis with more than one)")
     serve.set_defaults(func=cmd_serve)
 
-    demo = sub.add_parser("demo", help="run the gateway against simulated panels")
+    demo = sub.add_parser("demo", help="run the gateway against simulated panels, with a key")
     demo.add_argument("--port", type=int)
+    demo.add_argument("--key-file", default=str(admin.DEMO_KEY_FILE),
+                      help="where the demo's admin key is written (default: %(default)s)")
     demo.set_defaults(func=cmd_demo)
 
     db = sub.add_parser("db", help="database migrations")
     db.add_argument("db_command", choices=["upgrade", "current"])
     db.set_defaults(func=cmd_db)
 
-    providers = sub.add_parser("providers", help="provider connections")
-    providers.add_argument("providers_command", choices=["list"])
-    providers.set_defaults(func=cmd_providers)
+    _providers_parser(sub)
+    _keys_parser(sub)
 
     schema = sub.add_parser("schema", help="GraphQL schema")
     schema.add_argument("schema_command", choices=["export"])
     schema.add_argument("--output", help="file to write (default: panelql/schema/schema.graphql)")
     schema.set_defaults(func=cmd_schema)
+
+    audit = sub.add_parser("audit", help="the audit log of mutations")
+    audit_sub = audit.add_subparsers(dest="audit_command", required=True, metavar="COMMAND")
+    tail = audit_sub.add_parser("tail", help="newest entries, oldest first")
+    tail.add_argument("-n", "--lines", type=int, default=20, help="how many (default: 20)")
+    tail.add_argument("-f", "--follow", action="store_true", help="keep printing new entries")
+    tail.add_argument("--interval", type=float, default=2.0, help="poll seconds with --follow")
+    tail.add_argument("--action", help="only this mutation, e.g. suspendServer")
+    tail.add_argument("--json", action="store_true", help="one JSON object per line")
+    audit.set_defaults(func=cmd_audit)
+
+    config = sub.add_parser("config", help="configuration")
+    config.add_argument("config_command", choices=["check"],
+                        help="check: validate the file + environment, print the effective "
+                             "settings with secrets redacted")
+    config.set_defaults(func=cmd_config)
     return root
+
+
+def _providers_parser(sub: Any) -> None:
+    providers = sub.add_parser("providers", help="provider connections")
+    psub = providers.add_subparsers(dest="providers_command", required=True, metavar="COMMAND")
+    psub.add_parser("list", help="connections from the config file and the database")
+    test = psub.add_parser("test", help="check health, latency and credentials of connections")
+    test.add_argument("names", nargs="*", help="only these connections (default: all)")
+    test.add_argument("--timeout", type=float, default=15.0, help="seconds per connection")
+    add = psub.add_parser(
+        "add", help="store a connection in the database (credentials encrypted)",
+        description="Needs PANELQL_SECRET_KEY (`panelql keys secret` makes one). Prefer "
+                    "--credential-env over --credential: command lines end up in shell history.")
+    add.add_argument("name")
+    add.add_argument("--kind", required=True, help="provider kind, e.g. catalyst, pterodactyl")
+    add.add_argument("--base-url", required=True)
+    add.add_argument("--credential", action="append", metavar="KEY=VALUE")
+    add.add_argument("--credential-env", action="append", metavar="KEY=ENV_VAR",
+                     help="read the credential from an environment variable now")
+    add.add_argument("--option", action="append", metavar="KEY=VALUE",
+                     help="adapter option; JSON values are parsed (true, 5, [..])")
+    add.add_argument("--region")
+    add.add_argument("--timeout", type=float, default=25.0, help="upstream timeout seconds")
+    add.add_argument("--check", action="store_true", help="save only if check_health passes")
+    remove = psub.add_parser("remove", help="delete a stored connection")
+    remove.add_argument("name")
+    psub.add_parser("rotate-secrets", help="re-encrypt stored credentials with the newest key")
+    providers.set_defaults(func=cmd_providers)
+
+
+def _keys_parser(sub: Any) -> None:
+    keys = sub.add_parser("keys", help="API keys and the credential encryption key")
+    ksub = keys.add_subparsers(dest="keys_command", required=True, metavar="COMMAND")
+    create = ksub.add_parser("create", help="create an API key (printed once)")
+    create.add_argument("--name", required=True, help="who or what uses it, e.g. whmcs")
+    create.add_argument("--scope", action="append", help="repeatable: server.view, admin, …")
+    create.add_argument("--customer", help="bind to a customer reference, e.g. whmcs:42")
+    create.add_argument("--rate-limit", type=int, help="requests per minute")
+    create.add_argument("--expires", help="30d, 12h, 90m or an ISO date")
+    create.add_argument("-q", "--quiet", action="store_true", help="print only the key")
+    ksub.add_parser("list", help="keys and their status (never the secret)")
+    revoke = ksub.add_parser("revoke", help="revoke a key by id")
+    revoke.add_argument("id", type=int)
+    ksub.add_parser("secret", help="generate a PANELQL_SECRET_KEY for stored credentials")
+    keys.set_defaults(func=cmd_keys)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        print(f"panelql: configuration error: {exc}", file=sys.stderr)
+        _err(f"configuration error: {exc}")
         return 2
+    except (SecretKeyError, StoredConnectionError) as exc:
+        _err(str(exc))
+        return 2
+    except DuplicateConnection as exc:
+        _err(str(exc))
+        return 1
+    except CliError as exc:
+        _err(str(exc))
+        return exc.code
+    except OperationalError as exc:
+        _err(f"database error: {exc.orig or exc} (is PANELQL_DATABASE_URL right? has "
+             "`panelql db upgrade` run?)")
+        return 1
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `panelql … | head`: the reader left, which is fine
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -12,13 +12,21 @@ import os
 import tomllib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.registry import known_kinds
+from panelql.providers.resilience import ResiliencePolicy
 
 DEFAULT_DB = "sqlite+aiosqlite:///.panelql/panelql.db"
 
@@ -71,6 +79,9 @@ class Limits(BaseModel):
     max_aliases: int = Field(default=30, ge=1)
     max_page_size: int = Field(default=1000, ge=1)
     default_page_size: int = Field(default=50, ge=1)
+    # Estimated objects per operation (panelql.schema.cost) and lexical tokens per document.
+    max_cost: int = Field(default=50_000, ge=1)
+    max_tokens: int = Field(default=2000, ge=100)
 
 
 class WatcherSettings(BaseModel):
@@ -93,6 +104,23 @@ class WatcherSettings(BaseModel):
         return self
 
 
+class ResilienceSettings(BaseModel):
+    """Per-connection retries, circuit breaker and concurrency limit (providers/resilience.py).
+    Writes are only retried when the request never left the gateway (connect errors)."""
+
+    retries: int = Field(default=2, ge=0, le=10)
+    backoff_base_seconds: float = Field(default=0.1, ge=0)
+    backoff_cap_seconds: float = Field(default=2.0, ge=0)
+    # A longer Retry-After is not waited for: the client gets RATE_LIMITED with retryAfter.
+    retry_after_cap_seconds: float = Field(default=5.0, ge=0)
+    breaker_threshold: int = Field(default=5, ge=0)  # 0: no circuit breaker
+    breaker_cooldown_seconds: float = Field(default=15.0, gt=0)
+    max_concurrency: int = Field(default=16, ge=0)  # 0: unlimited
+
+    def policy(self) -> ResiliencePolicy:
+        return ResiliencePolicy(**self.model_dump())
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANELQL_", env_nested_delimiter="__", extra="ignore"
@@ -106,6 +134,13 @@ class Settings(BaseSettings):
     graphiql: bool = True
     introspection: bool = True
     log_level: str = "info"
+    # json: one JSON object per line with request_id (for log shippers); text: for humans.
+    log_format: Literal["text", "json"] = "text"
+    # Fernet key(s) encrypting credentials stored in the database; comma-separated, newest
+    # first, so a key can be rotated (see panelql.secrets).
+    secret_key: SecretStr | None = None
+    metrics: bool = True  # Prometheus text at /metrics
+    tracing: bool = False  # OpenTelemetry spans; needs the `otel` extra (pip install panelql[otel])
     auto_migrate: bool = True
     # Dataloaders can be switched off to measure what they save (bench/); never in production.
     dataloaders: bool = True
@@ -120,6 +155,7 @@ class Settings(BaseSettings):
     default_rate_limit_per_minute: int | None = Field(default=1200, ge=1)
     limits: Limits = Field(default_factory=Limits)
     watcher: WatcherSettings = Field(default_factory=WatcherSettings)
+    resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     providers: list[ProviderEntry] = Field(default_factory=list)
 
     def connections(self) -> list[ConnectionConfig]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
-from collections.abc import AsyncIterator
-from typing import Protocol
+from collections.abc import AsyncIterator, Callable
+from typing import Protocol, runtime_checkable
 
 from panelql.events.model import StatusEvent, Topic
 
@@ -26,6 +26,11 @@ class EventBus(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Tappable(Protocol):
+    def tap(self, callback: Callable[[StatusEvent], None]) -> Callable[[], None]: ...
 
 
 class Subscriber:
@@ -51,12 +56,15 @@ class InProcessBus:
         self.published = 0
         # Kept up to date on (un)subscribe so the watcher can ask every tick at O(1) cost.
         self._per_topic: Counter[Topic] = Counter()
+        self._taps: list[Callable[[StatusEvent], None]] = []
 
     async def publish(self, event: StatusEvent) -> None:
         self.deliver(event)
 
     def deliver(self, event: StatusEvent) -> None:
         self.published += 1
+        for callback in self._taps:
+            callback(event)
         for subscriber in list(self.subscribers):
             subscriber.offer(event)
 
@@ -74,6 +82,15 @@ class InProcessBus:
 
     def subscriber_count(self, topic: Topic) -> int:
         return self._per_topic[topic]
+
+    def tap(self, callback: Callable[[StatusEvent], None]) -> Callable[[], None]:
+        """See every delivered event without being a subscriber (not counted as watching).
+
+        For the gateway's own bookkeeping: the watcher learns what mutations and webhooks have
+        already announced. ``callback`` runs inline and must be quick. Returns an undo.
+        """
+        self._taps.append(callback)
+        return lambda: self._taps.remove(callback) if callback in self._taps else None
 
     async def aclose(self) -> None:
         self.subscribers.clear()

@@ -109,7 +109,7 @@ class Provider(ABC):
     async def check_health(self) -> None:
         """Make the cheapest authenticated call; raise a ProviderError when it fails."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections. Adapters whose client is injected have nothing to close."""
 
     def _unsupported(self, capability: Capability) -> CapabilityNotSupported:
@@ -183,7 +183,8 @@ class ComputeProvider(Provider):
     async def delete_backup(self, server_id: str, backup_id: str) -> None:
         raise self._unsupported(Capability.BACKUP_DELETE)
 
-    async def grant_access(self, server_id: str, account_id: str, permissions: Sequence[str]) -> None:
+    async def grant_access(self, server_id: str, account_id: str,
+                           permissions: Sequence[str]) -> None:
         raise self._unsupported(Capability.SERVER_ACCESS)
 
     async def revoke_access(self, server_id: str, account_id: str) -> None:

@@ -1,12 +1,14 @@
 """The one place that builds upstream HTTP clients and turns HTTP failures into ProviderErrors.
 
 Adapters receive an ``httpx.AsyncClient`` from :class:`ClientFactory` (timeouts, pooling, user
-agent set here) and call :meth:`Upstream.request`. Tests inject respx or point the base URL at a
-simulated panel; the adapter code is the same either way.
+agent and, when the app passes a policy, retries, circuit breaker and concurrency limit per
+connection, all set here) and call :meth:`Upstream.request`. Tests inject respx or point the
+base URL at a simulated panel; the adapter code is the same either way.
 """
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 from collections.abc import Callable, Mapping
@@ -24,6 +26,7 @@ from panelql.providers.errors import (
     Unavailable,
     UnexpectedResponse,
 )
+from panelql.providers.resilience import ConnectionGuard, ResiliencePolicy
 
 log = logging.getLogger("panelql.upstream")
 
@@ -33,12 +36,60 @@ USER_AGENT = "PanelQL/0.1 (+https://github.com/panelql)"
 ErrorReader = Callable[[Any], str | None]
 
 
-class ClientFactory:
-    """Builds pooled clients with the gateway's defaults; owns and closes them."""
+class ResilientClient(httpx.AsyncClient):
+    """An ``AsyncClient`` whose every send goes through its connection's guard (retries, circuit
+    breaker, concurrency limit; see :mod:`panelql.providers.resilience`). Overriding ``send``
+    keeps everything else httpx does (auth flows, proxies from the environment, redirects)."""
 
-    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None) -> None:
+    def __init__(self, *, guard: ConnectionGuard, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.guard = guard
+
+    async def send(self, request: httpx.Request, **kwargs: Any) -> httpx.Response:
+        parent = super().send
+        return await self.guard.send(request, lambda req: parent(req, **kwargs),
+                                     replayable=not kwargs.get("stream", False))
+
+
+class ClientFactory:
+    """Builds pooled clients with the gateway's defaults; owns and closes them.
+
+    With a :class:`ResiliencePolicy` (the app passes ``settings.resilience``) every client of a
+    connection shares one guard: the view returned by :meth:`for_connection` is what each adapter
+    receives, so an adapter with two clients (Pterodactyl's two keys) still has one breaker.
+    Without a policy (``ClientFactory()``, as adapter tests use it) clients are plain httpx.
+    """
+
+    def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None,
+                 policy: ResiliencePolicy | None = None,
+                 event_hooks: Callable[[str], Mapping[str, list[Callable[..., Any]]]] | None = None,
+                 ) -> None:
         self._transport = transport
+        # Observers per connection name (metrics: panelql.web.metrics.upstream_event_hooks).
+        self._event_hooks = event_hooks
         self._clients: list[httpx.AsyncClient] = []
+        self.policy = policy or ResiliencePolicy.disabled()
+        self._guards: dict[str, ConnectionGuard] = {}
+        self.connection: str | None = None
+
+    def for_connection(self, name: str) -> ClientFactory:
+        """A view of this factory for one connection: same clients, same guards."""
+        view = copy.copy(self)  # shares _clients and _guards by reference
+        view.connection = name
+        return view
+
+    def guard(self, name: str | None = None) -> ConnectionGuard | None:
+        """The connection's guard (None when resilience is off), for adapters that bring their
+        own client (proxmoxer) and want the breaker and limit without the retries."""
+        key = name or self.connection
+        if key is None or not self.policy.active:
+            return None
+        if key not in self._guards:
+            self._guards[key] = ConnectionGuard(key, self.policy)
+        return self._guards[key]
+
+    def breaker_states(self) -> dict[str, str]:
+        return {name: g.breaker.state.value for name, g in sorted(self._guards.items())}
 
     def build(
         self,
@@ -49,15 +100,22 @@ class ClientFactory:
         timeout: float = 25.0,
         verify: bool | str = True,
     ) -> httpx.AsyncClient:
-        client = httpx.AsyncClient(
-            base_url=base_url,
-            headers={"User-Agent": USER_AGENT, "Accept": "application/json", **(headers or {})},
-            auth=auth,
-            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
-            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            transport=self._transport,
-            verify=verify,
-        )
+        options: dict[str, Any] = {
+            "base_url": base_url,
+            "headers": {"User-Agent": USER_AGENT, "Accept": "application/json",
+                        **(headers or {})},
+            "auth": auth,
+            "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            "limits": httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            "transport": self._transport,
+            "verify": verify,
+        }
+        if self._event_hooks is not None:
+            options["event_hooks"] = self._event_hooks(self.connection or base_url)
+        # A client built outside for_connection() is keyed by its origin.
+        guard = self.guard(self.connection or httpx.URL(base_url).netloc.decode() or base_url)
+        client = (ResilientClient(guard=guard, **options) if guard is not None
+                  else httpx.AsyncClient(**options))
         self._clients.append(client)
         return client
 

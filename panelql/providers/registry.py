@@ -32,10 +32,12 @@ def provider_class(kind: str) -> type[Provider]:
     try:
         target = KINDS[kind]
     except KeyError:
-        raise ValueError(f"unknown provider kind {kind!r}; known: {', '.join(known_kinds())}") from None
+        known = ", ".join(known_kinds())
+        raise ValueError(f"unknown provider kind {kind!r}; known: {known}") from None
     module_name, _, class_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    assert issubclass(cls, Provider)
+    if not (isinstance(cls, type) and issubclass(cls, Provider)):
+        raise TypeError(f"{target} is not a Provider")
     return cls
 
 

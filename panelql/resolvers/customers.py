@@ -63,7 +63,7 @@ class CustomerScope:
 
 async def scope_of(ctx: Context, customer_ref: str) -> CustomerScope:
     cached = ctx.scopes.get(customer_ref)
-    if cached is not None:
+    if isinstance(cached, CustomerScope):
         return cached
     links = await ctx.gateway.customer_links.of_customer(customer_ref)
     scope = CustomerScope(customer_ref)

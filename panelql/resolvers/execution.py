@@ -131,9 +131,9 @@ def _replay(result: ActionResult) -> ActionResult:
 
 async def _settle_failure(ctx: Context, scope: str, key: str,
                           exc: GatewayError | ProviderError) -> None:
-    certain_no_change = isinstance(exc, GatewayError) or (
-        exc.upstream_status is not None and 400 <= exc.upstream_status < 500)
-    if certain_no_change:
+    rejected_upstream = isinstance(exc, ProviderError) and exc.upstream_status is not None \
+        and 400 <= exc.upstream_status < 500
+    if isinstance(exc, GatewayError) or rejected_upstream:
         await ctx.gateway.idempotency.release(scope, key)
         return
     stored = {"code": exc.code, "message": exc.message,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
@@ -43,9 +43,9 @@ Fetch = Callable[[P, Sequence[str]], Awaitable[Mapping[str, V]]]
 
 
 def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
-    [list[Ref]], Awaitable[list[V | None | BaseException]]
+    [list[Ref]], Coroutine[Any, Any, list[Any]]
 ]:
-    async def load(refs: list[Ref]) -> list[V | None | BaseException]:
+    async def load(refs: list[Ref]) -> list[Any]:
         observe_batch(fetch.__name__.lstrip("_"), len(refs))
         by_connection: dict[str, list[str]] = defaultdict(list)
         for ref in refs:
@@ -64,7 +64,7 @@ def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
         names = list(by_connection)
         results = dict(zip(names, await asyncio.gather(
             *(one(n, by_connection[n]) for n in names)), strict=True))
-        out: list[V | None | BaseException] = []
+        out: list[V | BaseException | None] = []
         for ref in refs:
             found = results[ref.connection]
             out.append(found if isinstance(found, BaseException) else found.get(ref.id))
@@ -80,16 +80,16 @@ class Loaders:
         batching = gateway.settings.dataloaders
         opts: dict[str, Any] = {} if batching else {"max_batch_size": 1, "cache": False}
 
-        def make(family: type[P], fetch: Fetch[P, V]) -> DataLoader:
+        def make(family: type[P], fetch: Fetch[P, V]) -> DataLoader[Ref, Any]:
             return DataLoader(_batch(gateway, family, fetch), **opts)
 
-        self.server: DataLoader = make(ComputeProvider, _servers)
-        self.node: DataLoader = make(ComputeProvider, _nodes)
-        self.live_state: DataLoader = make(ComputeProvider, _live_states)
-        self.backups: DataLoader = make(ComputeProvider, _backups)
-        self.account: DataLoader = make(HostingProvider, _accounts)
-        self.zone: DataLoader = make(DnsProvider, _zones)
-        self.invoice: DataLoader = make(BillingProvider, _invoices)
+        self.server: DataLoader[Ref, Any] = make(ComputeProvider, _servers)
+        self.node: DataLoader[Ref, Any] = make(ComputeProvider, _nodes)
+        self.live_state: DataLoader[Ref, Any] = make(ComputeProvider, _live_states)
+        self.backups: DataLoader[Ref, Any] = make(ComputeProvider, _backups)
+        self.account: DataLoader[Ref, Any] = make(HostingProvider, _accounts)
+        self.zone: DataLoader[Ref, Any] = make(DnsProvider, _zones)
+        self.invoice: DataLoader[Ref, Any] = make(BillingProvider, _invoices)
 
     def prime_servers(self, servers: Sequence[ServerRecord]) -> None:
         for server in servers:

@@ -70,7 +70,8 @@ def backup_probe(provider: ComputeProvider, server_id: str, backup_id: str, bus:
         status = found.status if found else None
         if status != last[0] and status is not None:
             await bus.publish(StatusEvent(
-                topic=Topic.BACKUP, connection=provider.name, resource_id=f"{server_id}/{backup_id}",
+                topic=Topic.BACKUP, connection=provider.name,
+                resource_id=f"{server_id}/{backup_id}",
                 status=status.value, previous=last[0].value if last[0] else None,
                 source=Source.MUTATION))
             last[0] = status

@@ -14,15 +14,15 @@ from panelql.providers.contract import Capability, ComputeProvider
 from panelql.providers.models import (
     PowerAction,
     Ref,
-    ResourceType,
     Resources,
+    ResourceType,
     ServerSpec,
     TaskHandle,
 )
 from panelql.providers.status import ServerStatus
 from panelql.resolvers import ids, validation
-from panelql.resolvers.context import Context
 from panelql.resolvers.backup_actions import backup_step
+from panelql.resolvers.context import Context
 from panelql.resolvers.errors import NotFoundError, NotSupported
 from panelql.resolvers.execution import ActionResult
 from panelql.resolvers.operations import Probe, Step
@@ -41,7 +41,8 @@ class PowerRule:
 
 
 POWER_RULES = {
-    PowerAction.START: PowerRule(frozenset({S.STOPPED, S.ERROR, S.UNKNOWN}), frozenset({S.RUNNING})),
+    PowerAction.START: PowerRule(frozenset({S.STOPPED, S.ERROR, S.UNKNOWN}),
+                                 frozenset({S.RUNNING})),
     PowerAction.STOP: PowerRule(frozenset({S.RUNNING, S.STARTING, S.PAUSED, S.UNKNOWN}),
                                 frozenset({S.STOPPED})),
     PowerAction.RESTART: PowerRule(frozenset({S.RUNNING, S.UNKNOWN}), frozenset({S.RUNNING})),

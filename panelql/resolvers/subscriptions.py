@@ -70,9 +70,9 @@ async def watch(ctx: Context, topic: Topic, f: EventFilter) -> AsyncIterator[Sta
 async def watch_operation(ctx: Context, operation_id: str | None) -> AsyncIterator[StatusEvent]:
     auth.check(ctx.viewer, "Subscription", FIELDS[Topic.OPERATION])
     async for event in _masked(ctx.gateway.bus.subscribe({Topic.OPERATION})):
-        if operation_id is None or event.resource_id == operation_id:
-            if await visible(ctx, event):
-                yield event
+        wanted = operation_id is None or event.resource_id == operation_id
+        if wanted and await visible(ctx, event):
+            yield event
 
 
 async def _masked(events: AsyncIterator[StatusEvent]) -> AsyncIterator[StatusEvent]:

@@ -35,7 +35,9 @@ def shape(error: GraphQLError) -> GraphQLError:
         return _rebuild(error, original.message, original.extensions)
     if isinstance(original, GatewayError):
         return _rebuild(error, original.message, original.extensions)
-    if original is None:
+    # No cause, or a GraphQLError graphql-core raised itself (a variable failing coercion wraps
+    # the scalar's GraphQLError): a problem with the request, not with the gateway.
+    if original is None or isinstance(original, GraphQLError):
         code = (error.extensions or {}).get("code") or "BAD_USER_INPUT"
         return _rebuild(error, error.message, {**(error.extensions or {}), "code": code})
     error_id = uuid.uuid4().hex[:12]

@@ -7,7 +7,7 @@ Every field takes ``idempotencyKey`` (or the ``Idempotency-Key`` header), runs t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -163,7 +163,8 @@ class Mutation(CustomerMutation):
                 name=input.name, node_id=node, resources=input.resources.to_record(),
                 owner_id=ids.decode(input.owner, ResourceType.ACCOUNT).id if input.owner else None,
                 template=input.template, ports=input.ports or [],
-                external_ref=input.external_ref, options=dict(input.options or {}))
+                external_ref=input.external_ref,
+                options=dict(cast(dict[str, object], input.options or {})))
             return await server_actions.create(info.context, spec, input.provider)
         result = await _run(info, "createServer", None, idempotency_key, _values(input=input), run)
         return ServerPayload(result=result)

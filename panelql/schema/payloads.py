@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import strawberry
 
-from panelql.providers.models import ResourceType
 from panelql.providers.errors import ProviderError
+from panelql.providers.models import ResourceType
 from panelql.resolvers import ids, queries
 from panelql.resolvers.errors import GatewayError
 from panelql.resolvers.execution import ActionResult

@@ -15,7 +15,7 @@ ROOTS = frozenset({"Query", "Mutation"})
 
 
 class ScopeCheck(SchemaExtension):
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo,
+    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any],
                 *args: Any, **kwargs: Any) -> Any:
         parent = info.parent_type.name
         if parent in ROOTS and not info.field_name.startswith("__"):

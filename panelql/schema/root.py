@@ -5,14 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, QueryDepthLimiter
+from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.disable_introspection import DisableIntrospection
 
+from panelql.schema.cost import QueryCostLimiter
 from panelql.schema.errors import ErrorShaping
-from panelql.schema.permissions import ScopeCheck
+from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.mutation import Mutation
-from panelql.schema.subscription import Subscription
+from panelql.schema.permissions import ScopeCheck
 from panelql.schema.query import Query
+from panelql.schema.subscription import Subscription
 from panelql.settings import Limits
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
@@ -25,10 +27,14 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         ScopeCheck,
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
+        lambda: QueryCostLimiter(limits),
+        RequireOperationName,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription, extensions=extensions)  # type: ignore[arg-type]
+    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
+                             extensions=extensions)  # type: ignore[arg-type]
 
 
 def export_sdl() -> str:

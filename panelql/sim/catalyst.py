@@ -297,8 +297,8 @@ class CatalystSim(SimPanel):
         if body.get("userId") not in self.users:
             return JSONResponse({"error": "User not found"}, status_code=404)
         server.access[body["userId"]] = list(body.get("permissions") or [])
-        return JSONResponse({"success": True, "data": {"userId": body["userId"],
-                                                       "permissions": server.access[body["userId"]]}})
+        granted = {"userId": body["userId"], "permissions": server.access[body["userId"]]}
+        return JSONResponse({"success": True, "data": granted})
 
     async def revoke_access(self, request: Request) -> Response:
         server = self._server(request)

@@ -67,7 +67,7 @@ def start_panels(background: BackgroundServers, *, transition_seconds: float = 3
         panel.knobs.transition_seconds = transition_seconds
         panel.knobs.latency_ms = latency_ms
         # Panels that need more than plain HTTP (Proxmox: TLS, custom reason phrases) say so.
-        serve_options = getattr(panel, "serve_options", dict)()
+        serve_options: dict[str, Any] = getattr(panel, "serve_options", dict)()
         served = background.serve(demo.name, panel.app(), **serve_options)
         sims[demo.name] = panel
         entries.append(ProviderEntry(

@@ -13,8 +13,9 @@ from __future__ import annotations
 import base64
 import json
 import time
-from dataclasses import dataclass, field
+from collections import Counter
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, quote_plus
 
@@ -84,6 +85,8 @@ class DirectAdminSim(SimPanel):
         super().__init__(seed=seed, knobs=knobs)
         self.username, self.password, self.login_key = username, password, login_key
         self.json_error_status = json_error_status
+        # Per-command counts: the shared stats collapse ``/CMD_API_…`` paths into one key.
+        self.command_stats: Counter[str] = Counter()
         self.ips = ["203.0.113.50", "203.0.113.51"]
         self.users: dict[str, DAUser] = {}
         self.zones: dict[str, list[dict[str, str]]] = {}
@@ -112,6 +115,10 @@ class DirectAdminSim(SimPanel):
     def add_domain(self, user: DAUser, domain: str) -> None:
         user.domains.append(domain)
         self.zones[domain] = default_zone(domain, user.ip, with_dkim=len(self.zones) % 2 == 0)
+
+    def reset_stats(self) -> None:
+        super().reset_stats()
+        self.command_stats.clear()
 
     def owner_of(self, domain: str) -> DAUser | None:
         return next((u for u in self.users.values() if domain in u.domains), None)
@@ -183,14 +190,15 @@ class DirectAdminSim(SimPanel):
     # -- routes -------------------------------------------------------------------------------
     def routes(self) -> list[BaseRoute]:
         routes: list[BaseRoute] = [
-            Route(f"/CMD_API_{command}", self._wrap(handler), methods=["GET", "POST"])
+            Route(f"/CMD_API_{command}", self._wrap(command, handler), methods=["GET", "POST"])
             for command, handler in self.commands().items()
         ]
         routes.append(Route("/{path:path}", self._html, methods=["GET", "POST"]))
         return routes
 
-    def _wrap(self, handler: Any) -> Any:
+    def _wrap(self, command: str, handler: Command) -> Any:
         async def endpoint(request: Request) -> Response:
+            self.command_stats[command] += 1
             params = await self._params(request)
             response: Response = handler(params, self.acting_user(request))
             return response

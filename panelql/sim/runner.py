@@ -55,11 +55,11 @@ class BackgroundServers:
     ) -> Served:
         config = uvicorn.Config(
             app, host="127.0.0.1", port=port, log_level="warning", lifespan="auto",
-            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ws="websockets-sansio", timeout_graceful_shutdown=1,
+            ssl_certfile=ssl_certfile, ssl_keyfile=ssl_keyfile, ws="websockets-sansio",
+            timeout_graceful_shutdown=1,
             **options,
         )
         server = uvicorn.Server(config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         started = asyncio.run_coroutine_threadsafe(self._start(server), self.loop)
         self._by_name[name] = started.result(timeout=30)
         served = Served(name, server, "https" if ssl_certfile else "http")

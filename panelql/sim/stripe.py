@@ -13,6 +13,7 @@ Every transition records an ``invoice.*`` event, signed like Stripe's and option
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -34,7 +35,7 @@ ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp"}
 
 
 def sign_payload(payload: str, secret: str, timestamp: int | None = None) -> str:
-    """The ``Stripe-Signature`` header for ``payload``: ``t=…,v1=HMAC_SHA256(secret, "t.payload")``."""
+    """``Stripe-Signature`` for ``payload``: ``t=…,v1=HMAC_SHA256(secret, f"{t}.{payload}")``."""
     t = int(time.time()) if timestamp is None else timestamp
     mac = hmac.new(secret.encode(), f"{t}.{payload}".encode(), hashlib.sha256).hexdigest()
     return f"t={t},v1={mac}"
@@ -115,7 +116,7 @@ class Invoice:
         due = 0 if self.status == "void" else self.total
         remaining = 0 if self.status in ("paid", "void") else self.total - self.amount_paid
         hosted = f"https://invoice.stripe.com/i/acct_sim/test_{self.id}" if finalized else None
-        lines = [{
+        lines: list[dict[str, Any]] = [{
             "id": line.id, "object": "line_item", "amount": line.amount,
             "currency": self.currency, "description": line.description, "invoice": self.id,
             "livemode": False, "metadata": {}, "quantity": line.quantity,
@@ -209,7 +210,8 @@ class StripeSim(SimPanel):
                 collection_method="send_invoice" if i % 3 else "charge_automatically",
             )
             invoice.metadata["external_ref"] = f"whmcs-{1000 + i}"
-            state = states[i % len(states)]
+            # shift by round so every customer gets a mix of states
+            state = states[(i + i // len(customer_ids)) % len(states)]
             if state == "draft":
                 continue
             self._finalize(invoice, record=False)
@@ -273,11 +275,10 @@ class StripeSim(SimPanel):
         assert self.webhook_url is not None
         body, header = self.signed(event)
         async with httpx.AsyncClient(timeout=10) as client:
-            try:
+            # Stripe retries failed deliveries later; the simulator just drops them.
+            with contextlib.suppress(httpx.HTTPError):
                 await client.post(self.webhook_url, content=body, headers={
                     "Stripe-Signature": header, "Content-Type": "application/json"})
-            except httpx.HTTPError:
-                pass  # Stripe retries later; the simulator just drops it
 
     # -- HTTP ---------------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:

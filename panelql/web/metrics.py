@@ -79,7 +79,7 @@ class MetricsExtension(SchemaExtension):
         REQUESTS.labels(name, kind, _outcome(ctx.result, ctx.context)).inc()
         REQUEST_SECONDS.labels(name, kind).observe(time.perf_counter() - started)
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo,
+    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any],
                 *args: Any, **kwargs: Any) -> Any:
         # Only root fields are timed: they hold the upstream work, and timing every nested
         # field would cost more than it tells.
@@ -109,26 +109,17 @@ def _outcome(result: Any, context: Any) -> str:
 
 # -- upstream calls ---------------------------------------------------------------------------
 
-def netloc(url: str) -> str:
-    parts = urlsplit(url)
-    return parts.netloc.lower()
-
-
-def upstream_event_hooks(names: Mapping[str, str]) -> dict[str, list[Callable[..., Any]]]:
-    """httpx event hooks for ``ClientFactory(event_hooks=...)``. ``names`` maps an upstream's
-    ``host:port`` to its connection name (the label); unknown hosts are labelled by host."""
-
-    def provider(request: httpx.Request) -> str:
-        host = request.url.netloc.decode().lower()
-        return names.get(host, host)
+def upstream_event_hooks(connection: str) -> dict[str, list[Callable[..., Any]]]:
+    """httpx event hooks for one connection's clients: ``ClientFactory(event_hooks=this)``.
+    A client built outside a connection view gets its base URL here; its host is the label."""
+    name = (urlsplit(connection).netloc or connection) if "://" in connection else connection
 
     async def on_request(request: httpx.Request) -> None:
         request.extensions["panelql_started"] = time.perf_counter()
-        UPSTREAM_STARTED.labels(provider(request)).inc()
+        UPSTREAM_STARTED.labels(name).inc()
 
     async def on_response(response: httpx.Response) -> None:
         request = response.request
-        name = provider(request)
         UPSTREAM_REQUESTS.labels(name, request.method, str(response.status_code)).inc()
         started = request.extensions.get("panelql_started")
         if isinstance(started, float):
@@ -140,16 +131,10 @@ def upstream_event_hooks(names: Mapping[str, str]) -> dict[str, list[Callable[..
 # -- state read from the running gateway at scrape time ---------------------------------------
 
 def breaker_states() -> Mapping[str, str]:
-    """Circuit breaker state per connection ("closed" | "open" | "half_open").
+    """Circuit breaker state per connection (providers/resilience.py keeps every live one)."""
+    from panelql.providers.resilience import breaker_states as live
 
-    TODO(breakers): the circuit breaker lives in panelql/providers/http.py (another change);
-    it is expected to expose ``breaker_states() -> Mapping[str, str]`` there. Until it does,
-    no breaker series are exported.
-    """
-    from panelql.providers import http
-
-    reader = getattr(http, "breaker_states", None)
-    return dict(reader()) if callable(reader) else {}
+    return live()
 
 
 class GatewayCollector(Collector):

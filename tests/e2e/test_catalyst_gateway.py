@@ -120,7 +120,8 @@ def test_filters_by_status_node_owner_and_text(small: GatewayUnderTest) -> None:
 
 def test_nodes_report_capacity_allocation_and_status(small: GatewayUnderTest) -> None:
     body = small.query("{ nodes { edges { node { name status region capacity { memoryMb } "
-                       "allocated { memoryMb } available { memoryMb } servers { totalCount } } } } }")
+                       "allocated { memoryMb } available { memoryMb } "
+                       "servers { totalCount } } } } }")
     nodes = [e["node"] for e in body["data"]["nodes"]["edges"]]
     assert {n["status"] for n in nodes} == {"ONLINE", "OFFLINE"}
     for node in nodes:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Iterator
-from pathlib import Path
 
 import httpx
 import pytest
@@ -94,21 +93,20 @@ async def test_bad_filter_id_is_a_coded_error(gw: GatewayUnderTest) -> None:
 async def test_operation_updates_over_sse(gw: GatewayUnderTest) -> None:
     server_id = await asyncio.to_thread(stopped_server, gw)
     seen: list[str] = []
-    async with httpx.AsyncClient(timeout=15) as client:
-        async with client.stream(
-                "POST", f"{gw.url}/graphql",
-                json={"query": "subscription { operationUpdated { action status } }"},
-                headers={"accept": "text/event-stream", "x-api-key": gw.admin_key}) as response:
-            assert response.headers["content-type"].startswith("text/event-stream")
-            await asyncio.sleep(0.2)
-            asyncio.get_running_loop().run_in_executor(None, start, gw, server_id)
-            async for line in response.aiter_lines():
-                if line.startswith("data:") and line[5:].strip():
-                    data = json.loads(line[5:])
-                    if "data" in data:
-                        seen.append(data["data"]["operationUpdated"]["status"])
-                if "SUCCEEDED" in seen:
-                    break
+    async with httpx.AsyncClient(timeout=15) as client, client.stream(
+            "POST", f"{gw.url}/graphql",
+            json={"query": "subscription { operationUpdated { action status } }"},
+            headers={"accept": "text/event-stream", "x-api-key": gw.admin_key}) as response:
+        assert response.headers["content-type"].startswith("text/event-stream")
+        await asyncio.sleep(0.2)
+        asyncio.get_running_loop().run_in_executor(None, start, gw, server_id)
+        async for line in response.aiter_lines():
+            if line.startswith("data:") and line[5:].strip():
+                data = json.loads(line[5:])
+                if "data" in data:
+                    seen.append(data["data"]["operationUpdated"]["status"])
+            if "SUCCEEDED" in seen:
+                break
     assert seen[0] in ("RUNNING", "PENDING") and seen[-1] == "SUCCEEDED"
     await asyncio.to_thread(stop, gw, server_id)
     await asyncio.sleep(1)

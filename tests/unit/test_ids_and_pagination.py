@@ -15,7 +15,10 @@ def test_ids_round_trip_and_are_opaque() -> None:
     assert ids.decode(encoded, ResourceType.BACKUP) == ref
 
 
-@pytest.mark.parametrize("bad", ["", "!!!", "U2VydmVy", ids.encode(Ref("c", ResourceType.SERVER, "1"))[:-3] + "@@"])
+TRUNCATED = ids.encode(Ref("c", ResourceType.SERVER, "1"))[:-3] + "@@"
+
+
+@pytest.mark.parametrize("bad", ["", "!!!", "U2VydmVy", TRUNCATED])
 def test_bad_ids_are_bad_user_input(bad: str) -> None:
     with pytest.raises(BadUserInput):
         ids.decode(bad)

@@ -19,6 +19,7 @@ from panelql.providers.models import (
 )
 from panelql.providers.status import BackupStatus
 
+
 class CatalystLifecycle:
     """Lifecycle calls, mixed into the adapter below (kept apart to keep each part short)."""
 

@@ -155,10 +155,15 @@ class DirectAdminDns(DirectAdminBase, DnsProvider):
 
     async def _stale(self, user: str, domain: str, record: DnsRecordInput, rtype: str,
                      name: str) -> list[Stale]:
-        """What the upsert replaces: the record named by id, or all of the same name+type."""
-        if record.id:
-            return [wire.parse_record_key(record.id)]
+        """What the upsert replaces: the record named by id, or all of the same name+type.
+
+        The zone is read first either way, so a stale id fails before anything is written.
+        """
         existing = await self._zone_records(user, domain)
+        if record.id:
+            if record.id not in {r.id for r in existing}:
+                raise NotFound("no such DNS record in the zone", provider=self.name)
+            return [wire.parse_record_key(record.id)]
         wanted = fqdn(name, domain)
         return [wire.parse_record_key(r.id) for r in existing
                 if r.type == rtype and r.name == wanted]

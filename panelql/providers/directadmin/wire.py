@@ -27,7 +27,8 @@ from panelql.providers.errors import (
 _ENTITY = re.compile(r"&#(\d{2,3});")
 
 # DirectAdmin error texts are free sentences; these phrases pick the most specific error.
-_NOT_FOUND = ("does not exist", "doesn't exist", "not found", "no such", "unable to find")
+_NOT_FOUND = ("does not exist", "doesn't exist", "not found", "no such", "unable to find",
+              "do not own")
 _CONFLICT = ("already", "is suspended", "is not suspended", "not suspended", "in use")
 
 

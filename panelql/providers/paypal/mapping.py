@@ -101,8 +101,10 @@ def recipient_email(raw: dict[str, Any]) -> str | None:
     recipients = raw.get("primary_recipients")
     if not isinstance(recipients, list) or not recipients:
         return None
-    first = recipients[0] if isinstance(recipients[0], dict) else {}
-    billing = first.get("billing_info") if isinstance(first.get("billing_info"), dict) else {}
+    first: dict[str, Any] = recipients[0] if isinstance(recipients[0], dict) else {}
+    billing = first.get("billing_info")
+    if not isinstance(billing, dict):
+        return None
     return _str(billing.get("email_address"))
 
 

@@ -16,10 +16,12 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from typing import Any, Self, TypeVar
 
 import httpx
 import stripe
+from stripe.params import InvoiceListParams, InvoicePayParams
 
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import BillingProvider, Capability, Family
@@ -66,6 +68,16 @@ class GatewayHTTPXClient(stripe.HTTPXClient):
         )
         _last_status.set(status)
         return content, status, response_headers
+
+    def _get_request_args_kwargs(
+        self, method: str, url: str, headers: Mapping[str, str], post_data: Any
+    ) -> list[Any]:
+        # stripe passes the encoded form as ``data=``; httpx 0.28 deprecates raw ``data`` (a
+        # DeprecationWarning on every POST with a body), ``content=`` is the same bytes.
+        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
+        if isinstance(kwargs.get("data"), str | bytes):
+            kwargs["content"] = kwargs.pop("data")
+        return [args, kwargs]
 
     async def close_async(self) -> None:
         """The factory owns the injected client and closes it."""
@@ -122,9 +134,9 @@ class StripeProvider(BillingProvider):
         self, *, customer_ids: Sequence[str] | None = None
     ) -> list[InvoiceRecord]:
         if customer_ids is None:
-            return await self._list({})
+            return await self._list(None)
         pages = await asyncio.gather(
-            *(self._bounded(self._list({"customer": cid})) for cid in dict.fromkeys(customer_ids))
+            *(self._bounded(self._list(cid)) for cid in dict.fromkeys(customer_ids))
         )
         return [invoice for page in pages for invoice in page]
 
@@ -132,19 +144,23 @@ class StripeProvider(BillingProvider):
         async with self._limit:
             return await work
 
-    async def _list(self, params: dict[str, Any]) -> list[InvoiceRecord]:
+    async def _list(self, customer: str | None) -> list[InvoiceRecord]:
         invoices: list[InvoiceRecord] = []
         cursor: str | None = None
         while True:
-            query = {**params, "limit": PAGE}
+            query: InvoiceListParams = {"limit": PAGE}
+            if customer:
+                query["customer"] = customer
             if cursor:
                 query["starting_after"] = cursor
-            page = await self._call(lambda q=query: self.client.v1.invoices.list_async(params=q))
-            data = getattr(page, "data", None)
+            page = await self._call(partial(self.client.v1.invoices.list_async, params=query))
+            data: Any = getattr(page, "data", None)
             expect(isinstance(data, list), self.name, "invoice list")
             invoices.extend(self._record(item) for item in data)
-            if not page.has_more or not data:
+            if not getattr(page, "has_more", False) or not data:
                 return invoices
+            # A page that does not move the cursor would loop forever.
+            expect(invoices[-1].id != cursor, self.name, "page cursor")
             cursor = invoices[-1].id
 
     async def get_invoices(self, ids: Sequence[str]) -> Mapping[str, InvoiceRecord]:
@@ -179,10 +195,10 @@ class StripeProvider(BillingProvider):
             lambda: invoices.finalize_invoice_async(invoice_id), action=True))
 
     async def pay_invoice(self, invoice_id: str) -> InvoiceRecord:
-        params = {"paid_out_of_band": True} if self.pay_out_of_band else {}
+        params: InvoicePayParams = {"paid_out_of_band": True} if self.pay_out_of_band else {}
         invoices = self.client.v1.invoices
         return self._record(await self._call(
-            lambda: invoices.pay_async(invoice_id, params=params), action=True))  # type: ignore[arg-type]
+            lambda: invoices.pay_async(invoice_id, params=params), action=True))
 
     async def void_invoice(self, invoice_id: str) -> InvoiceRecord:
         invoices = self.client.v1.invoices

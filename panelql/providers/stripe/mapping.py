@@ -28,10 +28,9 @@ UNMAPPED_INVOICE_STATUS = InvoiceStatus.DRAFT
 
 # Stripe amounts are integers in the currency's smallest unit; these are the exceptions to
 # "two decimals" (stripe.com/docs/currencies). ISK, HUF and TWD are two-decimal in the API.
-ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+ZERO_DECIMAL = frozenset({"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga", "pyg", "rwf",
+                          "ugx", "vnd", "vuv", "xaf", "xof", "xpf"})
+THREE_DECIMAL = frozenset({"bhd", "jod", "kwd", "omr", "tnd"})
 
 # Stripe answers invoice state errors (finalize a paid invoice, void a draft…) with HTTP 400
 # ``invalid_request_error``; the code, when it is set, is one of these. Without a code, a

@@ -304,7 +304,8 @@ class VirtFusionProvider(ComputeProvider):
         await self.api.request("POST", f"/servers/{server_id}/power/{POWER_VERBS[action]}")
         return None
 
-    async def suspend_server(self, server_id: str, reason: str | None) -> None:
+    async def suspend_server(self, server_id: str, reason: str | None, *,
+                             stop: bool = True) -> None:
         # VirtFusion keeps no suspension reason; the gateway's audit log has it.
         await self.api.request("POST", f"/servers/{server_id}/suspend")
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import cast
 
 import strawberry
 from strawberry.scalars import JSON
@@ -99,8 +99,7 @@ class AuditEntry:
 
     @strawberry.field(description="The input, with secrets redacted.")
     def input(self) -> JSON:
-        summary: dict[str, Any] = self.row.input_summary
-        return summary
+        return cast(JSON, self.row.input_summary)
 
     @strawberry.field
     def outcome(self) -> str:

@@ -1,0 +1,5 @@
+"""``python -m bench``: run the benchmarks (for now the subscription fan-out one)."""
+
+from bench.subscribers import main
+
+main()

@@ -1,0 +1,171 @@
+"""Signed webhooks from providers that can call back, turned into status events.
+
+    POST /webhooks/{kind}/{connection}   one route per connection
+    POST /webhooks/{kind}                shorthand when exactly one connection has that kind
+
+A registry maps a provider kind to a *receiver* that verifies a delivery and converts it to
+:class:`Change` records; the kind's SDK is imported only when a delivery for it arrives. The
+endpoint itself is generic: it dedupes on the delivery's event id in ``webhook_events`` (a replay
+answers 200 and does nothing), takes each resource's previous status from the snapshot table,
+updates the snapshot (so the watcher does not announce the same change again) and publishes.
+
+Answers: 200 processed or duplicate; 400 bad signature, stale timestamp or not an event;
+404 unknown or unconfigured connection; 413 body too large.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Protocol
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from panelql.db.snapshots import SnapshotRow, Snapshots
+from panelql.events.model import Source, StatusEvent, Topic
+from panelql.events.watcher import EventRuntime
+from panelql.providers.contract import Provider
+from panelql.providers.errors import InvalidRequest
+
+if TYPE_CHECKING:
+    from panelql.providers.stripe.webhooks import StripeWebhooks
+
+log = logging.getLogger("panelql.events.webhooks")
+
+MAX_BODY = 1024 * 1024  # Stripe events are a few KB; refuse anything absurd before parsing
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    topic: Topic
+    resource_id: str
+    status: str
+    raw_status: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    event_id: str
+    changes: list[Change]
+
+
+class Receiver(Protocol):
+    def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        """Verify and convert one delivery; raise InvalidRequest when it is not genuine."""
+        ...
+
+
+# kind -> "module:factory"; the factory takes the connection's Provider and returns a Receiver.
+RECEIVERS: dict[str, str] = {
+    "stripe": "panelql.events.webhooks:stripe_receiver",
+}
+
+
+def receiver_for(provider: Provider) -> Receiver | None:
+    target = RECEIVERS.get(provider.kind)
+    if target is None:
+        return None
+    module, _, name = target.partition(":")
+    factory: Callable[[Provider], Receiver] = getattr(importlib.import_module(module), name)
+    try:
+        return factory(provider)
+    except KeyError:  # the connection has no webhook secret: webhooks are not configured
+        return None
+
+
+# -- Stripe -----------------------------------------------------------------------------------
+class StripeReceiver:
+    """``invoice.*`` deliveries; verification is the stripe adapter's (stripe library)."""
+
+    def __init__(self, webhooks: StripeWebhooks) -> None:
+        self.webhooks = webhooks
+
+    def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        event = self.webhooks.parse(body, headers.get("stripe-signature"))
+        changes = []
+        if event.invoice is not None:
+            invoice = event.invoice
+            changes.append(Change(Topic.INVOICE, invoice.id, invoice.status.value,
+                                  invoice.raw_status,
+                                  {"event_type": event.type, "event_id": event.id}))
+        return Delivery(event.id, changes)
+
+
+def stripe_receiver(provider: Provider) -> Receiver:
+    from panelql.providers.stripe.webhooks import StripeWebhooks
+
+    return StripeReceiver(StripeWebhooks.from_config(provider.config))
+
+
+# -- the endpoint -----------------------------------------------------------------------------
+def _error(status: int, code: str, message: str) -> Response:
+    return JSONResponse({"error": {"code": code, "message": message}}, status_code=status)
+
+
+def _connection(providers: Mapping[str, Provider], kind: str,
+                name: str | None) -> Provider | None:
+    if name is not None:
+        provider = providers.get(name)
+        return provider if provider is not None and provider.kind == kind else None
+    of_kind = [p for p in providers.values() if p.kind == kind]
+    return of_kind[0] if len(of_kind) == 1 else None
+
+
+async def _read(request: Request, limit: int) -> bytes | None:
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
+async def ingest(runtime: EventRuntime, provider: Provider,
+                 delivery: Delivery) -> list[StatusEvent] | None:
+    """Dedupe, update snapshots and publish; None when the delivery was already processed."""
+    rows = [SnapshotRow(c.topic.value, c.resource_id, c.status, c.raw_status)
+            for c in delivery.changes]
+    previous = await Snapshots(runtime.sessions).ingest(provider.name, delivery.event_id, rows)
+    if previous is None:
+        return None
+    events = [StatusEvent(topic=c.topic, connection=provider.name, resource_id=c.resource_id,
+                          status=c.status, previous=previous.get((c.topic.value, c.resource_id)),
+                          source=Source.WEBHOOK, data={"raw_status": c.raw_status, **c.data})
+              for c in delivery.changes]
+    for event in events:
+        await runtime.bus.publish(event)
+    return events
+
+
+def webhook_routes(runtime: Callable[[Request], EventRuntime]) -> list[Route]:
+    """Routes for every kind in :data:`RECEIVERS`; ``runtime`` finds the gateway per request
+    (connections are built in the lifespan, after the routes)."""
+
+    async def endpoint(request: Request) -> Response:
+        kind = request.path_params["kind"]
+        state = runtime(request)
+        provider = _connection(state.providers, kind, request.path_params.get("connection"))
+        receiver = receiver_for(provider) if provider is not None else None
+        if provider is None or receiver is None:
+            return _error(404, "NOT_FOUND", "no webhook endpoint for this connection")
+        body = await _read(request, MAX_BODY)
+        if body is None:
+            return _error(413, "TOO_LARGE", "webhook body too large")
+        try:
+            delivery = receiver.receive(body, request.headers)
+        except InvalidRequest as exc:
+            log.warning("webhook rejected", extra={"connection": provider.name,
+                                                   "reason": exc.message})
+            return _error(400, "INVALID_WEBHOOK", exc.message)
+        events = await ingest(state, provider, delivery)
+        if events is None:
+            return JSONResponse({"received": True, "duplicate": True})
+        return JSONResponse({"received": True, "duplicate": False, "events": len(events)})
+
+    return [Route("/webhooks/{kind}", endpoint, methods=["POST"]),
+            Route("/webhooks/{kind}/{connection}", endpoint, methods=["POST"])]

@@ -1,0 +1,315 @@
+"""Upstream resilience per provider connection: retries, a circuit breaker, a concurrency limit.
+
+One :class:`ConnectionGuard` per connection sits between an adapter's ``httpx`` client and the
+network (see :class:`panelql.providers.http.ResilientClient`). For every request it
+
+1. fails fast with ``Unavailable("… circuit open")`` while the connection's breaker is open;
+2. waits for a slot of the connection's concurrency limit (within the request's time budget);
+3. sends, and decides whether the attempt may be repeated:
+
+   =========================================  ===================  ====================
+   outcome                                    GET / HEAD / OPTIONS  POST / PUT / PATCH / DELETE
+   =========================================  ===================  ====================
+   connect error, connect or pool timeout     retry                 retry (never sent)
+   read/write timeout, reset, protocol error  retry                 never (may have applied)
+   429, 500, 502, 503, 504                    retry                 never
+   anything else                              return                return
+   =========================================  ===================  ====================
+
+   Waits grow exponentially with full jitter; a ``Retry-After`` is honoured when it fits under
+   ``retry_after_cap_seconds``, otherwise the 429 goes back to the caller (it becomes
+   ``RATE_LIMITED`` with ``retryAfter``) instead of holding a GraphQL request for minutes;
+4. counts the logical call (after its retries) into the breaker: a network failure or a 5xx is a
+   failure, anything else, 4xx included, proves the upstream alive.
+
+The whole call keeps to one time budget, the request's read timeout (the connection's
+``timeout_seconds``): a retry is only started, and only given the time, that remains.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import enum
+import logging
+import random
+import time
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TypeVar
+
+import httpx
+
+from panelql.providers.errors import Unavailable
+
+log = logging.getLogger("panelql.upstream")
+
+T = TypeVar("T")
+Attempt = Callable[[httpx.Request], Awaitable[httpx.Response]]
+
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
+# The request never left the gateway: safe to repeat whatever the method.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+# The request may have reached the upstream: only reads may be repeated.
+MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError)
+DEFAULT_BUDGET = 25.0
+
+
+@dataclass(frozen=True)
+class ResiliencePolicy:
+    """Knobs for every connection's guard; zero switches a mechanism off."""
+
+    retries: int = 2
+    backoff_base_seconds: float = 0.1
+    backoff_cap_seconds: float = 2.0
+    retry_after_cap_seconds: float = 5.0
+    breaker_threshold: int = 5
+    breaker_cooldown_seconds: float = 15.0
+    max_concurrency: int = 16
+
+    @classmethod
+    def disabled(cls) -> ResiliencePolicy:
+        """Pass-through: what ``ClientFactory()`` uses unless the app hands it a policy."""
+        return cls(retries=0, breaker_threshold=0, max_concurrency=0)
+
+    @property
+    def active(self) -> bool:
+        return bool(self.retries or self.breaker_threshold or self.max_concurrency)
+
+    def backoff(self, attempt: int, rng: random.Random) -> float:
+        """Full jitter: uniform in [0, min(cap, base·2^attempt)], so retries do not align."""
+        ceiling = min(self.backoff_cap_seconds, self.backoff_base_seconds * 2 ** attempt)
+        return rng.uniform(0.0, ceiling)
+
+
+class BreakerState(enum.StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+class CircuitBreaker:
+    """Opens after ``threshold`` consecutive failures; after ``cooldown`` lets one probe through.
+
+    The probe's success closes it, its failure opens it for another cool-down. Single event
+    loop, no awaits inside: no lock needed.
+    """
+
+    def __init__(self, name: str, threshold: int, cooldown: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.threshold = threshold
+        self.cooldown = cooldown
+        self._clock = clock
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    @property
+    def state(self) -> BreakerState:
+        if self._opened_at is None:
+            return BreakerState.CLOSED
+        if self._probing or self._clock() - self._opened_at >= self.cooldown:
+            return BreakerState.HALF_OPEN
+        return BreakerState.OPEN
+
+    def before(self) -> bool:
+        """Admit a call or raise ``Unavailable``; True when the call is the half-open probe."""
+        state = self.state
+        if state is BreakerState.CLOSED:
+            return False
+        if state is BreakerState.HALF_OPEN and not self._probing:
+            self._probing = True
+            return True
+        raise Unavailable(f"{self.name}: circuit open after {self._failures} consecutive "
+                          "failures; failing fast until the upstream recovers",
+                          provider=self.name, debug={"breaker": state.value})
+
+    def success(self) -> None:
+        if self._opened_at is not None:
+            log.info("circuit closed", extra={"provider": self.name})
+        self._failures = 0
+        self._opened_at = None
+        self._probing = False
+
+    def failure(self) -> None:
+        self._failures += 1
+        if self._probing or (self.threshold and self._failures >= self.threshold):
+            if self._opened_at is None or self._probing:
+                log.warning("circuit open", extra={"provider": self.name,
+                                                   "failures": self._failures})
+            self._opened_at = self._clock()
+        self._probing = False
+
+    def abandon(self, probe: bool) -> None:
+        """A call ended without an answer (cancelled): let the next one probe instead."""
+        if probe:
+            self._probing = False
+
+
+# Every live breaker by connection name, for metrics (the newest wins when names repeat, as
+# when tests start several gateways in one process).
+_BREAKERS: weakref.WeakValueDictionary[str, CircuitBreaker] = weakref.WeakValueDictionary()
+
+
+def breaker_states() -> dict[str, str]:
+    """``{connection name: "closed" | "open" | "half_open"}`` for every live connection."""
+    return {name: breaker.state.value for name, breaker in sorted(_BREAKERS.items())}
+
+
+class ConnectionGuard:
+    """Retry policy, breaker and concurrency limit of one provider connection."""
+
+    def __init__(self, name: str, policy: ResiliencePolicy, *, seed: int | None = None) -> None:
+        self.name = name
+        self.policy = policy
+        self.breaker = CircuitBreaker(name, policy.breaker_threshold,
+                                      policy.breaker_cooldown_seconds)
+        self._slots = asyncio.Semaphore(policy.max_concurrency) if policy.max_concurrency else None
+        self._rng = random.Random(seed)
+        if policy.breaker_threshold:
+            _BREAKERS[name] = self.breaker
+
+    # -- HTTP ---------------------------------------------------------------------------------
+    async def send(self, request: httpx.Request, attempt: Attempt, *,
+                   replayable: bool = True) -> httpx.Response:
+        """One logical call: breaker check, attempts with retries, breaker accounting."""
+        budget = _budget(request)
+        deadline = time.monotonic() + budget
+        return await self._breaker_around(
+            lambda: self._attempts(request, attempt, deadline, replayable),
+            failed=lambda r: r.status_code >= 500)
+
+    async def _attempts(self, request: httpx.Request, attempt: Attempt, deadline: float,
+                        replayable: bool) -> httpx.Response:
+        idempotent = request.method.upper() in IDEMPOTENT_METHODS
+        retries = self.policy.retries if replayable else 0
+        for number in range(retries + 1):
+            last = number == retries
+            try:
+                response = await self._limited(deadline, attempt, request)
+            except NOT_SENT as exc:
+                delay = None if last else self._delay(number, deadline)
+                if delay is None:
+                    raise
+                self._log_retry(request, number, type(exc).__name__, delay)
+            except MAYBE_SENT as exc:
+                delay = None if last or not idempotent else self._delay(number, deadline)
+                if delay is None:
+                    raise
+                self._log_retry(request, number, type(exc).__name__, delay)
+            else:
+                delay = None if last or not idempotent else self._delay_for(response, number,
+                                                                            deadline)
+                if delay is None:
+                    return response
+                await response.aclose()
+                self._log_retry(request, number, f"HTTP {response.status_code}", delay)
+            await asyncio.sleep(delay)
+            _shrink_timeout(request, deadline - time.monotonic())
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    async def _limited(self, deadline: float, attempt: Attempt,
+                       request: httpx.Request) -> httpx.Response:
+        if self._slots is None:
+            return await attempt(request)
+        try:
+            async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                await self._slots.acquire()
+        except TimeoutError:
+            raise httpx.PoolTimeout(f"{self.name}: concurrency limit "
+                                    f"({self.policy.max_concurrency}) busy for the whole "
+                                    "time budget", request=request) from None
+        try:
+            return await attempt(request)
+        finally:
+            self._slots.release()
+
+    def _delay_for(self, response: httpx.Response, number: int,
+                   deadline: float) -> float | None:
+        if response.status_code not in RETRYABLE_STATUS:
+            return None
+        hinted = retry_after_seconds(response)
+        if hinted is None:
+            return self._delay(number, deadline)
+        if hinted > self.policy.retry_after_cap_seconds:
+            return None  # the caller gets RATE_LIMITED with retryAfter instead of a long wait
+        return hinted if time.monotonic() + hinted < deadline else None
+
+    def _delay(self, number: int, deadline: float) -> float | None:
+        delay = self.policy.backoff(number, self._rng)
+        # Leave the next attempt at least a little time, or do not start it at all.
+        return delay if time.monotonic() + delay + 0.05 < deadline else None
+
+    def _log_retry(self, request: httpx.Request, number: int, why: str, delay: float) -> None:
+        log.info("upstream retry", extra={"provider": self.name, "method": request.method,
+                                          "path": request.url.path, "attempt": number + 1,
+                                          "reason": why, "delay": round(delay, 3)})
+
+    # -- any awaitable (adapters with their own client, e.g. proxmoxer) ------------------------
+    async def run(self, call: Callable[[], Awaitable[T]]) -> T:
+        """Breaker and concurrency limit around ``call``; ``Unavailable`` counts as a failure.
+
+        No retries: the caller's client cannot tell us whether a write left the process.
+        """
+        async def limited() -> T:
+            if self._slots is None:
+                return await call()
+            async with self._slots:
+                return await call()
+
+        return await self._breaker_around(limited, failed=lambda _: False)
+
+    async def _breaker_around(self, call: Callable[[], Awaitable[T]],
+                              failed: Callable[[T], bool]) -> T:
+        if not self.policy.breaker_threshold:
+            return await call()
+        probe = self.breaker.before()
+        try:
+            result = await call()
+        except (httpx.TransportError, Unavailable):
+            self.breaker.failure()
+            raise
+        except BaseException:
+            # Cancellation or an error that says nothing about the upstream's health.
+            self.breaker.abandon(probe)
+            raise
+        if failed(result):
+            self.breaker.failure()
+        else:
+            self.breaker.success()
+        return result
+
+
+def retry_after_seconds(response: httpx.Response) -> float | None:
+    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or bad."""
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - time.time())
+
+
+def _budget(request: httpx.Request) -> float:
+    timeout = request.extensions.get("timeout") or {}
+    read = timeout.get("read") if isinstance(timeout, dict) else None
+    return float(read) if read else DEFAULT_BUDGET
+
+
+def _shrink_timeout(request: httpx.Request, remaining: float) -> None:
+    """A retry gets only what is left of the budget, so the call ends by its deadline."""
+    remaining = max(0.05, remaining)
+    timeout = request.extensions.get("timeout")
+    if isinstance(timeout, dict):
+        shrunk = {k: (min(v, remaining) if v is not None else remaining)
+                  for k, v in timeout.items()}
+        request.extensions = {**request.extensions, "timeout": shrunk}

@@ -1,0 +1,257 @@
+"""The watcher against a Catalyst simulator over real HTTP: real changes only, quiet restarts,
+one poll per interval whatever listens, adaptive interval, failures survived."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Self
+
+from panelql.db.snapshots import Snapshots
+from panelql.events.bus import InProcessBus
+from panelql.events.model import Source, StatusEvent, Topic
+from panelql.events.watcher import Watcher
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.contract import Capability, ComputeProvider
+from panelql.providers.http import ClientFactory
+from panelql.providers.models import BackupRecord, LiveState, NodeRecord, ServerRecord
+from panelql.providers.status import NodeStatus, ServerStatus
+from panelql.settings import WatcherSettings
+from tests.events.conftest import ServedCatalyst, Sessions, open_sessions
+
+FAST = WatcherSettings(fast_seconds=0.1, slow_seconds=0.6, lease_seconds=1.0)
+
+
+def make_watcher(cat: ServedCatalyst, sessions: Sessions, bus: InProcessBus | None = None,
+                 settings: WatcherSettings = FAST) -> Watcher:
+    return Watcher({cat.name: cat.provider}, bus or InProcessBus(), Snapshots(sessions),
+                   settings=settings)
+
+
+def server_ids(cat: ServedCatalyst) -> list[str]:
+    return list(cat.sim.servers)
+
+
+def pairs(events: Sequence[StatusEvent]) -> set[tuple[Topic, str, str | None, str]]:
+    return {(e.topic, e.resource_id, e.previous, e.status) for e in events}
+
+
+@contextlib.asynccontextmanager
+async def subscribers(bus: InProcessBus, n: int, topics: set[Topic]
+                      ) -> AsyncIterator[list[list[StatusEvent]]]:
+    """``n`` live subscribers, each collecting what it receives."""
+    inboxes: list[list[StatusEvent]] = [[] for _ in range(n)]
+
+    async def consume(inbox: list[StatusEvent]) -> None:
+        async for event in bus.subscribe(topics):
+            inbox.append(event)
+
+    tasks = [asyncio.create_task(consume(inbox)) for inbox in inboxes]
+    while bus.subscriber_count(next(iter(topics))) < n:
+        await asyncio.sleep(0.001)
+    try:
+        yield inboxes
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def test_first_poll_records_then_only_real_changes_are_published(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    async with subscribers(bus, 1, set(Topic)) as (inbox,):
+        assert await watcher.poll_once(catalyst.name) == []  # baseline: records only
+        assert await watcher.poll_once(catalyst.name) == []  # nothing changed
+        first, _, stopped, *_ = server_ids(catalyst)
+        catalyst.sim.servers[first].status = "stopped"  # behind the gateway's back
+        catalyst.sim.servers[stopped].status = "running"
+        events = await watcher.poll_once(catalyst.name)
+        assert pairs(events) == {(Topic.SERVER, first, "RUNNING", "STOPPED"),
+                                 (Topic.SERVER, stopped, "STOPPED", "RUNNING")}
+        assert all(e.source is Source.WATCHER and e.connection == catalyst.name for e in events)
+        assert await watcher.poll_once(catalyst.name) == []  # reported once, not every poll
+        await asyncio.sleep(0.01)
+        assert pairs(inbox) == pairs(events)
+
+
+async def test_appearing_and_disappearing_resources(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    watcher = make_watcher(catalyst, sessions)
+    await watcher.poll_once(catalyst.name)
+    sim = catalyst.sim
+    gone = server_ids(catalyst)[2]
+    del sim.servers[gone]
+    new = sim.add_server(name="fresh", node_id=next(iter(sim.nodes)), owner_id=next(iter(
+        sim.users)), status="installing", memory_mb=1024, cpu_cores=1, disk_mb=1024)
+    node = list(sim.nodes)[1]
+    sim.nodes[node]["isOnline"] = False
+    events = await watcher.poll_once(catalyst.name)
+    assert pairs(events) == {(Topic.SERVER, gone, "STOPPED", "DELETED"),
+                             (Topic.SERVER, new.id, None, "INSTALLING"),
+                             (Topic.NODE, node, "ONLINE", "OFFLINE")}
+    assert await watcher.poll_once(catalyst.name) == []
+
+
+async def test_restart_resumes_from_snapshots_without_spurious_events(
+        catalyst: ServedCatalyst, db_url: str) -> None:
+    sessions, engine = await open_sessions(db_url)
+    await make_watcher(catalyst, sessions).poll_once(catalyst.name)
+    await engine.dispose()  # "the process stops"
+
+    sessions, engine = await open_sessions(db_url)  # a new process on the same file
+    try:
+        restarted = make_watcher(catalyst, sessions)
+        assert await restarted.poll_once(catalyst.name) == []
+        target = server_ids(catalyst)[0]
+        catalyst.sim.servers[target].status = "crashed"
+        events = await restarted.poll_once(catalyst.name)
+        assert pairs(events) == {(Topic.SERVER, target, "RUNNING", "ERROR")}
+    finally:
+        await engine.dispose()
+
+
+async def _requests_per_poll(cat: ServedCatalyst, sessions: Sessions,
+                             n_subscribers: int) -> tuple[int, int]:
+    bus = InProcessBus()
+    watcher = make_watcher(cat, sessions, bus)
+    await watcher.poll_once(cat.name)
+    async with subscribers(bus, n_subscribers, {Topic.SERVER}):
+        cat.sim.reset_stats()
+        polls_before = watcher.polls[cat.name]
+        await watcher.start()
+        await asyncio.sleep(1.0)
+        await watcher.aclose()
+        return cat.sim.total_requests, watcher.polls[cat.name] - polls_before
+
+
+async def test_polls_per_interval_do_not_depend_on_subscriber_count(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    requests_1, polls_1 = await _requests_per_poll(catalyst, sessions, 1)
+    requests_200, polls_200 = await _requests_per_poll(catalyst, sessions, 200)
+    # Both watched -> fast interval (0.1 s): about ten polls a second either way.
+    assert 6 <= polls_1 <= 12 and 6 <= polls_200 <= 12, (polls_1, polls_200)
+    assert abs(polls_1 - polls_200) <= 2
+    # Each poll is the same few batch calls (servers, nodes + servers, users), never per listener.
+    assert requests_1 / polls_1 == requests_200 / polls_200 == 4
+
+
+async def test_interval_is_slow_unless_watched_or_transitional(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    await watcher.start()
+    try:
+        await asyncio.sleep(1.0)
+        idle = watcher.polls[catalyst.name]
+        assert watcher.interval(catalyst.name) == FAST.slow_seconds
+        assert 1 <= idle <= 3, idle  # t=0 and t=0.6
+
+        async with subscribers(bus, 1, {Topic.NODE}):  # watched: any of its topics counts
+            assert watcher.interval(catalyst.name) == FAST.fast_seconds
+            await asyncio.sleep(1.0)
+            watched = watcher.polls[catalyst.name] - idle
+        assert watched >= 6, watched
+
+        catalyst.sim.servers[server_ids(catalyst)[0]].status = "starting"
+        await asyncio.sleep(0.7)  # picked up within one slow interval, then fast while it lasts
+        assert watcher.interval(catalyst.name) == FAST.fast_seconds
+        catalyst.sim.servers[server_ids(catalyst)[0]].status = "running"
+        await asyncio.sleep(0.3)
+        assert watcher.interval(catalyst.name) == FAST.slow_seconds
+    finally:
+        await watcher.aclose()
+
+
+async def test_failing_provider_is_retried_and_never_reads_as_deleted(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    await watcher.poll_once(catalyst.name)
+    async with subscribers(bus, 1, set(Topic)) as (inbox,):
+        catalyst.sim.knobs.fail_status = 500
+        await watcher.start()
+        await asyncio.sleep(0.8)
+        assert watcher.failures[catalyst.name] >= 1
+        assert inbox == []  # an outage is not "every server was deleted"
+        catalyst.sim.knobs.fail_status = None
+        target = server_ids(catalyst)[1]
+        catalyst.sim.servers[target].status = "stopped"
+        for _ in range(100):
+            if inbox:
+                break
+            await asyncio.sleep(0.02)
+        await watcher.aclose()
+    assert pairs(inbox) == {(Topic.SERVER, target, "RUNNING", "STOPPED")}
+
+
+class LiveOnlyPanel(ComputeProvider):
+    """A panel whose list carries no power state (Pterodactyl-like)."""
+
+    kind = "fake"
+    families = frozenset()
+    capabilities = frozenset({Capability.SERVER_READ, Capability.NODE_READ,
+                              Capability.SERVER_LIVE_STATE})
+
+    def __init__(self) -> None:
+        super().__init__(ConnectionConfig(name="live", kind="fake", base_url="http://x"))
+        self.states = {"a": ServerStatus.RUNNING, "b": ServerStatus.STOPPED}
+        self.asked: list[list[str]] = []
+
+    @classmethod
+    def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
+        return cls()
+
+    async def check_health(self) -> None:
+        return None
+
+    async def list_servers(self) -> list[ServerRecord]:
+        return [ServerRecord("live", sid, sid, None, None) for sid in [*self.states, "mute"]]
+
+    async def get_live_states(self, ids: Sequence[str]) -> Mapping[str, LiveState]:
+        self.asked.append(list(ids))
+        return {i: LiveState(self.states[i], self.states[i].value.lower())
+                for i in ids if i in self.states}
+
+    async def list_nodes(self) -> list[NodeRecord]:
+        return [NodeRecord("live", "n1", "n1", NodeStatus.ONLINE, "up")]
+
+    async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
+        return {sid: [] for sid in server_ids}
+
+
+async def test_servers_without_list_status_use_live_states(sessions: Sessions) -> None:
+    panel = LiveOnlyPanel()
+    watcher = Watcher({"live": panel}, InProcessBus(), Snapshots(sessions), settings=FAST)
+    await watcher.poll_once("live")
+    assert panel.asked == [["a", "b", "mute"]]  # one batch call for all of them
+    panel.states["b"] = ServerStatus.STARTING
+    events = await watcher.poll_once("live")
+    # "mute" never has a live state: it is neither announced nor called deleted.
+    assert pairs(events) == {(Topic.SERVER, "b", "STOPPED", "STARTING")}
+    assert watcher.interval("live") == FAST.fast_seconds  # STARTING is transitional
+
+
+async def test_changes_already_announced_by_mutations_are_not_repeated(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    await watcher.start()
+    try:
+        while not watcher.polls[catalyst.name]:  # the baseline is recorded
+            await asyncio.sleep(0.01)
+        async with subscribers(bus, 1, {Topic.SERVER}) as (inbox,):
+            mutated, behind_back = server_ids(catalyst)[0], server_ids(catalyst)[1]
+            catalyst.sim.servers[mutated].status = "stopped"
+            await bus.publish(StatusEvent(Topic.SERVER, catalyst.name, mutated, "STOPPED",
+                                          "RUNNING", Source.MUTATION))
+            catalyst.sim.servers[behind_back].status = "stopped"
+            await asyncio.sleep(0.5)  # several fast polls
+        assert [(e.resource_id, e.source) for e in inbox] == [
+            (mutated, Source.MUTATION), (behind_back, Source.WATCHER)]
+        stored = await Snapshots(sessions).find(catalyst.name, "server", mutated)
+        assert stored is not None and stored.status == "STOPPED"  # snapshot still follows
+    finally:
+        await watcher.aclose()
