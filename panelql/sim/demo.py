@@ -47,6 +47,10 @@ DEMO_PANELS: list[DemoPanel] = [
               lambda s: {"api_token": s.api_token}, path="/client/v4"),
     DemoPanel("powerdns", "powerdns", "panelql.sim.powerdns:PowerDNSSim",
               lambda s: {"api_key": s.api_key}),
+    DemoPanel("stripe", "stripe", "panelql.sim.stripe:StripeSim",
+              lambda s: {"api_key": s.api_key, "webhook_secret": s.webhook_secret}),
+    DemoPanel("paypal", "paypal", "panelql.sim.paypal:PayPalSim",
+              lambda s: {"client_id": s.client_id, "client_secret": s.client_secret}),
 ]
 
 

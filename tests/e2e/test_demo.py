@@ -52,3 +52,15 @@ def test_dns_zones_with_records_across_kinds(demo: GatewayUnderTest) -> None:
         "providers"] if "DNS" in p["families"]}
     assert {z["provider"]["kind"] for z in zones} == dns_kinds
     assert all(z["records"] for z in zones[:5])
+
+
+def test_invoices_of_every_billing_kind(demo: GatewayUnderTest) -> None:
+    body = demo.query("{ invoices(first: 1000, filter: {status: [OPEN]}) { totalCount edges { "
+                      "node { status overdue total { amount currency } provider { kind } } } } }")
+    assert "errors" not in body, body["errors"]
+    edges = body["data"]["invoices"]["edges"]
+    assert {e["node"]["provider"]["kind"] for e in edges} == {"STRIPE", "PAYPAL"}
+    assert {e["node"]["status"] for e in edges} == {"OPEN"}
+    for edge in edges:
+        amount = edge["node"]["total"]["amount"]
+        assert amount.replace(".", "", 1).isdigit()  # an exact decimal string
