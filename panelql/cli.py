@@ -54,10 +54,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from panelql.app import create_app
 
     settings = _settings(args)
-    configure_logging(settings.log_level, settings.log_format)
-    host, port = args.host or settings.host, args.port or settings.port
     # Fail here, with one line, rather than in the lifespan with a traceback.
     asyncio.run(admin.all_connections(settings))
+    configure_logging(settings.log_level, settings.log_format)
+    host, port = args.host or settings.host, args.port or settings.port
     common: dict[str, Any] = {"host": host, "port": port, "log_level": settings.log_level,
                               "ws": "websockets-sansio", "log_config": None}
     if args.workers > 1:
@@ -287,8 +287,9 @@ def cmd_keys(args: argparse.Namespace) -> int:
     if args.keys_command == "create":
         return _keys_create(settings, args)
     if args.keys_command == "list":
+        keys = asyncio.run(admin.list_keys(settings))
         print("id\tname\tprefix\tstatus\tscopes\tcustomer\trate/min\texpires")
-        for k in asyncio.run(admin.list_keys(settings)):
+        for k in keys:
             status = "active" if k.active else ("revoked" if k.revoked_at else "expired")
             expires = k.expires_at.isoformat(timespec="minutes") if k.expires_at else "-"
             print(f"{k.id}\t{k.name}\tpql_{k.prefix}_…\t{status}\t{','.join(k.scopes)}\t"

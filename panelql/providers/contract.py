@@ -11,7 +11,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import ClassVar, Self
+from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.errors import CapabilityNotSupported
@@ -75,6 +75,16 @@ class Capability(enum.Enum):
     INVOICE_PAY = "invoice.pay"
     INVOICE_VOID = "invoice.void"
     INVOICE_SEND = "invoice.send"
+
+
+@runtime_checkable
+class NodeSource(Protocol):
+    """Anything with nodes: every compute kind, and hosting kinds that span several servers
+    (NextPanel), so nodes and placement work across families."""
+
+    async def list_nodes(self) -> list[NodeRecord]: ...
+
+    async def get_nodes(self, ids: Sequence[str]) -> Mapping[str, NodeRecord]: ...
 
 
 class Provider(ABC):

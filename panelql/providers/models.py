@@ -82,6 +82,14 @@ class ServerRecord:
     external_ref: str | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class Slots:
+    """Capacity counted in accounts (web-hosting servers), not in memory or disk."""
+
+    capacity: int
+    used: int
+
+
 @dataclass(slots=True)
 class NodeRecord:
     connection: str
@@ -94,6 +102,7 @@ class NodeRecord:
     capacity: Resources = field(default_factory=Resources)
     allocated: Resources = field(default_factory=Resources)
     server_ids: list[str] | None = None
+    account_slots: Slots | None = None
 
 
 @dataclass(slots=True)

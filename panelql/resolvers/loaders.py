@@ -19,6 +19,7 @@ from panelql.observability import observe_batch
 from panelql.providers.contract import (
     BillingProvider,
     ComputeProvider,
+    NodeSource,
     DnsProvider,
     HostingProvider,
     Provider,
@@ -84,7 +85,7 @@ class Loaders:
             return DataLoader(_batch(gateway, family, fetch), **opts)
 
         self.server: DataLoader[Ref, Any] = make(ComputeProvider, _servers)
-        self.node: DataLoader[Ref, Any] = make(ComputeProvider, _nodes)
+        self.node: DataLoader[Ref, Any] = make(NodeSource, _nodes)  # type: ignore[type-var]
         self.live_state: DataLoader[Ref, Any] = make(ComputeProvider, _live_states)
         self.backups: DataLoader[Ref, Any] = make(ComputeProvider, _backups)
         self.account: DataLoader[Ref, Any] = make(HostingProvider, _accounts)
@@ -100,7 +101,7 @@ async def _servers(p: ComputeProvider, ids: Sequence[str]) -> Mapping[str, Serve
     return await p.get_servers(ids)
 
 
-async def _nodes(p: ComputeProvider, ids: Sequence[str]) -> Mapping[str, NodeRecord]:
+async def _nodes(p: NodeSource, ids: Sequence[str]) -> Mapping[str, NodeRecord]:
     return await p.get_nodes(ids)
 
 

@@ -48,12 +48,16 @@ def rank(nodes: list[NodeRecord], request: PlacementRequest) -> list[Candidate]:
             continue
         if request.region is not None and node.region != request.region:
             continue
+        slots = node.account_slots
         if not (_fits(cap.memory_mb, used.memory_mb, request.memory_mb)
                 and _fits(cap.cpu_cores, used.cpu_cores, request.cpu_cores)
-                and _fits(cap.disk_mb, used.disk_mb, request.disk_mb)):
+                and _fits(cap.disk_mb, used.disk_mb, request.disk_mb)
+                and (slots is None or slots.used < slots.capacity)):
             continue
-        load = max(_share(cap.memory_mb, used.memory_mb), _share(cap.disk_mb, used.disk_mb)
-                   if cap.disk_mb else 0.0)
+        # Hosting servers count accounts; compute nodes count memory (and disk where known).
+        load = (_share(slots.capacity, slots.used) if slots is not None else
+                max(_share(cap.memory_mb, used.memory_mb),
+                    _share(cap.disk_mb, used.disk_mb) if cap.disk_mb else 0.0))
         candidates.append(Candidate(node, round(load, 4)))
     return sorted(candidates, key=lambda c: (
         c.load, _share(c.node.capacity.cpu_cores, c.node.allocated.cpu_cores),

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from panelql.providers.contract import (
     BillingProvider,
     ComputeProvider,
+    NodeSource,
     DnsProvider,
     HostingProvider,
 )
@@ -118,7 +119,8 @@ async def node_of(ctx: Context, server: ServerRecord) -> NodeRecord | None:
 async def list_nodes(ctx: Context, f: NodeFilter) -> list[NodeRecord]:
     if ctx.viewer.customer_ref is not None:
         return []  # infrastructure is not a customer's to list (their servers' nodes resolve)
-    providers = [p for p in ctx.gateway.of_family(ComputeProvider) if f.admits(p)]
+    providers = [p for p in ctx.gateway.providers.values()
+                 if isinstance(p, NodeSource) and f.admits(p)]
     nodes = await gather_lists(ctx, providers, lambda p: p.list_nodes())
     for node in nodes:
         ctx.loaders.node.prime(Ref(node.connection, ResourceType.NODE, node.id), node)

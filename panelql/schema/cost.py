@@ -138,7 +138,8 @@ class CostCalculator:
         if name in META_FIELDS and parent is self.schema.query_type:
             return META_FIELDS[name]
         if isinstance(parent, GraphQLObjectType | GraphQLInterfaceType):
-            return parent.fields.get(name)
+            found: GraphQLField | None = parent.fields.get(name)
+            return found
         return None
 
     def _page_size(self, node: FieldNode, definition: GraphQLField) -> int | None:

@@ -10,8 +10,8 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 
 from panelql.schema.cost import QueryCostLimiter
 from panelql.schema.errors import ErrorShaping
-from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.mutation import Mutation
+from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.permissions import ScopeCheck
 from panelql.schema.query import Query
 from panelql.schema.subscription import Subscription

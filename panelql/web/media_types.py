@@ -1,9 +1,10 @@
 """Media types of GraphQL over HTTP: which response type a client accepts, which bodies we read.
 
-The GraphQL-over-HTTP specification defines two response types. ``application/graphql-response+json``
-lets the status code tell request errors (4xx, no ``data``) from field errors (200, ``data``);
-``application/json`` is the legacy type, where every well-formed request answers 200. Both are
-always UTF-8. Request bodies are ``application/json`` only, also UTF-8.
+The GraphQL-over-HTTP specification defines two response types.
+``application/graphql-response+json`` lets the status code tell request errors (4xx, no
+``data``) from field errors (200, ``data``); ``application/json`` is the legacy type, where
+every well-formed request answers 200. Both are always UTF-8. Request bodies are
+``application/json`` only, also UTF-8.
 """
 
 from __future__ import annotations

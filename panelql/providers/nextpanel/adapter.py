@@ -24,7 +24,7 @@ from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
 from panelql.providers.errors import Conflict, NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import AccountRecord, AccountSpec, NodeRecord, Usage
+from panelql.providers.models import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, NODE_STATUS, node_raw_status
 from panelql.providers.status import AccountStatus, NodeStatus, map_status
 
@@ -146,6 +146,7 @@ class NextPanelProvider(HostingProvider):
             connection=self.name, id=str(raw["id"]), name=str(raw.get("name") or raw["id"]),
             status=map_status(NODE_STATUS, status_raw, NodeStatus.UNKNOWN, source=self.kind),
             raw_status=status_raw, region=raw.get("location"),
+            account_slots=Slots(self._count(raw, "capacity"), self._count(raw, "current_accounts")),
         )
 
     def _capacity(self, raw: dict[str, Any]) -> AccountCapacity:

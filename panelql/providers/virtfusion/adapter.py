@@ -285,11 +285,15 @@ class VirtFusionProvider(ComputeProvider):
             group = obj(await self._hypervisor(spec.node_id), "group")
             expect("id" in group, self.name, "hypervisor group")
             group_id = group["id"]
-        body: dict[str, Any] = {"packageId": int(package_id), "userId": user_id,
-                                "hypervisorId": int(group_id),
-                                "ipv4": int(options.get("ipv4", 1))}
+        body: dict[str, Any] = {
+            "packageId": _int_input(package_id, "packageId", self.name), "userId": user_id,
+            "hypervisorId": _int_input(group_id, "hypervisorGroupId", self.name),
+            "ipv4": _int_input(options.get("ipv4", 1), "ipv4", self.name),
+        }
+        # Explicit resources override the package's (VirtFusion takes whole cores, GB of disk).
         res = spec.resources
-        body.update({k: v for k, v in (("memory", res.memory_mb), ("cpuCores", res.cpu_cores),
+        cores = None if res.cpu_cores is None else max(1, round(res.cpu_cores))
+        body.update({k: v for k, v in (("memory", res.memory_mb), ("cpuCores", cores),
                                        ("storage", gb(res.disk_mb))) if v is not None})
         created = await self._data("POST", "/servers", json=body)
         expect(isinstance(created, dict) and "id" in created, self.name, "created server")
@@ -306,7 +310,8 @@ class VirtFusionProvider(ComputeProvider):
 
     async def suspend_server(self, server_id: str, reason: str | None, *,
                              stop: bool = True) -> None:
-        # VirtFusion keeps no suspension reason; the gateway's audit log has it.
+        # VirtFusion keeps no suspension reason (the gateway's audit log has it), and its
+        # suspension always stops the guest, so ``stop`` needs nothing extra.
         await self.api.request("POST", f"/servers/{server_id}/suspend")
 
     async def unsuspend_server(self, server_id: str) -> None:

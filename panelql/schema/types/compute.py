@@ -54,6 +54,13 @@ class Usage:
 
 
 @strawberry.type
+class AccountSlots:
+    capacity: int
+    used: int
+    available: int
+
+
+@strawberry.type
 class Server:
     r: strawberry.Private[ServerRecord]
 
@@ -177,6 +184,14 @@ class Node:
         return Resources(memory_mb=None if memory is None else int(memory),
                          cpu_cores=left(cap.cpu_cores, used.cpu_cores),
                          disk_mb=None if disk is None else int(disk))
+
+    @strawberry.field(description="Web-hosting servers count capacity in accounts.")
+    def account_slots(self) -> AccountSlots | None:
+        slots = self.r.account_slots
+        if slots is None:
+            return None
+        return AccountSlots(capacity=slots.capacity, used=slots.used,
+                            available=max(0, slots.capacity - slots.used))
 
     @strawberry.field
     async def servers(self, info: Info, first: int | None = None,

@@ -1,0 +1,71 @@
+"""DNS writes and invoice actions through GraphQL, against every DNS and billing simulator."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from panelql.sim.demo import start_panels
+from panelql.sim.runner import BackgroundServers
+from tests.e2e.harness import GatewayUnderTest, start_gateway
+
+
+@pytest.fixture(scope="module")
+def gw(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
+       ) -> Iterator[GatewayUnderTest]:
+    sims, entries = start_panels(background, transition_seconds=0.2)
+    yield start_gateway(background, "gw-actions", dict(sims), entries,
+                        tmp_path_factory.mktemp("actions") / "a.db")
+
+
+def ok(body: dict[str, object]) -> dict[str, object]:
+    assert "errors" not in body, body
+    data = body["data"]
+    assert isinstance(data, dict)
+    (payload,) = data.values()
+    return payload  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize("provider", ["powerdns", "cloudflare", "ispconfig-dns"])
+def test_zone_and_record_lifecycle(gw: GatewayUnderTest, provider: str) -> None:
+    name = f"shop-{provider.split('-')[0]}.example"
+    zone = ok(gw.query("mutation($p: String!, $n: String!) { createDnsZone(provider: $p, "
+                       "name: $n) { zone { id name } } }", {"p": provider, "n": name}))["zone"]
+    assert isinstance(zone, dict) and zone["name"] == name
+    bad = gw.query('mutation($z: ID!) { upsertDnsRecord(zone: $z, record: {type: "A", '
+                   'name: "www", content: "999.1.1.1"}) { recordId } }', {"z": zone["id"]})
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "content"}
+    no_priority = gw.query('mutation($z: ID!) { upsertDnsRecord(zone: $z, record: {type: "MX", '
+                           'name: "@", content: "mail.example.net"}) { recordId } }',
+                           {"z": zone["id"]})
+    assert no_priority["errors"][0]["extensions"]["field"] == "priority"
+    written = ok(gw.query('mutation($z: ID!) { upsertDnsRecord(zone: $z, record: {type: "A", '
+                          'name: "www", content: "192.0.2.10", ttl: 300}) { recordId zone { '
+                          "records { id type name content } } } }", {"z": zone["id"]}))
+    records = written["zone"]["records"]  # type: ignore[index]
+    www = [r for r in records if r["type"] == "A" and r["content"] == "192.0.2.10"]
+    assert len(www) == 1 and www[0]["name"].startswith("www")
+    ok(gw.query("mutation($z: ID!, $r: String!) { deleteDnsRecord(zone: $z, recordId: $r) { "
+                "recordId } }", {"z": zone["id"], "r": written["recordId"]}))
+    ok(gw.query("mutation($z: ID!) { deleteDnsZone(id: $z) { deletedId } }", {"z": zone["id"]}))
+    gone = gw.query("query($z: ID!) { dnsZone(id: $z) { name } }", {"z": zone["id"]})
+    assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("provider", ["stripe", "paypal"])
+def test_invoice_lifecycle(gw: GatewayUnderTest, provider: str) -> None:
+    drafts = gw.query('query($p: [String!]) { invoices(first: 1000, filter: {provider: $p, '
+                      "status: [DRAFT]}) { edges { node { id rawStatus } } } }", {"p": [provider]})
+    invoice = next(e["node"]["id"] for e in drafts["data"]["invoices"]["edges"]
+                   if e["node"]["rawStatus"].lower() == "draft")  # not PayPal's SCHEDULED
+    finalized = ok(gw.query("mutation($i: ID!) { finalizeInvoice(id: $i) { invoice { status } "
+                            "} }", {"i": invoice}))
+    assert finalized["invoice"] == {"status": "OPEN"}
+    again = gw.query("mutation($i: ID!) { finalizeInvoice(id: $i) { replayed } }", {"i": invoice})
+    assert again["errors"][0]["extensions"] == {"code": "CONFLICT", "currentStatus": "OPEN"}
+    voided = ok(gw.query("mutation($i: ID!) { voidInvoice(id: $i) { invoice { status } } }",
+                         {"i": invoice}))
+    assert voided["invoice"] == {"status": "VOID"}
+    pay_void = gw.query("mutation($i: ID!) { payInvoice(id: $i) { replayed } }", {"i": invoice})
+    assert pay_void["errors"][0]["extensions"]["code"] == "CONFLICT"
