@@ -85,6 +85,8 @@ def configure_logging(level: str = "info", fmt: str = "text") -> None:
         uv = logging.getLogger(name)
         uv.handlers.clear()
         uv.propagate = True
+        uv.disabled = False  # an earlier dictConfig (uvicorn's own) may have switched it off
+        uv.setLevel(logging.NOTSET)
 
 
 def incoming_request_id(scope: Scope) -> str:

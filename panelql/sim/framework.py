@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import random
+import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -36,6 +38,7 @@ class Knobs:
     fail_status: int | None = None  # every request answers this status
     error_rate: float = 0.0  # share of requests answering 500
     hang: bool = False  # never answer (tests the gateway's timeouts)
+    reset: bool = False  # read the request, then reset the TCP connection without answering
     malformed: bool = False  # answer 200 with a body that is not JSON
     rate_limit_per_minute: int | None = None
     transition_seconds: float = 2.0
@@ -163,6 +166,8 @@ class _FaultMiddleware:
         panel, knobs = self.panel, self.panel.knobs
         if knobs.hang:
             return _Hang()
+        if knobs.reset:
+            return _Reset()
         if knobs.fail_status is not None:
             if knobs.fail_status == 429:
                 return panel.rate_limited(1)
@@ -187,6 +192,26 @@ class _Hang(Response):
             async with asyncio.timeout(3600):
                 while (await receive())["type"] != "http.disconnect":
                     pass
+
+
+class _Reset(Response):
+    """Aborts the connection with a TCP RST after the request arrived: the client cannot know
+    whether it was processed (the case where only idempotent requests may be retried)."""
+
+    def __init__(self) -> None:
+        super().__init__(status_code=502)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        # ASGI hides the socket; uvicorn's ``receive`` is a method of its request cycle, which
+        # holds the asyncio transport. Without it, fall back to an error the client must see.
+        transport = getattr(getattr(receive, "__self__", None), "transport", None)
+        if transport is None:
+            raise ConnectionResetError("simulated reset")
+        sock = transport.get_extra_info("socket")
+        if sock is not None:  # linger 0: close() sends RST instead of FIN
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+        await asyncio.sleep(0.01)  # let uvicorn see the disconnect before the app returns
 
 
 def _route_key(path: str) -> str:

@@ -91,12 +91,20 @@ class BackgroundServers:
         for served in self.served.values():
             served.server.should_exit = True
 
-        async def _wait() -> None:
-            await asyncio.wait(self._tasks, timeout=10)
+        async def _drain() -> None:
+            if self._tasks:
+                await asyncio.wait(self._tasks, timeout=10)
+            # Whatever is left (stuck connections, background followers) is cancelled and
+            # awaited here, so nothing is torn down later by a closed loop.
+            current = asyncio.current_task()
+            rest = [t for t in asyncio.all_tasks() if t is not current]
+            for task in rest:
+                task.cancel()
+            await asyncio.gather(*rest, return_exceptions=True)
+            await self.loop.shutdown_asyncgens()
 
         try:
-            if self._tasks:
-                asyncio.run_coroutine_threadsafe(_wait(), self.loop).result(timeout=15)
+            asyncio.run_coroutine_threadsafe(_drain(), self.loop).result(timeout=30)
         finally:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)

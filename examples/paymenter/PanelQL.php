@@ -1,0 +1,167 @@
+<?php
+/**
+ * PanelQL server extension for Paymenter (extensions/Servers/PanelQL/PanelQL.php).
+ *
+ * Written against Paymenter v1's server-extension shape (getConfig, getProductConfig,
+ * createServer/suspendServer/unsuspendServer/upgradeServer/terminateServer receiving the
+ * service, the product settings and the service properties); check the method signatures
+ * against the Paymenter version you run. It talks plain curl so it has no dependencies.
+ *
+ * The server's global ID is returned from createServer as the property panelql_server_id,
+ * which Paymenter stores on the service and passes back as $properties.
+ */
+
+namespace Paymenter\Extensions\Servers\PanelQL;
+
+use App\Classes\Extension\Server;
+use Exception;
+
+class PanelQL extends Server
+{
+    public function getConfig($values = [])
+    {
+        return [
+            ['name' => 'url', 'label' => 'PanelQL /graphql URL', 'type' => 'text', 'required' => true],
+            ['name' => 'api_key', 'label' => 'API key', 'type' => 'password', 'required' => true],
+        ];
+    }
+
+    public function getProductConfig($values = [])
+    {
+        return [
+            ['name' => 'provider', 'label' => 'Connection', 'type' => 'text', 'default' => 'catalyst-main'],
+            ['name' => 'region', 'label' => 'Region', 'type' => 'text', 'default' => 'us-east'],
+            ['name' => 'memory', 'label' => 'Memory (MB)', 'type' => 'number', 'default' => 2048],
+            ['name' => 'cpu', 'label' => 'CPU cores', 'type' => 'number', 'default' => 1],
+            ['name' => 'disk', 'label' => 'Disk (MB)', 'type' => 'number', 'default' => 10240],
+        ];
+    }
+
+    public function testConfig(): bool|string
+    {
+        try {
+            $this->graphql('{ viewer { name } }');
+            return true;
+        } catch (Exception $e) {
+            return $e->getMessage();
+        }
+    }
+
+    public function createServer($service, $settings, $properties)
+    {
+        // Least loaded node in the region with room for memory and disk (panels overcommit CPU).
+        $candidates = $this->graphql('query($p: [String!], $r: String, $m: Int, $d: Int) {
+            placementCandidates(provider: $p, region: $r, memoryMb: $m, diskMb: $d, first: 1) { node { id } } }',
+            ['p' => [$settings['provider']], 'r' => $settings['region'], 'm' => (int) $settings['memory'],
+             'd' => (int) $settings['disk']])['placementCandidates'];
+        if (!$candidates) {
+            throw new Exception("No node in {$settings['region']} has room for this product");
+        }
+        $data = $this->graphql('mutation($input: CreateServerInput!, $key: String) {
+            createServer(input: $input, idempotencyKey: $key) { server { id } operation { id } } }', [
+            'key' => "paymenter-{$service->id}-create",
+            'input' => [
+                'provider' => $settings['provider'], 'name' => "Service #{$service->id}",
+                'node' => $candidates[0]['node']['id'],
+                'resources' => $this->resources($settings),
+                'externalRef' => "paymenter:service:{$service->id}",
+            ],
+        ])['createServer'];
+        $this->wait($data['operation']);
+        $this->action('startServer', $data['server']['id'], "paymenter-{$service->id}-first-start");
+        return ['panelql_server_id' => $data['server']['id']];
+    }
+
+    public function suspendServer($service, $settings, $properties)
+    {
+        $this->graphql('mutation($id: ID!, $key: String) {
+            suspendServer(id: $id, reason: "Overdue invoice", idempotencyKey: $key) { server { status } } }',
+            ['id' => $properties['panelql_server_id'], 'key' => "paymenter-{$service->id}-suspend-" . date('Ymd')]);
+        return true;
+    }
+
+    public function unsuspendServer($service, $settings, $properties)
+    {
+        $id = $properties['panelql_server_id'];
+        $this->graphql('mutation($id: ID!, $key: String) {
+            unsuspendServer(id: $id, idempotencyKey: $key) { server { status } } }',
+            ['id' => $id, 'key' => "paymenter-{$service->id}-unsuspend-" . date('Ymd')]);
+        $this->action('startServer', $id, "paymenter-{$service->id}-start-" . date('Ymd'));
+        return true;
+    }
+
+    public function upgradeServer($service, $settings, $properties)
+    {
+        $resources = $this->resources($settings);
+        $data = $this->graphql('mutation($id: ID!, $r: ResourcesInput!, $key: String) {
+            updateServerResources(id: $id, resources: $r, idempotencyKey: $key) { operation { id } } }', [
+            'id' => $properties['panelql_server_id'], 'r' => $resources,
+            'key' => "paymenter-{$service->id}-upgrade-" . md5(json_encode($resources)),
+        ]);
+        $this->wait($data['updateServerResources']['operation']);
+        return true;
+    }
+
+    public function terminateServer($service, $settings, $properties)
+    {
+        $data = $this->graphql('mutation($id: ID!, $key: String) {
+            deleteServer(id: $id, finalBackup: true, idempotencyKey: $key) { operation { id } } }',
+            ['id' => $properties['panelql_server_id'], 'key' => "paymenter-{$service->id}-terminate"]);
+        $this->wait($data['deleteServer']['operation']);
+        return true;
+    }
+
+    private function resources($settings)
+    {
+        // 0 or empty leaves that dimension to the panel's default.
+        return array_filter(['memoryMb' => (int) $settings['memory'], 'cpuCores' => (float) $settings['cpu'],
+                             'diskMb' => (int) $settings['disk']], fn ($v) => $v > 0);
+    }
+
+    private function action($mutation, $id, $key)
+    {
+        $data = $this->graphql("mutation(\$id: ID!, \$key: String) {
+            $mutation(id: \$id, idempotencyKey: \$key) { operation { id } } }", ['id' => $id, 'key' => $key]);
+        $this->wait($data[$mutation]['operation']);
+    }
+
+    private function wait($operation, $timeout = 300)
+    {
+        $deadline = time() + $timeout;
+        while ($operation && time() < $deadline) {
+            $op = $this->graphql('query($id: ID!) { operation(id: $id) { status error { message } } }',
+                                 ['id' => $operation['id']])['operation'];
+            if ($op['status'] === 'SUCCEEDED') {
+                return;
+            }
+            if ($op['status'] === 'FAILED') {
+                throw new Exception('PanelQL operation failed: ' . $op['error']['message']);
+            }
+            usleep(500000);
+        }
+        if ($operation) {
+            throw new Exception('PanelQL operation still running');
+        }
+    }
+
+    private function graphql($query, $variables = [])
+    {
+        $ch = curl_init($this->config('url'));
+        curl_setopt_array($ch, [
+            CURLOPT_POST => true, CURLOPT_RETURNTRANSFER => true, CURLOPT_TIMEOUT => 60,
+            CURLOPT_HTTPHEADER => ['Content-Type: application/json', 'x-api-key: ' . $this->config('api_key')],
+            CURLOPT_POSTFIELDS => json_encode(['query' => $query, 'variables' => (object) $variables]),
+        ]);
+        $raw = curl_exec($ch);
+        curl_close($ch);
+        $body = $raw === false ? null : json_decode($raw, true);
+        if (!$body) {
+            throw new Exception('PanelQL unreachable');
+        }
+        if (!empty($body['errors'])) {
+            $code = $body['errors'][0]['extensions']['code'] ?? 'UNKNOWN';
+            throw new Exception("$code: " . $body['errors'][0]['message']);
+        }
+        return $body['data'];
+    }
+}

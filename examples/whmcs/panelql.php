@@ -1,0 +1,236 @@
+<?php
+/**
+ * PanelQL provisioning module for WHMCS (modules/servers/panelql/panelql.php).
+ *
+ * WHMCS server settings: Hostname = the gateway's /graphql URL, Password = a PanelQL API key
+ * with server.create, server.start, server.stop, server.suspend, server.update,
+ * server.delete and customer.write (`panelql keys create --name whmcs --scope …`).
+ * Product config options: connection name, region, memory/cpu/disk.
+ * Product custom field "PanelQL Server ID" (admin only) keeps the server's global ID.
+ *
+ * Every call sends an idempotency key made of the service id and the action, so WHMCS
+ * retrying a failed cron run never provisions or suspends twice.
+ */
+
+if (!defined('WHMCS') && !defined('PANELQL_STANDALONE')) {
+    die('This file cannot be accessed directly');
+}
+
+const PANELQL_SERVER_FIELD = 'PanelQL Server ID';
+
+function panelql_MetaData()
+{
+    return ['DisplayName' => 'PanelQL', 'APIVersion' => '1.1', 'RequiresServer' => true];
+}
+
+function panelql_ConfigOptions()
+{
+    return [
+        'Connection' => ['Type' => 'text', 'Size' => '25', 'Default' => 'catalyst-main',
+                         'Description' => 'PanelQL provider connection name'],
+        'Region' => ['Type' => 'text', 'Size' => '15', 'Default' => 'us-east'],
+        'Memory (MB)' => ['Type' => 'text', 'Size' => '8', 'Default' => '2048'],
+        'CPU cores' => ['Type' => 'text', 'Size' => '4', 'Default' => '1'],
+        'Disk (MB)' => ['Type' => 'text', 'Size' => '8', 'Default' => '10240'],
+    ];
+}
+
+/** One GraphQL call; throws with the error code PanelQL put in extensions.code. */
+function panelql_call(array $params, $query, array $variables = [])
+{
+    $url = $params['serverhostname'] ?: 'http://127.0.0.1:8000/graphql';
+    if (strpos($url, '://') === false) {
+        $url = ($params['serversecure'] ? 'https://' : 'http://') . $url . '/graphql';
+    }
+    $ch = curl_init($url);
+    curl_setopt_array($ch, [
+        CURLOPT_POST => true,
+        CURLOPT_RETURNTRANSFER => true,
+        CURLOPT_TIMEOUT => 60,
+        CURLOPT_HTTPHEADER => ['Content-Type: application/json',
+                               'x-api-key: ' . $params['serverpassword']],
+        CURLOPT_POSTFIELDS => json_encode(['query' => $query, 'variables' => (object) $variables]),
+    ]);
+    $raw = curl_exec($ch);
+    $error = curl_error($ch);
+    curl_close($ch);
+    if ($raw === false) {
+        throw new Exception('PanelQL unreachable: ' . $error);
+    }
+    $body = json_decode($raw, true);
+    if (function_exists('logModuleCall')) {
+        logModuleCall('panelql', $query, $variables, $raw, $body, [$params['serverpassword']]);
+    }
+    if (!empty($body['errors'])) {
+        $first = $body['errors'][0];
+        $code = isset($first['extensions']['code']) ? $first['extensions']['code'] : 'UNKNOWN';
+        throw new Exception($code . ': ' . $first['message']);
+    }
+    return $body['data'];
+}
+
+/** Memory/CPU/disk from the product's config options; 0 or empty leaves it to the panel. */
+function panelql_resources(array $params)
+{
+    $resources = ['memoryMb' => (int) $params['configoption3'],
+                  'cpuCores' => (float) $params['configoption4'],
+                  'diskMb' => (int) $params['configoption5']];
+    return array_filter($resources, function ($v) { return $v > 0; });
+}
+
+function panelql_key(array $params, $action)
+{
+    // Stable per service and action; a new attempt after a real change needs a new key, so
+    // actions that repeat over a service's life (suspend, unsuspend) add the date.
+    return 'whmcs-' . $params['serviceid'] . '-' . $action;
+}
+
+function panelql_wait(array $params, $operation, $timeout = 300)
+{
+    if (!$operation) {
+        return;
+    }
+    $deadline = time() + $timeout;
+    while (time() < $deadline) {
+        $op = panelql_call($params, 'query($id: ID!) { operation(id: $id) { status step error { code message } } }',
+                           ['id' => $operation['id']])['operation'];
+        if ($op['status'] === 'SUCCEEDED') {
+            return;
+        }
+        if ($op['status'] === 'FAILED') {
+            throw new Exception('operation failed at ' . $op['step'] . ': ' . $op['error']['message']);
+        }
+        usleep(500000);
+    }
+    throw new Exception('operation still running; WHMCS will retry');
+}
+
+function panelql_server_id(array $params)
+{
+    $id = isset($params['customfields'][PANELQL_SERVER_FIELD]) ? $params['customfields'][PANELQL_SERVER_FIELD] : '';
+    if ($id === '') {
+        throw new Exception('this service has no PanelQL server yet');
+    }
+    return $id;
+}
+
+function panelql_CreateAccount(array $params)
+{
+    try {
+        // Least loaded node in the region with room for memory and disk (panels overcommit CPU).
+        $candidates = panelql_call($params, 'query($p: [String!], $r: String, $m: Int, $d: Int) {
+            placementCandidates(provider: $p, region: $r, memoryMb: $m, diskMb: $d, first: 1) { node { id } } }',
+            ['p' => [$params['configoption1']], 'r' => $params['configoption2'],
+             'm' => (int) $params['configoption3'], 'd' => (int) $params['configoption5']])['placementCandidates'];
+        if (!$candidates) {
+            return 'No node in ' . $params['configoption2'] . ' has room for this package';
+        }
+        $data = panelql_call($params, 'mutation($input: CreateServerInput!, $key: String) {
+            createServer(input: $input, idempotencyKey: $key) { replayed server { id } operation { id } } }', [
+            'key' => panelql_key($params, 'create'),
+            'input' => [
+                'provider' => $params['configoption1'],
+                'name' => $params['domain'] ?: ('Service #' . $params['serviceid']),
+                'node' => $candidates[0]['node']['id'],
+                'resources' => panelql_resources($params),
+                'externalRef' => 'whmcs:service:' . $params['serviceid'],
+            ],
+        ]);
+        $server = $data['createServer']['server'];
+        panelql_store_server_id($params, $server['id']);
+        // So a customer-bound key for this client (whmcs:<clientid>) sees this server.
+        panelql_call($params, 'mutation($ref: String!, $id: ID!, $key: String) {
+            linkCustomer(customerRef: $ref, resource: $id, idempotencyKey: $key) { link { customerRef } } }',
+            ['ref' => 'whmcs:' . $params['userid'], 'id' => $server['id'],
+             'key' => panelql_key($params, 'link')]);
+        panelql_wait($params, $data['createServer']['operation']);
+        $start = panelql_call($params, 'mutation($id: ID!, $key: String) {
+            startServer(id: $id, idempotencyKey: $key) { operation { id } } }',
+            ['id' => $server['id'], 'key' => panelql_key($params, 'first-start')]);
+        panelql_wait($params, $start['startServer']['operation']);
+        return 'success';
+    } catch (Exception $e) {
+        return $e->getMessage();
+    }
+}
+
+function panelql_SuspendAccount(array $params)
+{
+    try {
+        panelql_call($params, 'mutation($id: ID!, $reason: String, $key: String) {
+            suspendServer(id: $id, reason: $reason, idempotencyKey: $key) { server { status } } }', [
+            'id' => panelql_server_id($params),
+            'reason' => $params['suspendreason'] ?: 'Overdue on payment',
+            'key' => panelql_key($params, 'suspend-' . date('Ymd')),
+        ]);
+        return 'success';
+    } catch (Exception $e) {
+        return $e->getMessage();
+    }
+}
+
+function panelql_UnsuspendAccount(array $params)
+{
+    try {
+        panelql_call($params, 'mutation($id: ID!, $key: String) {
+            unsuspendServer(id: $id, idempotencyKey: $key) { server { status } } }',
+            ['id' => panelql_server_id($params), 'key' => panelql_key($params, 'unsuspend-' . date('Ymd'))]);
+        $start = panelql_call($params, 'mutation($id: ID!, $key: String) {
+            startServer(id: $id, idempotencyKey: $key) { operation { id } } }',
+            ['id' => panelql_server_id($params), 'key' => panelql_key($params, 'start-' . date('Ymd'))]);
+        panelql_wait($params, $start['startServer']['operation']);
+        return 'success';
+    } catch (Exception $e) {
+        return $e->getMessage();
+    }
+}
+
+function panelql_ChangePackage(array $params)
+{
+    try {
+        $resources = panelql_resources($params);
+        $data = panelql_call($params, 'mutation($id: ID!, $r: ResourcesInput!, $key: String) {
+            updateServerResources(id: $id, resources: $r, idempotencyKey: $key) { operation { id } } }', [
+            'id' => panelql_server_id($params), 'r' => $resources,
+            'key' => panelql_key($params, 'package-' . md5(json_encode($resources))),
+        ]);
+        panelql_wait($params, $data['updateServerResources']['operation']);
+        return 'success';
+    } catch (Exception $e) {
+        return $e->getMessage();
+    }
+}
+
+function panelql_TerminateAccount(array $params)
+{
+    try {
+        $data = panelql_call($params, 'mutation($id: ID!, $key: String) {
+            deleteServer(id: $id, finalBackup: true, idempotencyKey: $key) { deletedId operation { id } } }',
+            ['id' => panelql_server_id($params), 'key' => panelql_key($params, 'terminate')]);
+        panelql_wait($params, $data['deleteServer']['operation']);
+        panelql_store_server_id($params, '');
+        return 'success';
+    } catch (Exception $e) {
+        return $e->getMessage();
+    }
+}
+
+function panelql_TestConnection(array $params)
+{
+    try {
+        $data = panelql_call($params, '{ viewer { name scopes } providers { name health { ok error } } }');
+        $down = array_filter($data['providers'], function ($p) { return !$p['health']['ok']; });
+        return ['success' => !$down, 'error' => $down ? 'unhealthy: ' . implode(', ', array_column($down, 'name')) : ''];
+    } catch (Exception $e) {
+        return ['success' => false, 'error' => $e->getMessage()];
+    }
+}
+
+/** Keep the server's global ID on the service (WHMCS custom field), via WHMCS's local API. */
+function panelql_store_server_id(array $params, $id)
+{
+    if (function_exists('localAPI')) {
+        localAPI('UpdateClientProduct', ['serviceid' => $params['serviceid'],
+            'customfields' => base64_encode(serialize([PANELQL_SERVER_FIELD => $id]))]);
+    }
+}

@@ -1,0 +1,47 @@
+<?php
+/**
+ * Runs the WHMCS module's functions in a service's order, outside WHMCS, against a gateway:
+ *   PANELQL_URL=… PANELQL_API_KEY=… php examples/whmcs/run_flow.php
+ * A stand-in localAPI() keeps the custom field the way WHMCS would.
+ */
+define('PANELQL_STANDALONE', true);
+require __DIR__ . '/panelql.php';
+
+$stored = [];
+function localAPI($command, $values)
+{
+    global $stored;
+    $stored = unserialize(base64_decode($values['customfields']));
+    return ['result' => 'success'];
+}
+
+$params = [
+    'serverhostname' => getenv('PANELQL_URL') ?: 'http://127.0.0.1:8000/graphql',
+    'serversecure' => false,
+    'serverpassword' => getenv('PANELQL_API_KEY'),
+    'serviceid' => getenv('SERVICE_ID') ?: (string) random_int(1000, 999999),
+    'userid' => '42', 'domain' => '', 'suspendreason' => 'Overdue on payment',
+    'configoption1' => getenv('PANELQL_PROVIDER') ?: 'catalyst-main',
+    'configoption2' => 'us-east', 'configoption3' => '2048', 'configoption4' => '1',
+    'configoption5' => '10240', 'customfields' => [],
+];
+
+function step($name, $result)
+{
+    $ok = $result === 'success' || (is_array($result) && $result['success']);
+    echo ($ok ? 'ok   ' : 'FAIL ') . $name . ($ok ? '' : ': ' . json_encode($result)) . "\n";
+    if (!$ok) {
+        exit(1);
+    }
+}
+
+step('TestConnection', panelql_TestConnection($params));
+step('CreateAccount', panelql_CreateAccount($params));
+$params['customfields'] = $stored;
+step('CreateAccount again (idempotent)', panelql_CreateAccount($params));
+step('SuspendAccount', panelql_SuspendAccount($params));
+step('UnsuspendAccount', panelql_UnsuspendAccount($params));
+$params['configoption3'] = '4096';
+step('ChangePackage', panelql_ChangePackage($params));
+step('TerminateAccount', panelql_TerminateAccount($params));
+echo "WHMCS flow done for service {$params['serviceid']}\n";

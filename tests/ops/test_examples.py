@@ -1,0 +1,70 @@
+"""The integration examples in examples/ run against a demo gateway started in-process:
+the Python client always; the WHMCS and Paymenter PHP modules when `php` (with curl) exists."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from panelql.sim.demo import start_panels
+from panelql.sim.runner import BackgroundServers
+from tests.e2e.harness import GatewayUnderTest, start_gateway
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.fixture(scope="module")
+def demo(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
+         ) -> Iterator[GatewayUnderTest]:
+    sims, entries = start_panels(background, transition_seconds=0.2)
+    yield start_gateway(background, "gw-examples", dict(sims), entries,
+                        tmp_path_factory.mktemp("examples") / "demo.db",
+                        operation_poll_seconds=0.05, watcher={"enabled": False})
+
+
+def _run(demo: GatewayUnderTest, *command: str, service: str) -> str:
+    env = {**os.environ, "PANELQL_URL": f"{demo.url}/graphql",
+           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service}
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def test_python_billing_flow(demo: GatewayUnderTest) -> None:
+    out = _run(demo, sys.executable, str(EXAMPLES / "python" / "billing_flow.py"),
+               service="py-1")
+    for step in ("1. provisioned", "replayed, no second server", "3. suspended",
+                 "refused: CONFLICT", "4. paid", "5. upgraded", "6. terminated"):
+        assert step in out, out
+    audit = demo.query('{ auditLog(first: 100) { action target } }')["data"]["auditLog"]
+    assert {"createServer", "suspendServer", "deleteServer"} <= {e["action"] for e in audit}
+
+
+def _php() -> str:
+    php = shutil.which("php")
+    if php is None:
+        pytest.skip("php is not installed (apt-get install php-cli php-curl to run this)")
+    probe = subprocess.run([php, "-r", "exit(function_exists('curl_init') ? 0 : 1);"],
+                           check=False)
+    if probe.returncode != 0:
+        pytest.skip("php has no curl extension (apt-get install php-curl)")
+    return php
+
+
+def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
+    out = _run(demo, _php(), str(EXAMPLES / "whmcs" / "run_flow.php"), service="501")
+    assert "ok   CreateAccount again (idempotent)" in out and "WHMCS flow done" in out, out
+    links = demo.query('{ customerLinks(customerRef: "whmcs:42") { resourceType } }')
+    assert "errors" not in links, links
+
+
+def test_paymenter_extension_flow(demo: GatewayUnderTest) -> None:
+    out = _run(demo, _php(), str(EXAMPLES / "paymenter" / "run_flow.php"), service="601")
+    assert "ok   terminateServer" in out and "Paymenter flow done" in out, out
