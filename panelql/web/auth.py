@@ -19,6 +19,7 @@ from panelql.resolvers.auth import viewer_for_key
 from panelql.resolvers.context import Viewer
 from panelql.resolvers.errors import GatewayError
 from panelql.resolvers.gateway import Gateway
+from panelql.web.media_types import JSON, negotiate
 
 
 def key_from(headers: Mapping[str, str], params: Mapping[str, object] | None = None) -> str | None:
@@ -42,11 +43,10 @@ async def authenticate(gateway: Gateway, key: str | None) -> Viewer:
 
 def error_response(request: HTTPConnection, status: int, error: GatewayError,
                    headers: dict[str, str] | None = None) -> Response:
-    accept = request.headers.get("accept", "")
-    media = ("application/graphql-response+json"
-             if "application/graphql-response+json" in accept else "application/json")
+    media = negotiate(request.headers.get("accept")) or JSON
     body = {"errors": [{"message": error.message, "extensions": error.extensions}]}
-    return Response(json.dumps(body), status_code=status, media_type=media, headers=headers)
+    return Response(json.dumps(body), status_code=status, media_type=f"{media}; charset=utf-8",
+                    headers=headers)
 
 
 class AuthMiddleware:

@@ -70,3 +70,19 @@ def serve_sim(background: BackgroundServers, name: str, sim: SimPanel, kind: str
     served = background.serve(name, sim.app())
     return ProviderEntry(name=name, kind=kind, base_url=served.url + path,
                          credentials=dict(credentials))
+
+
+async def wait_for_subscribers(gw: GatewayUnderTest, topic: str, count: int,
+                               timeout: float = 10.0) -> None:
+    """Wait until the gateway's bus has ``count`` subscribers of ``topic`` (no fixed sleeps)."""
+    import asyncio
+    import time
+
+    from panelql.events.model import Topic
+
+    bus = gateway_of(gw).bus
+    deadline = time.monotonic() + timeout
+    while bus.subscriber_count(Topic(topic)) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{count} subscriber(s) of {topic} never registered")
+        await asyncio.sleep(0.02)

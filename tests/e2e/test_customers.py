@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+
 import pytest
 
 from panelql.providers.models import Ref, ResourceType
@@ -17,8 +18,8 @@ from tests.e2e.harness import GatewayUnderTest, start_gateway
 LINK = """mutation($c: String!, $r: ID, $p: String, $b: String) {
   linkCustomer(customerRef: $c, resource: $r, provider: $p, billingCustomer: $b) {
     changed link { resourceType resourceId } } }"""
-INVOICES = """query($c: String!) { invoices(first: 1000, filter: {customerRef: $c, status: [OPEN]}) {
-  edges { node { status customerId provider { name } } } } }"""
+INVOICES = """query($c: String!) {
+  invoices(first: 1000, filter: {customerRef: $c, status: [OPEN]}) { edges { node { status customerId provider { name } } } } }"""
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from panelql.sim.catalyst import CatalystSim
 from panelql.sim.runner import BackgroundServers
-from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
+from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway, wait_for_subscribers
 from tests.e2e.wsclient import LegacyWS, TransportWS, ws_client
 
 SERVER_EVENTS = """subscription($f: StatusEventFilter) { serverStatusChanged(filter: $f) {
@@ -52,7 +52,7 @@ async def test_start_mutation_yields_starting_then_running(
     async with ws_client(gw.url, cls) as client:
         assert (await client.init({"x-api-key": gw.admin_key}))["type"] == "connection_ack"
         op = await client.subscribe(SERVER_EVENTS, {"f": {"ids": [server_id]}})
-        await asyncio.sleep(0.2)  # let the subscription register before acting
+        await wait_for_subscribers(gw, "server", 1)
         await asyncio.to_thread(start, gw, server_id)
         first, second = await client.recv(), await client.recv()
         events = [m["payload"]["data"]["serverStatusChanged"] for m in (first, second)]
@@ -71,7 +71,7 @@ async def test_filters_keep_other_servers_out(gw: GatewayUnderTest) -> None:
         await client.init({"x-api-key": gw.admin_key})
         await client.subscribe(SERVER_EVENTS, {"f": {"status": ["ERROR"]}})
         await client.subscribe(SERVER_EVENTS, {"f": {"status": ["RUNNING"]}})
-        await asyncio.sleep(0.2)
+        await wait_for_subscribers(gw, "server", 2)
         await asyncio.to_thread(start, gw, server_id)
         message = await client.recv()
         assert message["id"] == "2"

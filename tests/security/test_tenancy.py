@@ -15,7 +15,7 @@ from panelql.resolvers.auth import REQUIRED
 from panelql.resolvers.ids import encode
 from panelql.sim.catalyst import CatalystSim
 from panelql.sim.runner import BackgroundServers
-from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
+from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway, wait_for_subscribers
 from tests.e2e.wsclient import ws_client
 
 CONN = "cat-tenancy"
@@ -220,7 +220,7 @@ async def test_subscriptions_carry_only_own_events(world: World) -> None:
     async with ws_client(gw.url) as client:
         assert (await client.init({"x-api-key": world.key}))["type"] == "connection_ack"
         await client.subscribe("subscription { serverStatusChanged { id status } }")
-        await asyncio.sleep(0.2)
+        await wait_for_subscribers(gw, "server", 1)
         for server in (theirs, mine):  # the foreign change first: it must not arrive
             body = await asyncio.to_thread(
                 gw.query, "mutation($id: ID!) { stopServer(id: $id) { replayed } }",
