@@ -19,9 +19,9 @@ from panelql.observability import observe_batch
 from panelql.providers.contract import (
     BillingProvider,
     ComputeProvider,
-    NodeSource,
     DnsProvider,
     HostingProvider,
+    NodeSource,
     Provider,
 )
 from panelql.providers.errors import NotFound, ProviderError

@@ -9,9 +9,9 @@ from datetime import UTC, datetime
 from panelql.providers.contract import (
     BillingProvider,
     ComputeProvider,
-    NodeSource,
     DnsProvider,
     HostingProvider,
+    NodeSource,
 )
 from panelql.providers.errors import ProviderError
 from panelql.providers.models import (

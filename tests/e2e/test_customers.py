@@ -19,7 +19,8 @@ LINK = """mutation($c: String!, $r: ID, $p: String, $b: String) {
   linkCustomer(customerRef: $c, resource: $r, provider: $p, billingCustomer: $b) {
     changed link { resourceType resourceId } } }"""
 INVOICES = """query($c: String!) {
-  invoices(first: 1000, filter: {customerRef: $c, status: [OPEN]}) { edges { node { status customerId provider { name } } } } }"""
+  invoices(first: 1000, filter: {customerRef: $c, status: [OPEN]}) {
+    edges { node { status customerId provider { name } } } } }"""
 
 
 @pytest.fixture(scope="module")
