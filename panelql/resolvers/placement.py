@@ -1,7 +1,7 @@
 """Placement: which node should a new server go to, as the seeds' billing flows decide by hand.
 
-Online nodes only, in the requested region, with room for the requested resources; least
-loaded first (the share of memory already given away, then of CPU). Nodes whose panel reports
+Online nodes only, in the requested region, with room for the requested memory and disk (or a
+free account slot); least loaded first (the share of memory already given away, then of CPU). Nodes whose panel reports
 no capacity for a dimension are not excluded on it, and rank after those that do.
 """
 
@@ -49,8 +49,9 @@ def rank(nodes: list[NodeRecord], request: PlacementRequest) -> list[Candidate]:
         if request.region is not None and node.region != request.region:
             continue
         slots = node.account_slots
+        # CPU is overcommitted on every panel we know, so it only breaks ties (below);
+        # memory, disk and account slots are hard limits.
         if not (_fits(cap.memory_mb, used.memory_mb, request.memory_mb)
-                and _fits(cap.cpu_cores, used.cpu_cores, request.cpu_cores)
                 and _fits(cap.disk_mb, used.disk_mb, request.disk_mb)
                 and (slots is None or slots.used < slots.capacity)):
             continue

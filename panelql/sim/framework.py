@@ -42,6 +42,9 @@ class Knobs:
     malformed: bool = False  # answer 200 with a body that is not JSON
     rate_limit_per_minute: int | None = None
     transition_seconds: float = 2.0
+    # Latency and faults hit only these HTTP methods (None: all), so a test can break the
+    # POST of a mutation while the gateway's state check (a GET) still gets through.
+    fault_methods: list[str] | None = None
 
     def update(self, values: dict[str, Any]) -> None:
         names = {f.name for f in fields(self)}
@@ -146,6 +149,9 @@ class _FaultMiddleware:
             return
         panel, knobs = self.panel, self.panel.knobs
         panel.stats[f"{scope['method']} {_route_key(scope['path'])}"] += 1
+        if knobs.fault_methods is not None and scope["method"] not in knobs.fault_methods:
+            await self.app(scope, receive, send)
+            return
         if knobs.latency_ms:
             await asyncio.sleep(knobs.latency_ms / 1000.0)
         request = Request(scope, receive)

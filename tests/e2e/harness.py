@@ -48,9 +48,11 @@ class GatewayUnderTest:
 
 
 def start_gateway(background: BackgroundServers, name: str, sims: dict[str, SimPanel],
-                  entries: list[ProviderEntry], db_path: Path, **settings: Any) -> GatewayUnderTest:
-    """A gateway on a real socket; its client sends a fresh admin key on every request."""
-    config = Settings(database_url=f"sqlite+aiosqlite:///{db_path}",
+                  entries: list[ProviderEntry], db_path: Path, *,
+                  database_url: str | None = None, **settings: Any) -> GatewayUnderTest:
+    """A gateway on a real socket; its client sends a fresh admin key on every request.
+    ``database_url`` (e.g. PostgreSQL) replaces the SQLite file at ``db_path``."""
+    config = Settings(database_url=database_url or f"sqlite+aiosqlite:///{db_path}",
                       providers=entries, **settings)
     app = create_app(config)
     served = background.serve(name, app)
