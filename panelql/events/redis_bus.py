@@ -29,7 +29,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from panelql.events.bus import EventBus, InProcessBus
+from panelql.events.bus import EventBus, InProcessBus, Subscriber
 from panelql.events.model import StatusEvent, Topic
 
 log = logging.getLogger("panelql.events.redis")
@@ -79,6 +79,11 @@ class RedisBus:
 
     def tap(self, callback: Callable[[StatusEvent], None]) -> Callable[[], None]:
         return self.local.tap(callback)
+
+    @property
+    def subscribers(self) -> set[Subscriber]:
+        """This replica's subscribers, as on :class:`InProcessBus`."""
+        return self.local.subscribers
 
     def subscriber_count(self, topic: Topic) -> int:
         """Local subscribers, plus one for each other replica that has subscribers."""

@@ -12,7 +12,10 @@ tick, so a new dashboard speeds polling up within one tick rather than one slow 
 
 Changes the gateway announced itself (mutations, webhooks) are not announced twice: the watcher
 taps the bus and, when a poll finds the status another source already published, only updates
-its snapshot.
+its snapshot. While another source has announced a *transitional* status (a mutation's
+STARTING), that source's operation tracker is following the resource, so the watcher leaves it
+alone until the final status is announced (or ``ANNOUNCED_TTL`` passes without one); otherwise
+a poll landing mid-operation would race the tracker and announce STOPPED → RUNNING itself.
 
 Restarts are quiet: snapshots persist, and the first poll of a connection/topic that has never
 been recorded (no ``baseline`` marker row) only records. With several replicas, a loop polls only
@@ -54,8 +57,10 @@ DELETED = "DELETED"
 # Marker row per (connection, topic): "a first poll was recorded", so later polls may announce.
 BASELINE = "baseline"
 MIN_WAIT = 0.01
-# How long a status announced by another source may take to show up in a poll.
+# How long a status announced by another source may take to show up in a poll (and how long
+# the watcher defers to a tracker that announced a transitional status and then went quiet).
 ANNOUNCED_TTL = 120.0
+IN_FLIGHT = frozenset(s.value for s in TRANSITIONAL_SERVER_STATUSES)
 
 
 class EventRuntime(Protocol):
@@ -170,13 +175,16 @@ def diff(connection: str, obs: Observation, stored: Mapping[Key, SnapshotRow],
                 previous=previous, source=Source.WATCHER, data={"raw_status": raw}))
 
     for resource_id, seen in obs.seen.items():
+        if told.get(resource_id) in IN_FLIGHT:
+            continue  # an operation tracker is following it and will announce the outcome
         old = stored.get((kind, resource_id))
         if old is None or (old.status, old.raw_status) != (seen.status, seen.raw_status):
             delta.upserts.append(SnapshotRow(kind, resource_id, seen.status, seen.raw_status))
         if old is None or old.status != seen.status:
             event(resource_id, seen.status, old.status if old else None, seen.raw_status)
     for (rtype, resource_id), old in stored.items():
-        if rtype == kind and resource_id not in obs.seen and resource_id not in obs.unknown:
+        if rtype == kind and resource_id not in obs.seen and resource_id not in obs.unknown \
+                and told.get(resource_id) not in IN_FLIGHT:
             delta.deletes.append((rtype, resource_id))
             event(resource_id, DELETED, old.status, None)
     if not announce:
@@ -286,10 +294,14 @@ class Watcher:
             connection, rtype, resource_id = key
             if connection != name or rtype != kind:
                 continue
-            told[resource_id] = status
             seen = obs.seen.get(resource_id)
-            confirmed = (seen.status if seen else DELETED) == status
-            if confirmed or now - at > ANNOUNCED_TTL:
+            # An in-flight status stays until its source announces the outcome.
+            confirmed = status not in IN_FLIGHT and (seen.status if seen else DELETED) == status
+            if now - at > ANNOUNCED_TTL:
+                del self._announced[key]
+                continue
+            told[resource_id] = status
+            if confirmed:
                 del self._announced[key]
         return told
 

@@ -16,7 +16,7 @@ from panelql.providers.models import (
     ServerRecord,
 )
 from panelql.resolvers import ids, placement, queries
-from panelql.resolvers.errors import NotFoundError
+from panelql.resolvers.errors import BadUserInput, NotFoundError
 from panelql.schema.customers import CustomerQuery
 from panelql.schema.inputs import (
     AccountFilterInput,
@@ -170,13 +170,23 @@ class Query(CustomerQuery):
                         ) -> list[AuditEntry]:
         rows = await info.context.gateway.audit.search(
             action=action, target=target, actor=actor, outcome=outcome,
-            limit=max(1, min(first, 1000)), before_id=int(before) if before else None)
+            limit=max(1, min(first, 1000)), before_id=_audit_cursor(before))
         return [AuditEntry(row=r) for r in rows]
 
     @strawberry.field(description="Who the gateway thinks is asking.")
     def viewer(self, info: Info) -> Viewer:
         v = info.context.viewer
         return Viewer(name=v.name, scopes=sorted(v.scopes), customer_ref=v.customer_ref)
+
+
+def _audit_cursor(before: str | None) -> int | None:
+    # An entry id is a small positive integer; anything else (found by fuzzing) used to reach
+    # int() or the database and come back as INTERNAL.
+    if not before:
+        return None
+    if not (before.isascii() and before.isdigit() and len(before) <= 18):
+        raise BadUserInput("before must be the id of an audit entry", field="before")
+    return int(before)
 
 
 async def _typed(info: Info, id: strawberry.ID, kind: ResourceType) -> Resource:

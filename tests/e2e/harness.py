@@ -52,6 +52,9 @@ def start_gateway(background: BackgroundServers, name: str, sims: dict[str, SimP
                   database_url: str | None = None, **settings: Any) -> GatewayUnderTest:
     """A gateway on a real socket; its client sends a fresh admin key on every request.
     ``database_url`` (e.g. PostgreSQL) replaces the SQLite file at ``db_path``."""
+    # The watcher polls on its own schedule, which would make upstream-call counts racy;
+    # tests that exercise it pass watcher={"enabled": True}.
+    settings.setdefault("watcher", {"enabled": False})
     config = Settings(database_url=database_url or f"sqlite+aiosqlite:///{db_path}",
                       providers=entries, **settings)
     app = create_app(config)

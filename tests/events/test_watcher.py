@@ -255,3 +255,28 @@ async def test_changes_already_announced_by_mutations_are_not_repeated(
         assert stored is not None and stored.status == "STOPPED"  # snapshot still follows
     finally:
         await watcher.aclose()
+
+
+async def test_resources_an_operation_is_following_are_left_to_its_tracker(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    await watcher.start()
+    try:
+        while not watcher.polls[catalyst.name]:
+            await asyncio.sleep(0.01)
+        server = server_ids(catalyst)[2]  # stopped
+        async with subscribers(bus, 1, {Topic.SERVER}) as (inbox,):
+            await bus.publish(StatusEvent(Topic.SERVER, catalyst.name, server, "STARTING",
+                                          "STOPPED", Source.MUTATION))
+            catalyst.sim.servers[server].status = "running"  # upstream finished first
+            await asyncio.sleep(0.4)  # polls see RUNNING before the tracker says so
+            await bus.publish(StatusEvent(Topic.SERVER, catalyst.name, server, "RUNNING",
+                                          "STARTING", Source.MUTATION))
+            await asyncio.sleep(0.4)
+        assert [(e.previous, e.status, e.source) for e in inbox] == [
+            ("STOPPED", "STARTING", Source.MUTATION), ("STARTING", "RUNNING", Source.MUTATION)]
+        stored = await Snapshots(sessions).find(catalyst.name, "server", server)
+        assert stored is not None and stored.status == "RUNNING"
+    finally:
+        await watcher.aclose()

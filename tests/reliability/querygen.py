@@ -77,8 +77,7 @@ class QueryGen:
         self._variables, self._declared = {}, []
         names = sorted(root.fields)
         picked = self.rng.sample(names, k=min(len(names), self.rng.randint(1, 3)))
-        parts = [f"f{i}: {self._field(name, root.fields[name], 1)}"
-                 for i, name in enumerate(picked)]
+        parts = [self._field(name, root.fields[name], 1) for name in picked]
         header = f"({', '.join(self._declared)})" if self._declared else ""
         return Operation(f"{kind} Fuzz{header} {{ {' '.join(parts)} }}", self._variables)
 
@@ -120,8 +119,7 @@ class QueryGen:
         if not fields:
             return "{ __typename }"
         picked = self.rng.sample(fields, k=min(len(fields), self.rng.randint(1, 4)))
-        inner = " ".join(f"a{i}: {self._field(n, f, depth + 1)}"
-                         for i, (n, f) in enumerate(picked))
+        inner = " ".join(self._field(n, f, depth + 1) for n, f in picked)
         return f"{{ {inner} }}"
 
     # -- values -------------------------------------------------------------------------------

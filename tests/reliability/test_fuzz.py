@@ -8,6 +8,7 @@ types), the gateway must answer without a 5xx, and every error must carry an
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,7 +23,8 @@ from tests.reliability.querygen import Operation, QueryGen
 
 KNOWN_CODES = {"BAD_USER_INPUT", "UNAUTHENTICATED", "FORBIDDEN", "NOT_FOUND", "CONFLICT",
                "RATE_LIMITED", "PROVIDER_UNAVAILABLE", "PROVIDER_ERROR", "NOT_SUPPORTED"}
-CASES = 250  # per kind and seed block; a run takes a few seconds
+# Per kind; a run takes a few seconds. PANELQL_FUZZ_CASES=5000 for a longer hunt.
+CASES = int(os.environ.get("PANELQL_FUZZ_CASES", "250"))
 IDS = """{ servers(first: 20) { edges { node { id node { id } owner { id }
              backups(first: 2) { edges { node { id } } } } } }
            accounts(first: 10) { edges { node { id } } }
