@@ -1,5 +1,90 @@
-"""``python -m bench``: run the benchmarks (for now the subscription fan-out one)."""
+"""``python -m bench`` (``make bench``): every benchmark in one run, one table of ratios.
 
-from bench.subscribers import main
+    python -m bench                 # all of it, a few minutes on 2 cores
+    python -m bench --profile       # also print a pyinstrument profile of the large query
+    python -m bench --only calls    # one section: calls, fanout, overhead, rps, mutations,
+                                    # subscribers
+"""
 
-main()
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib.util
+import logging
+import sys
+import time
+
+from bench.gateway import LIST_Q, Bench, all_specs, gateway_configs
+from bench.procs import Gateways, Sims
+from bench.report import Row, table
+
+SECTIONS = ("calls", "fanout", "overhead", "rps", "mutations", "subscribers")
+
+
+def subscriber_rows(count: int = 1000) -> list[Row]:
+    """bench/subscribers.py (fan-out to many subscribers), when it is there."""
+    if importlib.util.find_spec("bench.subscribers") is None:
+        return []
+    from bench import subscribers
+
+    one, many = asyncio.run(subscribers.amain(count, 20, 0.25))
+    per = [r.polls_per_interval * r.requests_per_poll for r in (one, many)]
+    return [
+        Row(f"6 subscription fan-out: upstream requests/interval, 1 vs {count:,} subscribers",
+            f"{per[0]:.2f} vs {per[1]:.2f}", "equal", "yes" if per[1] <= per[0] * 1.1 else "NO"),
+        Row(f"  change → event at {count:,} subscribers, p50 / p99",
+            f"{subscribers.pct(many.change_ms, 0.5):.0f} / "
+            f"{subscribers.pct(many.change_ms, 0.99):.0f} ms",
+            "≤ poll interval + fan-out", ""),
+        Row(f"  publish → received at {count:,} subscribers, p99",
+            f"{subscribers.pct(many.fanout_ms, 0.99):.1f} ms", "", ""),
+        Row("  delivered", f"{many.delivered}/{many.expected}", "all",
+            "yes" if many.delivered == many.expected else "NO"),
+    ]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--only", choices=SECTIONS, action="append")
+    parser.add_argument("--profile", action="store_true")
+    args = parser.parse_args(argv)
+    wanted = set(args.only or SECTIONS)
+    logging.disable(logging.WARNING)  # upstream retries and the like are not results
+    started = time.perf_counter()
+    rows: list[Row] = []
+    if wanted - {"subscribers"} or args.profile:
+        rows += gateway_rows(wanted, args.profile)
+    if "subscribers" in wanted:
+        rows += subscriber_rows()
+    print(table(rows))
+    print(f"\n{len(rows)} rows in {time.perf_counter() - started:.0f} s; ratios from one run, "
+          "upstream latency injected at the simulators (bench/gateway.py).")
+
+
+def gateway_rows(wanted: set[str], profile: bool) -> list[Row]:
+    print("starting simulators and gateways …", file=sys.stderr)
+    sims = Sims(all_specs())
+    try:
+        gateways = Gateways(gateway_configs(sims))
+        try:
+            bench = Bench(sims, gateways)
+            for section, run in (("calls", bench.calls), ("fanout", bench.fan_out),
+                                 ("overhead", bench.overhead), ("rps", bench.throughput),
+                                 ("mutations", bench.mutations)):
+                if section in wanted:
+                    print(f"measuring {section} …", file=sys.stderr)
+                    run()
+            if profile:
+                bench.latency(0)
+                print(gateways.profile(lambda: [bench.query("on100", LIST_Q)
+                                                for _ in range(20)]), file=sys.stderr)
+            return bench.rows
+        finally:
+            gateways.stop()
+    finally:
+        sims.stop()
+
+
+if __name__ == "__main__":
+    main()
