@@ -15,7 +15,7 @@ import logging
 import sys
 import time
 
-from bench.gateway import LIST_Q, Bench, all_specs, gateway_configs
+from bench.gateway import LIST_Q, SMALL_Q, Bench, all_specs, gateway_configs
 from bench.procs import Gateways, Sims
 from bench.report import Row, table
 
@@ -77,8 +77,10 @@ def gateway_rows(wanted: set[str], profile: bool) -> list[Row]:
                     run()
             if profile:
                 bench.latency(0)
-                print(gateways.profile(lambda: [bench.query("on100", LIST_Q)
-                                                for _ in range(20)]), file=sys.stderr)
+                for config, text in (("on100", LIST_Q), ("p1", SMALL_Q)):
+                    print(f"profile: 20 × {config}", file=sys.stderr)
+                    print(gateways.profile(lambda c=config, t=text: [  # type: ignore[misc]
+                        bench.query(c, t) for _ in range(20)]), file=sys.stderr)
             return bench.rows
         finally:
             gateways.stop()
