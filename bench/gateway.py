@@ -55,7 +55,8 @@ def compute_specs(n: int) -> list[SimSpec]:
 
 def all_specs() -> list[SimSpec]:
     specs = [s for n in SIZES for s in compute_specs(n)]
-    specs += [SimSpec(f"lat{i}", "catalyst-main", {"servers": 25, "nodes": 3})
+    # Few servers per panel: this measures concurrency across panels, not result size.
+    specs += [SimSpec(f"lat{i}", "catalyst-main", {"servers": 5, "nodes": 3})
               for i in range(LAT_PANELS)]
     return specs
 
@@ -163,24 +164,29 @@ class Bench:
         self.latency(L)
         ratios = [self.timed(f"p{p}", ONE_ROUND_Q, 9) / L for p in (1, 2, 4, 8)]
         self.rows.append(Row(f"2 one-round query over P=1/2/4/8 panels, each L={L * 1000:.0f} ms",
-                             "/".join(f"{r:.2f}" for r in ratios) + " × L", "≤ 1.2 × L",
-                             _ok(max(ratios) <= 1.2)))
+                             "/".join(f"{r:.2f}" for r in ratios) + " × L (one after "
+                             "another: 1/2/4/8 × L)", "≤ 1.2 × L", _ok(max(ratios) <= 1.2)))
 
     # -- 3 ------------------------------------------------------------------------------------
     def overhead(self) -> None:
-        t0 = (self.latency(0), self.timed("on100", LIST_Q, 7))[1]
-        t1 = (self.latency(L), self.timed("on100", LIST_Q, 7))[1]
-        t2 = (self.latency(2 * L), self.timed("on100", LIST_Q, 7))[1]
+        runs = 7
+        t0 = (self.latency(0), self.timed("on100", LIST_Q, runs))[1]
+        self.latency(L)
+        cpu = self.gws.cpu_seconds()
+        t1 = self.timed("on100", LIST_Q, runs)
+        cpu = (self.gws.cpu_seconds() - cpu) / (runs + 1)  # timed() adds a warm-up
+        t2 = (self.latency(2 * L), self.timed("on100", LIST_Q, runs))[1]
         rounds = max(1, round((t2 - t1) / L))  # sequential upstream rounds on the critical path
         critical = rounds * L
-        over = (t1 - critical) / critical
         self.rows += [
-            Row("3 N=100 + node, owner, backup: sequential upstream rounds",
-                f"{(t2 - t1) / L:.2f} → {rounds}", "", ""),
-            Row(f"  wall time ÷ critical path ({rounds} × L)",
-                f"{t1 * 1000:.0f} ms ÷ {critical * 1000:.0f} ms = {t1 / critical:.3f}",
-                "≤ 1.10", _ok(over <= 0.10)),
-            Row("  same query, no injected latency", f"{t0 * 1000:.0f} ms", "", ""),
+            Row("3 N=100 + node, owner, backup, 4 panels: sequential upstream rounds "
+                "(slope of wall time in L)", f"{(t2 - t1) / L:.2f} → {rounds}", "", ""),
+            Row(f"  wall time ÷ critical path ({rounds} × L), simulator time included",
+                f"{t1 * 1000:.0f} ÷ {critical * 1000:.0f} ms = {t1 / critical:.3f}", "", ""),
+            Row("  gateway CPU per query ÷ critical path (its overhead, at most)",
+                f"{cpu * 1000:.0f} ÷ {critical * 1000:.0f} ms = {cpu / critical:.3f}",
+                "≤ 0.10", _ok(cpu / critical <= 0.10)),
+            Row("  same query, no injected latency (wall)", f"{t0 * 1000:.0f} ms", "", ""),
         ]
 
     # -- 4 ------------------------------------------------------------------------------------

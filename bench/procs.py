@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import tempfile
+import time
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -76,6 +77,8 @@ def _gateways_main(configs: dict[str, dict[str, Any]], pipe: Connection) -> None
         elif command == "profile-stop":
             text = background.call(_stop_profiler(profiler))
             pipe.send(text)
+        elif command == "cpu":
+            pipe.send(time.process_time())  # the whole gateway process, all threads
         else:
             break
     background.stop()
@@ -156,6 +159,10 @@ class Gateways(Child):
         super().__init__(_gateways_main, configs)
         self.urls = {name: url for name, (url, _) in self.ready.items()}
         self.keys = {name: key for name, (_, key) in self.ready.items()}
+
+    def cpu_seconds(self) -> float:
+        self.pipe.send("cpu")
+        return float(self.pipe.recv())
 
     def profile(self, work: Any) -> str:
         self.pipe.send("profile-start")

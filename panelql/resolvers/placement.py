@@ -1,8 +1,8 @@
 """Placement: which node should a new server go to, as the seeds' billing flows decide by hand.
 
 Online nodes only, in the requested region, with room for the requested memory and disk (or a
-free account slot); least loaded first (the share of memory already given away, then of CPU). Nodes whose panel reports
-no capacity for a dimension are not excluded on it, and rank after those that do.
+free account slot); least loaded first (the share of memory already given away, then of CPU).
+Nodes whose panel reports no capacity for a dimension are not excluded on it.
 """
 
 from __future__ import annotations

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from datetime import datetime
 from typing import Any, Self
 
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
@@ -37,6 +36,7 @@ from panelql.providers.status import (
     ServerStatus,
     map_status,
 )
+from panelql.providers.values import parse_time
 
 USERS_PAGE = 100
 BACKUPS_PAGE = 100
@@ -48,14 +48,6 @@ def read_error(body: Any) -> str | None:
         return str(body["error"])
     return None
 
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):

@@ -17,7 +17,6 @@ import asyncio
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, Self
 
 from panelql.providers.config import ConnectionConfig
@@ -27,6 +26,7 @@ from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.models import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, NODE_STATUS, node_raw_status
 from panelql.providers.status import AccountStatus, NodeStatus, map_status
+from panelql.providers.values import parse_time
 
 ACCOUNTS_PAGE = 100
 STATS_CONCURRENCY = 8
@@ -45,14 +45,6 @@ def read_error(body: Any) -> str | None:
         return "; ".join(msgs) or None
     return None
 
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 @dataclass(slots=True)

@@ -43,6 +43,7 @@ from panelql.providers.proxmoxwp.mapping import (
     plan_for,
 )
 from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers.values import parse_time as _time
 
 DEFAULT_PROVISION_TIMEOUT = 60.0  # seed 004: "Long operations (provisioning): 60 seconds"
 MIB = 1024 * 1024
@@ -377,11 +378,3 @@ def _epoch(value: Any) -> datetime | None:
     except (OverflowError, OSError, ValueError):
         return None
 
-
-def _time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from panelql.providers.http import expect
@@ -30,18 +29,11 @@ from panelql.providers.status import (
     ServerStatus,
     map_status,
 )
+from panelql.providers.values import parse_time
 
 MIB = 1024 * 1024
 SOURCE = "pterodactyl"
 
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _int(value: Any) -> int | None:

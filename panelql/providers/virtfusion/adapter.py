@@ -34,6 +34,7 @@ from panelql.providers.models import (
     TaskHandle,
 )
 from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers.values import parse_time
 from panelql.providers.virtfusion.mapping import (
     BACKUP_STATUS,
     NODE_STATUS,
@@ -50,7 +51,6 @@ from panelql.providers.virtfusion.parse import (
     gb,
     live_state,
     obj,
-    parse_time,
     read_error,
 )
 

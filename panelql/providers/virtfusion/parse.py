@@ -6,7 +6,6 @@ keys than the single GET), returning None or {} rather than raising.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from panelql.providers.models import LiveState, Usage
@@ -43,14 +42,6 @@ def _error_text(item: Any) -> str:
                 return str(item[key])
     return ""
 
-
-def parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def live_state(raw: dict[str, Any], source: str) -> LiveState:
