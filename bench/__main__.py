@@ -78,8 +78,8 @@ def gateway_rows(wanted: set[str], profile: bool) -> list[Row]:
             if profile:
                 bench.latency(0)
                 for config, text in (("on100", LIST_Q), ("p1", SMALL_Q)):
-                    print(f"profile: 20 × {config}", file=sys.stderr)
-                    print(gateways.profile(lambda c=config, t=text: [  # type: ignore[misc]
+                    print(f"profile: 20 x {config}", file=sys.stderr)
+                    print(gateways.profile(lambda c=config, t=text: [
                         bench.query(c, t) for _ in range(20)]), file=sys.stderr)
             return bench.rows
         finally:

@@ -107,7 +107,9 @@ class Bench:
     # -- 1 ------------------------------------------------------------------------------------
     def calls(self) -> None:
         self.latency(0)
-        on, off, rest = [], [], []
+        on: list[int] = []
+        off: list[int] = []
+        rest: list[int] = []
         routes: list[list[dict[str, int]]] = []  # per size, per panel
         for n in SIZES:
             names = [s.name for s in compute_specs(n)]
@@ -142,7 +144,7 @@ class Bench:
             Row("  gateway total, dataloaders off", "/".join(map(str, off)), "", ""),
             Row("  seeds' REST loop, Catalyst panel only (gateway: see catalyst)",
                 "/".join(map(str, rest)), "", ""),
-            Row("  dataloaders off ÷ on, N=1,000", f"{off[-1] / on[-1]:.1f}×", "", ""),
+            Row("  dataloaders off ÷ on, N=1,000", f"{off[-1] / on[-1]:.1f}x", "", ""),
         ]
 
     def rest_loop(self, name: str) -> int:
@@ -164,24 +166,26 @@ class Bench:
         self.latency(L)
         ratios = [self.timed(f"p{p}", ONE_ROUND_Q, 9) / L for p in (1, 2, 4, 8)]
         self.rows.append(Row(f"2 one-round query over P=1/2/4/8 panels, each L={L * 1000:.0f} ms",
-                             "/".join(f"{r:.2f}" for r in ratios) + " × L (one after "
-                             "another: 1/2/4/8 × L)", "≤ 1.2 × L", _ok(max(ratios) <= 1.2)))
+                             "/".join(f"{r:.2f}" for r in ratios) + " x L (one after "
+                             "another: 1/2/4/8 x L)", "≤ 1.2 x L", _ok(max(ratios) <= 1.2)))
 
     # -- 3 ------------------------------------------------------------------------------------
     def overhead(self) -> None:
         runs = 7
-        t0 = (self.latency(0), self.timed("on100", LIST_Q, runs))[1]
+        self.latency(0)
+        t0 = self.timed("on100", LIST_Q, runs)
         self.latency(L)
         cpu = self.gws.cpu_seconds()
         t1 = self.timed("on100", LIST_Q, runs)
         cpu = (self.gws.cpu_seconds() - cpu) / (runs + 1)  # timed() adds a warm-up
-        t2 = (self.latency(2 * L), self.timed("on100", LIST_Q, runs))[1]
+        self.latency(2 * L)
+        t2 = self.timed("on100", LIST_Q, runs)
         rounds = max(1, round((t2 - t1) / L))  # sequential upstream rounds on the critical path
         critical = rounds * L
         self.rows += [
             Row("3 N=100 + node, owner, backup, 4 panels: sequential upstream rounds "
                 "(slope of wall time in L)", f"{(t2 - t1) / L:.2f} → {rounds}", "", ""),
-            Row(f"  wall time ÷ critical path ({rounds} × L), simulator time included",
+            Row(f"  wall time ÷ critical path ({rounds} x L), simulator time included",
                 f"{t1 * 1000:.0f} ÷ {critical * 1000:.0f} ms = {t1 / critical:.3f}", "", ""),
             Row("  gateway CPU per query ÷ critical path (its overhead, at most)",
                 f"{cpu * 1000:.0f} ÷ {critical * 1000:.0f} ms = {cpu / critical:.3f}",
@@ -208,8 +212,8 @@ class Bench:
     def mutations(self, pairs: int = 8) -> None:
         self.latency(L)
         name = "c100-catalyst"
-        body = self.query("on100", '{ servers(first: 1000, filter: {provider: ["%s"], '
-                          'status: [RUNNING, STOPPED]}) { edges { node { id } } } }' % name)
+        body = self.query("on100", '{ servers(first: 1000, filter: {provider: ["' + name
+                          + '"], status: [RUNNING, STOPPED]}) { edges { node { id } } } }')
         server_id = body["data"]["servers"]["edges"][0]["node"]["id"]
         upstream_id = ids.decode(server_id).id
         self.sims.reset()

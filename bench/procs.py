@@ -128,7 +128,7 @@ class Sims(Child):
                 if names is None or e["name"] in names]
 
     def _control(self, name: str) -> str:
-        return next(e["control"] for e in self.entries if e["name"] == name)
+        return str(next(e["control"] for e in self.entries if e["name"] == name))
 
     def knobs(self, **values: Any) -> None:
         for entry in self.entries:
@@ -162,7 +162,8 @@ class Gateways(Child):
 
     def cpu_seconds(self) -> float:
         self.pipe.send("cpu")
-        return float(self.pipe.recv())
+        seconds: float = self.pipe.recv()
+        return seconds
 
     def profile(self, work: Any) -> str:
         self.pipe.send("profile-start")

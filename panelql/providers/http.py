@@ -16,6 +16,7 @@ from typing import Any
 
 import httpx
 
+from panelql.providers import fastpool
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -116,6 +117,7 @@ class ClientFactory:
         guard = self.guard(self.connection or httpx.URL(base_url).netloc.decode() or base_url)
         client = (ResilientClient(guard=guard, **options) if guard is not None
                   else httpx.AsyncClient(**options))
+        fastpool.install(client)  # cheaper idle-connection checks (see the module)
         self._clients.append(client)
         return client
 

@@ -160,7 +160,7 @@ class QueryGen:
             return rng.choice(self.ids)
         if name == "JSON":
             return rng.choice([{"a": [1, None]}, [], "s", 1, None, {"deep": {"er": [{}]}}])
-        return rng.choice(STRINGS + [f"fuzz-{rng.randint(0, 99)}"])
+        return rng.choice([*STRINGS, f"fuzz-{rng.randint(0, 99)}"])
 
     def literal(self, value: Any, type_: GraphQLInputType | None = None) -> str:
         """``value`` as a GraphQL literal; enum names bare where the schema expects an enum."""

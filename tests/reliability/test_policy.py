@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 import httpx
@@ -24,11 +24,12 @@ FAST = ResiliencePolicy(retries=2, backoff_base_seconds=0.001, backoff_cap_secon
                         retry_after_cap_seconds=0.5, breaker_threshold=3,
                         breaker_cooldown_seconds=0.2, max_concurrency=4)
 
-Handler = Callable[[httpx.Request], Awaitable[httpx.Response]]
+Handler = Callable[[httpx.Request], Coroutine[None, None, httpx.Response]]
 
 
 class Script:
     """Answers from a list, one per attempt (the last repeats); counts attempts."""
+
 
     def __init__(self, *outcomes: int | type[Exception] | httpx.Response) -> None:
         self.outcomes = list(outcomes)
@@ -44,9 +45,12 @@ class Script:
         raise outcome("scripted", request=request)  # type: ignore[call-arg]
 
 
-def upstream(handler: Handler, policy: ResiliencePolicy = FAST, name: str = "p",
+def upstream(handler: Handler | Script, policy: ResiliencePolicy = FAST, name: str = "p",
              timeout: float = 5.0) -> Upstream:
-    factory = ClientFactory(transport=httpx.MockTransport(handler), policy=policy)
+    async def handle(request: httpx.Request) -> httpx.Response:
+        return await handler(request)
+
+    factory = ClientFactory(transport=httpx.MockTransport(handle), policy=policy)
     client = factory.for_connection(name).build("http://panel.test", timeout=timeout)
     return Upstream(client, name, lambda body: None)
 
