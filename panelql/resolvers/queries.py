@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from panelql.providers.contract import (
     BillingProvider,
@@ -41,6 +42,7 @@ from panelql.resolvers.filters import (
 )
 
 Record = ServerRecord | NodeRecord | AccountRecord | BackupRecord | InvoiceRecord | DnsZoneRecord
+T = TypeVar("T")
 NO_CUSTOMER = "\x00nobody"  # matches no link: a bound key asking for another customer's data
 
 
@@ -102,17 +104,27 @@ async def owner_of(ctx: Context, server: ServerRecord) -> AccountRecord | None:
     provider = ctx.gateway.providers.get(server.connection)
     if server.owner_id is None or not isinstance(provider, HostingProvider):
         return None
-    account: AccountRecord | None = await ctx.loaders.account.load(
-        Ref(server.connection, ResourceType.ACCOUNT, server.owner_id))
+    account: AccountRecord | None = await _nested(ctx, ctx.loaders.account.load(
+        Ref(server.connection, ResourceType.ACCOUNT, server.owner_id)))
     return account
 
 
 async def node_of(ctx: Context, server: ServerRecord) -> NodeRecord | None:
     if server.node_id is None:
         return None
-    node: NodeRecord | None = await ctx.loaders.node.load(
-        Ref(server.connection, ResourceType.NODE, server.node_id))
+    node: NodeRecord | None = await _nested(ctx, ctx.loaders.node.load(
+        Ref(server.connection, ResourceType.NODE, server.node_id)))
     return node
+
+
+async def _nested(ctx: Context, pending: Awaitable[T]) -> T | None:
+    """A related object whose panel failed is null, and the failure is reported once per
+    panel (not once per server that pointed at it), like list queries do."""
+    try:
+        return await pending
+    except ProviderError as exc:
+        ctx.report(exc)
+        return None
 
 
 # -- nodes, accounts --------------------------------------------------------------------------
@@ -149,8 +161,8 @@ async def list_accounts(ctx: Context, f: AccountFilter) -> list[AccountRecord]:
 
 # -- backups ----------------------------------------------------------------------------------
 async def server_backups(ctx: Context, server: ServerRecord) -> list[BackupRecord]:
-    found: list[BackupRecord] | None = await ctx.loaders.backups.load(
-        Ref(server.connection, ResourceType.SERVER, server.id))
+    found: list[BackupRecord] | None = await _nested(ctx, ctx.loaders.backups.load(
+        Ref(server.connection, ResourceType.SERVER, server.id)))
     return found or []
 
 
@@ -160,16 +172,9 @@ async def list_backups(ctx: Context, f: BackupFilter) -> list[BackupRecord]:
     else:
         servers = await list_servers(ctx, ServerFilter(providers=f.providers, kinds=f.kinds,
                                                        customer_ref=f.customer_ref))
-    results = await asyncio.gather(
-        *(server_backups(ctx, s) for s in servers), return_exceptions=True)
-    backups: list[BackupRecord] = []
-    for result in results:
-        if isinstance(result, ProviderError):
-            ctx.report(result)
-        elif isinstance(result, BaseException):
-            raise result
-        else:
-            backups.extend(result)
+    # server_backups reports a failing panel once and yields no backups for its servers.
+    results = await asyncio.gather(*(server_backups(ctx, s) for s in servers))
+    backups = [b for chunk in results for b in chunk]
     return [
         b for b in backups
         if (not f.statuses or b.status in f.statuses) and matches_text(f.search, (b.name, b.id))
@@ -186,7 +191,10 @@ async def get_backup(ctx: Context, ref: Ref) -> BackupRecord:
     if not server_id:
         raise NotFoundError("backup not found")
     server = await get_server(ctx, Ref(ref.connection, ResourceType.SERVER, server_id))
-    for backup in await server_backups(ctx, server):  # ownership checked on the server
+    # A lookup raises the panel's failure itself (server_backups would only report it).
+    found: list[BackupRecord] | None = await ctx.loaders.backups.load(
+        Ref(server.connection, ResourceType.SERVER, server.id))
+    for backup in found or []:  # ownership was checked on the server
         if backup.id == backup_id:
             return backup
     raise NotFoundError("backup not found")

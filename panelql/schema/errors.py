@@ -46,6 +46,15 @@ def shape(error: GraphQLError) -> GraphQLError:
                     {"code": "INTERNAL", "errorId": error_id})
 
 
+def is_unexpected(error: GraphQLError) -> bool:
+    """A bug or an unknown failure: not a parse/validation error, not one of ours."""
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original is not None and not isinstance(
+        original, GraphQLError | ProviderError | GatewayError)
+
+
 def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:
     return GraphQLError(message, nodes=error.nodes, source=error.source,
                         positions=error.positions, path=error.path, extensions=extensions)

@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.extensions.disable_introspection import DisableIntrospection
+from strawberry.types import ExecutionContext
 
 from panelql.schema.cost import QueryCostLimiter
-from panelql.schema.errors import ErrorShaping
+from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.mutation import Mutation
 from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.permissions import ScopeCheck
@@ -18,6 +20,17 @@ from panelql.schema.subscription import Subscription
 from panelql.settings import Limits
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
+
+
+class PanelQLSchema(strawberry.Schema):
+    """Logs only what is unexpected: client mistakes and panel failures are answers, not
+    incidents (ErrorShaping logs provider failures at INFO with their debug payload)."""
+
+    def process_errors(self, errors: list[GraphQLError],
+                       execution_context: ExecutionContext | None = None) -> None:
+        unexpected = [e for e in errors if is_unexpected(e)]
+        if unexpected:
+            super().process_errors(unexpected, execution_context)
 
 
 def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
@@ -33,7 +46,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return strawberry.Schema(query=Query, mutation=Mutation, subscription=Subscription,
+    return PanelQLSchema(query=Query, mutation=Mutation, subscription=Subscription,
                              extensions=extensions)  # type: ignore[arg-type]
 
 

@@ -45,6 +45,9 @@ class Knobs:
     # Latency and faults hit only these HTTP methods (None: all), so a test can break the
     # POST of a mutation while the gateway's state check (a GET) still gets through.
     fault_methods: list[str] | None = None
+    # …and only requests whose path starts with one of these (None: all paths), so one
+    # endpoint can fail while the rest of the panel answers.
+    fault_paths: list[str] | None = None
 
     def update(self, values: dict[str, Any]) -> None:
         names = {f.name for f in fields(self)}
@@ -149,7 +152,11 @@ class _FaultMiddleware:
             return
         panel, knobs = self.panel, self.panel.knobs
         panel.stats[f"{scope['method']} {_route_key(scope['path'])}"] += 1
-        if knobs.fault_methods is not None and scope["method"] not in knobs.fault_methods:
+        spared_method = (knobs.fault_methods is not None
+                         and scope["method"] not in knobs.fault_methods)
+        spared_path = (knobs.fault_paths is not None
+                       and not any(scope["path"].startswith(p) for p in knobs.fault_paths))
+        if spared_method or spared_path:
             await self.app(scope, receive, send)
             return
         if knobs.latency_ms:

@@ -54,3 +54,19 @@ def test_garbage_from_a_panel_is_a_provider_error(
     assert body["data"]["servers"]["totalCount"] == 0
     assert body["errors"][0]["extensions"] == {
         "code": "PROVIDER_ERROR", "provider": "cat-garbage", "retryable": False}
+
+
+def test_failing_nested_lookup_is_one_error_per_panel(
+        background: BackgroundServers, tmp_path: Path) -> None:
+    sim = CatalystSim(servers=12, users=4)
+    entry = serve_sim(background, "cat-nested", sim, "catalyst", {"api_key": sim.api_key})
+    gw = start_gateway(background, "gw-nested", {"cat-nested": sim}, [entry],
+                       tmp_path / "nested.db")
+    sim.knobs.update({"fail_status": 503, "fault_paths": ["/api/admin/users"]})
+    body = gw.query("{ servers(first: 100) { edges { node { name owner { email } "
+                    "node { name } } } } }")
+    edges = body["data"]["servers"]["edges"]
+    assert len(edges) == 12
+    assert all(e["node"]["owner"] is None and e["node"]["node"]["name"] for e in edges)
+    assert [(e["extensions"]["provider"], e["extensions"]["code"]) for e in body["errors"]] == [
+        ("cat-nested", "PROVIDER_UNAVAILABLE")]
