@@ -199,14 +199,18 @@ class Upstream:
             ) from exc
         if response.is_success:
             return response
-        body = _decode(response)
-        message = self._read_error(body) if body is not None else None
-        error = error_for_status(response, body, message, self.provider)
+        error = self.failure(response, _decode(response))
         log.info(
             "upstream error",
             extra={"provider": self.provider, "status": response.status_code, "path": path},
         )
         raise error
+
+    def failure(self, response: httpx.Response, body: Any) -> ProviderError:
+        """The error for a failed answer. Kinds with their own error-code tables (Cloudflare)
+        or status quirks (DirectAdmin) override this, not the request path."""
+        message = self._read_error(body) if body is not None else None
+        return error_for_status(response, body, message, self.provider)
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Request and decode JSON; a non-JSON success body is an UnexpectedResponse."""

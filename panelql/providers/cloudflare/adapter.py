@@ -9,7 +9,6 @@ changes to ``POST /zones/{id}/dns_records/batch``, one call (one DB transaction)
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Sequence
 from typing import Any, Self
 
@@ -22,8 +21,8 @@ from panelql.providers.errors import (
     AuthenticationFailed,
     InvalidRequest,
     NotFound,
+    ProviderError,
     RateLimited,
-    Unavailable,
 )
 from panelql.providers.http import ClientFactory, Upstream, error_for_status, expect
 from panelql.providers.models import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
@@ -55,38 +54,24 @@ def _codes(body: Any) -> list[int]:
 class CloudflareUpstream(Upstream):
     """The shared boundary, refined by Cloudflare's ``errors[].code`` table."""
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise Unavailable(f"{self.provider} timed out", provider=self.provider,
-                              debug={"path": path}) from exc
-        except httpx.TransportError as exc:
-            raise Unavailable(f"{self.provider} is unreachable", provider=self.provider,
-                              debug={"path": path, "error": type(exc).__name__}) from exc
-        if response.is_success:
-            return response
-        try:
-            body = response.json() if response.content else None
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            body = None
+    def failure(self, response: httpx.Response, body: Any) -> ProviderError:
         message = read_error(body)
         codes = _codes(body)
         fallback = error_for_status(response, body, message, self.provider)
         cls = error_class(codes)
         if cls is None or isinstance(fallback, cls):
             fallback.debug["codes"] = codes
-            raise fallback
+            return fallback
         kwargs_: dict[str, Any] = {"provider": self.provider, "upstream_status":
                                    response.status_code,
                                    "debug": {**fallback.debug, "codes": codes}}
         if cls is RateLimited:
-            raise RateLimited(f"{self.provider} is rate limiting the gateway",
-                              retry_after=_retry_after(response), **kwargs_)
+            return RateLimited(f"{self.provider} is rate limiting the gateway",
+                               retry_after=_retry_after(response), **kwargs_)
         if cls is AuthenticationFailed:
-            raise AuthenticationFailed(f"{self.provider} rejected the gateway's credentials",
-                                       **kwargs_)
-        raise cls(message or f"{self.provider} answered HTTP {response.status_code}", **kwargs_)
+            return AuthenticationFailed(f"{self.provider} rejected the gateway's credentials",
+                                        **kwargs_)
+        return cls(message or f"{self.provider} answered HTTP {response.status_code}", **kwargs_)
 
 
 def _retry_after(response: httpx.Response) -> float | None:

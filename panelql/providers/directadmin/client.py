@@ -15,7 +15,7 @@ import httpx
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Provider
 from panelql.providers.directadmin import wire
-from panelql.providers.errors import Unavailable
+from panelql.providers.errors import ProviderError
 from panelql.providers.http import Upstream, error_for_status
 
 log = logging.getLogger("panelql.upstream")
@@ -38,24 +38,12 @@ class DirectAdminUpstream(Upstream):
     error, and only a 5xx without that envelope (an HTML crash page, a proxy) is an outage.
     """
 
-    async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        try:
-            response = await self.client.request(method, path, **kwargs)
-        except httpx.TimeoutException as exc:
-            raise Unavailable(f"{self.provider} timed out", provider=self.provider,
-                              debug={"path": path}) from exc
-        except httpx.TransportError as exc:
-            raise Unavailable(f"{self.provider} is unreachable", provider=self.provider,
-                              debug={"path": path, "error": type(exc).__name__}) from exc
-        if response.is_success:
-            return response
+    def failure(self, response: httpx.Response, body: Any) -> ProviderError:
         body = _json_or_none(response)
         envelope = wire.json_error(body)
         if response.status_code == 500 and envelope is not None:
-            raise wire.error_from_text(*envelope, self.provider, 500)
-        log.info("upstream error", extra={"provider": self.provider,
-                                          "status": response.status_code, "path": path})
-        raise error_for_status(response, body, read_error(body), self.provider)
+            return wire.error_from_text(*envelope, self.provider, 500)
+        return error_for_status(response, body, read_error(body), self.provider)
 
 
 def _json_or_none(response: httpx.Response) -> Any:
