@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
+from redis.asyncio import Redis
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -31,6 +32,7 @@ from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
 from panelql.resolvers.gateway import Gateway
+from panelql.resolvers.rate_limit import RedisRateLimiter
 from panelql.schema.root import build_schema
 from panelql.settings import Settings
 from panelql.web.auth import AuthMiddleware
@@ -76,6 +78,9 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         bus = await open_bus(settings.redis_url)  # Redis pub/sub when configured
         gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine),
                           bus=bus)
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        if redis is not None:  # every replica draws from the same per-key budget
+            gateway.rate_limiter = RedisRateLimiter(redis)
         app.state.gateway = gateway
         watcher = Watcher.for_gateway(gateway)
         await watcher.start()  # no-op when settings.watcher.enabled is false
@@ -85,6 +90,8 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         finally:
             await watcher.aclose()  # before the bus and HTTP clients it uses go away
             await gateway.aclose()
+            if redis is not None:
+                await redis.aclose()
             await factory.aclose()
             await engine.dispose()
 

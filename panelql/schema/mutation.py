@@ -31,6 +31,7 @@ from panelql.resolvers import (
 from panelql.resolvers.errors import BadUserInput, StateConflict
 from panelql.resolvers.execution import ActionResult, execute
 from panelql.schema.customers import CustomerMutation
+from panelql.schema.keys import KeyMutation
 from panelql.schema.payloads import (
     AccountPayload,
     BackupPayload,
@@ -144,7 +145,7 @@ def _power(action: PowerAction, name: str) -> Any:
 
 
 @strawberry.type
-class Mutation(CustomerMutation):
+class Mutation(CustomerMutation, KeyMutation):
     start_server = _power(PowerAction.START, "startServer")
     stop_server = _power(PowerAction.STOP, "stopServer")
     restart_server = _power(PowerAction.RESTART, "restartServer")

@@ -26,6 +26,7 @@ from panelql.schema.inputs import (
     NodeFilterInput,
     ServerFilterInput,
 )
+from panelql.schema.keys import KeyQuery
 from panelql.schema.relay import Connection
 from panelql.schema.types.billing import Invoice
 from panelql.schema.types.common import Info, connection_of
@@ -72,7 +73,7 @@ class PlacementCandidate:
 
 
 @strawberry.type
-class Query(CustomerQuery):
+class Query(CustomerQuery, KeyQuery):
     @strawberry.field(description="Servers of every compute connection.")
     async def servers(self, info: Info, first: First = None, after: After = None,
                       filter: ServerFilterInput | None = None) -> Connection[Server]:

@@ -100,3 +100,50 @@ def test_secrets_never_reach_clients(gw: GatewayUnderTest) -> None:
     body = post(gw, {"x-api-key": gw.admin_key},
                 {"query": "{ providers { name kind health { ok error } } viewer { name } }"})
     assert sim.api_key not in body.text and gw.admin_key not in body.text
+
+
+def test_admin_manages_keys_through_graphql(gw: GatewayUnderTest) -> None:
+    created = post(gw, {"x-api-key": gw.admin_key}, {"query": """mutation {
+        createApiKey(name: "whmcs", scopes: ["server.view", "server.start"],
+                     customerRef: "whmcs:9", rateLimitPerMinute: 100) {
+          key apiKey { id name scopes customerRef rateLimitPerMinute active } } }"""}).json()
+    answer = created["data"]["createApiKey"]
+    key, info = answer["key"], answer["apiKey"]
+    assert key.startswith("pql_") and info["active"] is True
+    assert info["scopes"] == ["server.start", "server.view"]
+    listed = post(gw, {"x-api-key": gw.admin_key}, {"query": "{ apiKeys { id prefix } }"})
+    assert key not in listed.text and info["id"] in listed.text
+    assert post(gw, {"x-api-key": key}, {"query": "{ viewer { customerRef } }"}).json()[
+        "data"]["viewer"]["customerRef"] == "whmcs:9"
+    audit = post(gw, {"x-api-key": gw.admin_key},
+                 {"query": '{ auditLog(action: "createApiKey") { input } }'})
+    assert key not in audit.text
+    revoked = post(gw, {"x-api-key": gw.admin_key}, {
+        "query": "mutation($id: ID!) { revokeApiKey(id: $id) { active } }",
+        "variables": {"id": info["id"]}}).json()
+    assert revoked["data"]["revokeApiKey"]["active"] is False
+    assert code(post(gw, {"x-api-key": key})) == "UNAUTHENTICATED"
+    bad = post(gw, {"x-api-key": gw.admin_key}, {
+        "query": 'mutation { createApiKey(name: "x", scopes: ["root"]) { key } }'}).json()
+    assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    not_admin = gw.create_key(["server.view"])
+    denied = post(gw, {"x-api-key": not_admin}, {"query": "{ apiKeys { id } }"}).json()
+    assert denied["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+def test_rate_limit_is_shared_through_redis(background: BackgroundServers,
+                                            tmp_path_factory: pytest.TempPathFactory) -> None:
+    import os
+    redis_url = os.environ.get("PANELQL_TEST_REDIS_URL")
+    if not redis_url:
+        pytest.skip("PANELQL_TEST_REDIS_URL is not set; shared rate limits need Redis")
+    sim = CatalystSim(servers=2)
+    entry = serve_sim(background, "cat-shared-rate", sim, "catalyst", {"api_key": sim.api_key})
+    db = tmp_path_factory.mktemp("shared-rate") / "shared.db"
+    first = start_gateway(background, "gw-rate-1", {"cat-shared-rate": sim}, [entry], db,
+                          redis_url=redis_url)
+    second = start_gateway(background, "gw-rate-2", {"cat-shared-rate": sim}, [entry], db,
+                           redis_url=redis_url)
+    key = first.create_key(["server.view"], rate_limit_per_minute=4)
+    answers = [post(gw, {"x-api-key": key}) for gw in (first, second, first, second, first)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 200, 429]

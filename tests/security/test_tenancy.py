@@ -173,7 +173,8 @@ FORBIDDEN_FOR_CUSTOMERS = {
     "createDnsZone": 'createDnsZone(provider: "dns-x", name: "example.org")',
     "linkCustomer": 'linkCustomer(customerRef: "whmcs:1", resource: "{a}")',
     "unlinkCustomer": 'unlinkCustomer(customerRef: "whmcs:2", resource: "{a}")',
-    "createApiKey": None, "revokeApiKey": None,
+    "createApiKey": 'createApiKey(name: "mine", scopes: ["admin"]) {{ key }}',
+    "revokeApiKey": 'revokeApiKey(id: "1") {{ id }}',
 }
 
 
@@ -194,12 +195,14 @@ def test_other_mutations_on_foreign_targets_fail(world: World, field: str) -> No
 def test_installation_wide_mutations_are_forbidden(world: World, field: str) -> None:
     template = FORBIDDEN_FOR_CUSTOMERS[field]
     assert template is not None
-    body = world.as_customer("mutation { " + _fill(world, template) + " { replayed } }")
+    selection = "" if template.endswith("}}") else " { replayed }"
+    body = world.as_customer("mutation { " + _fill(world, template) + selection + " }")
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
 
 
 def test_installation_wide_queries_are_forbidden(world: World) -> None:
-    for query in ("{ auditLog { id } }", "{ placementCandidates { load } }"):
+    for query in ("{ auditLog { id } }", "{ placementCandidates { load } }",
+                  "{ apiKeys { id } }"):
         body = world.as_customer(query)
         assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN", body
 
