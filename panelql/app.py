@@ -32,6 +32,7 @@ from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
 from panelql.resolvers.gateway import Gateway
+from panelql.resolvers.housekeeping import Housekeeping
 from panelql.resolvers.rate_limit import RedisRateLimiter
 from panelql.schema.root import build_schema
 from panelql.settings import Settings
@@ -84,10 +85,13 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         app.state.gateway = gateway
         watcher = Watcher.for_gateway(gateway)
         await watcher.start()  # no-op when settings.watcher.enabled is false
+        housekeeping = Housekeeping(gateway)
+        await housekeeping.start()
         log.info("gateway ready", extra={"providers": sorted(adapters)})
         try:
             yield
         finally:
+            await housekeeping.aclose()
             await watcher.aclose()  # before the bus and HTTP clients it uses go away
             await gateway.aclose()
             if redis is not None:

@@ -62,8 +62,8 @@ class Operations:
     async def update(self, op_id: str, **values: Any) -> OperationRow:
         async with self.sessions.begin() as session:
             await session.execute(
-                update(Operation).where(Operation.id == op_id).values(updated_at=utcnow(),
-                                                                       **values))
+                update(Operation).where(Operation.id == op_id).values(
+                    **{"updated_at": utcnow(), **values}))
             op = await session.get(Operation, op_id)
             assert op is not None
             return OperationRow.of(op)

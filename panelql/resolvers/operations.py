@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from panelql.db.repositories import OperationRow, Operations
 from panelql.events.bus import EventBus
@@ -110,8 +111,11 @@ class OperationTracker:
         ))
 
     async def interrupt_stale(self) -> int:
-        """Operations left RUNNING by a previous process: they are no longer being followed."""
-        stale = await self.operations.unfinished()
+        """Operations nobody follows any more (their process died): any follower gives up
+        after ``timeout_seconds``, so one untouched for twice that is certainly orphaned.
+        The age test keeps other live replicas' operations alone."""
+        cutoff = datetime.now(UTC) - timedelta(seconds=2 * self.timeout_seconds)
+        stale = [op for op in await self.operations.unfinished() if op.updated_at < cutoff]
         for op in stale:
             await self.operations.update(op.id, status="FAILED", error_code="INTERRUPTED",
                                          error_message="the gateway restarted while following this")
