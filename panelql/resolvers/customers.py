@@ -57,9 +57,6 @@ class CustomerScope:
             return Ref(record.connection, ResourceType.SERVER, record.server_id) in self.direct
         return isinstance(record, NodeRecord) and False
 
-    def owns_backup(self, backup: BackupRecord, server: ServerRecord | None) -> bool:
-        return server is not None and self.owns(server)
-
 
 async def scope_of(ctx: Context, customer_ref: str) -> CustomerScope:
     cached = ctx.scopes.get(customer_ref)
@@ -75,10 +72,6 @@ async def scope_of(ctx: Context, customer_ref: str) -> CustomerScope:
                                  link.resource_id))
     ctx.scopes[customer_ref] = scope
     return scope
-
-
-def as_link(customer_ref: str, ref: Ref) -> Link:
-    return Link(customer_ref, ref.connection, ref.type.value, ref.id)
 
 
 # -- managing links ----------------------------------------------------------------------------

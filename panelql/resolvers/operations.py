@@ -127,11 +127,6 @@ class OperationTracker:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
 
-    async def drain(self, timeout: float = 30.0) -> None:
-        """Wait for running operations (tests and graceful shutdown)."""
-        if self._tasks:
-            await asyncio.wait(set(self._tasks), timeout=timeout)
-
 
 class _StepFailed(Exception):
     def __init__(self, code: str, message: str) -> None:

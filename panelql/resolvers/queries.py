@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -293,8 +293,3 @@ async def _load(ctx: Context, ref: Ref) -> Record:
     if found is None:
         raise NotFoundError(f"{ref.type.value} not found")
     return found
-
-
-async def load_many(ctx: Context, refs: Sequence[Ref]) -> list[Record | None]:
-    results = await asyncio.gather(*(get(ctx, r) for r in refs), return_exceptions=True)
-    return [r if not isinstance(r, BaseException) else None for r in results]

@@ -7,7 +7,6 @@ gateway itself) behind real HTTP, so every byte goes through uvicorn and httpx a
 from __future__ import annotations
 
 import asyncio
-import ssl
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -109,9 +108,3 @@ class BackgroundServers:
             self.loop.call_soon_threadsafe(self.loop.stop)
             self._thread.join(timeout=10)
 
-
-def unverified_ssl_context() -> ssl.SSLContext:
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
