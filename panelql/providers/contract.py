@@ -25,6 +25,7 @@ from panelql.providers.models import (
     DnsZoneRecord,
     InvoiceRecord,
     LiveState,
+    NameserverCheck,
     NodeRecord,
     PowerAction,
     Resources,
@@ -71,6 +72,7 @@ class Capability(enum.Enum):
     ACCOUNT_DELETE = "account.delete"
     DNS_ZONE_WRITE = "dns.zone.write"
     DNS_RECORD_WRITE = "dns.record.write"
+    DNS_NAMESERVER_CHECK = "dns.nameserver.check"
     INVOICE_FINALIZE = "invoice.finalize"
     INVOICE_PAY = "invoice.pay"
     INVOICE_VOID = "invoice.void"
@@ -249,6 +251,10 @@ class DnsProvider(Provider):
 
     async def delete_record(self, zone_id: str, record_id: str) -> None:
         raise self._unsupported(Capability.DNS_RECORD_WRITE)
+
+    async def verify_nameservers(self, domain: str) -> NameserverCheck:
+        """Is the domain delegated to this platform's nameservers (seed 004's check)?"""
+        raise self._unsupported(Capability.DNS_NAMESERVER_CHECK)
 
 
 class BillingProvider(Provider):

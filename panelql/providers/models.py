@@ -174,6 +174,27 @@ class DnsRecordRecord:
     priority: int | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class NameserverCheck:
+    """Which of the platform's nameservers a domain is delegated to (seed 004 verification)."""
+
+    domain: str
+    expected: tuple[str, ...]
+    found: tuple[str, ...]
+
+    @property
+    def present(self) -> tuple[str, ...]:
+        return tuple(ns for ns in self.expected if ns in self.found)
+
+    @property
+    def missing(self) -> tuple[str, ...]:
+        return tuple(ns for ns in self.expected if ns not in self.found)
+
+    @property
+    def ok(self) -> bool:
+        return not self.missing
+
+
 @dataclass(slots=True)
 class DnsZoneRecord:
     connection: str

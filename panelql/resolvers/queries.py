@@ -9,6 +9,7 @@ from typing import TypeVar
 
 from panelql.providers.contract import (
     BillingProvider,
+    Capability,
     ComputeProvider,
     DnsProvider,
     HostingProvider,
@@ -21,6 +22,7 @@ from panelql.providers.models import (
     DnsZoneRecord,
     InvoiceRecord,
     LiveState,
+    NameserverCheck,
     NodeRecord,
     Ref,
     ResourceType,
@@ -29,7 +31,7 @@ from panelql.providers.models import (
 from panelql.providers.status import InvoiceStatus, ServerStatus
 from panelql.resolvers.context import Context
 from panelql.resolvers.customers import CustomerScope, scope_of
-from panelql.resolvers.errors import NotFoundError
+from panelql.resolvers.errors import NotFoundError, NotSupported
 from panelql.resolvers.fanout import gather_lists
 from panelql.resolvers.filters import (
     AccountFilter,
@@ -293,3 +295,12 @@ async def _load(ctx: Context, ref: Ref) -> Record:
     if found is None:
         raise NotFoundError(f"{ref.type.value} not found")
     return found
+
+
+async def nameserver_check(ctx: Context, zone: DnsZoneRecord) -> NameserverCheck:
+    """Seed 004's verification that a domain points at the platform's nameservers."""
+    provider = ctx.gateway.providers.get(zone.connection)
+    if not isinstance(provider, DnsProvider) or not provider.supports(
+            Capability.DNS_NAMESERVER_CHECK):
+        raise NotSupported("this DNS provider has no nameserver check", provider=zone.connection)
+    return await provider.verify_nameservers(zone.name)

@@ -69,3 +69,18 @@ def test_invoice_lifecycle(gw: GatewayUnderTest, provider: str) -> None:
     assert voided["invoice"] == {"status": "VOID"}
     pay_void = gw.query("mutation($i: ID!) { payInvoice(id: $i) { replayed } }", {"i": invoice})
     assert pay_void["errors"][0]["extensions"]["code"] == "CONFLICT"
+
+
+def test_nameserver_check_on_ispconfig_zones(gw: GatewayUnderTest) -> None:
+    body = gw.query('{ dnsZones(filter: {provider: ["ispconfig-dns"]}) { edges { node { name '
+                    "nameserverCheck { expected found missing ok } } } } }")
+    assert "errors" not in body, body
+    checks = [e["node"]["nameserverCheck"] for e in body["data"]["dnsZones"]["edges"]]
+    assert checks and all(c["expected"] for c in checks)
+    assert {c["ok"] for c in checks} == {True, False}  # the demo delegates some zones elsewhere
+    for check in checks:
+        assert check["ok"] == (not check["missing"])
+        assert set(check["missing"]) == set(check["expected"]) - set(check["found"])
+    other = gw.query('{ dnsZones(first: 1, filter: {provider: ["powerdns"]}) { edges { node { '
+                     "nameserverCheck { ok } } } } }")
+    assert other["errors"][0]["extensions"]["code"] == "NOT_SUPPORTED"

@@ -18,7 +18,6 @@ import contextlib
 import time
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Self
 
 import httpx
@@ -39,7 +38,12 @@ from panelql.providers.ispconfig.mapping import (
     stored_name,
     zone_name,
 )
-from panelql.providers.models import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.providers.models import (
+    DnsRecordInput,
+    DnsRecordRecord,
+    DnsZoneRecord,
+    NameserverCheck,
+)
 from panelql.providers.status import DnsZoneStatus, map_status
 
 ENDPOINT = "/remote/json.php"
@@ -60,32 +64,12 @@ def read_error(body: Any) -> str | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class NameserverCheck:
-    """Which of the platform's nameservers a domain is delegated to (seed 004 verification)."""
-
-    domain: str
-    expected: tuple[str, ...]
-    found: tuple[str, ...]
-
-    @property
-    def present(self) -> tuple[str, ...]:
-        return tuple(ns for ns in self.expected if ns in self.found)
-
-    @property
-    def missing(self) -> tuple[str, ...]:
-        return tuple(ns for ns in self.expected if ns not in self.found)
-
-    @property
-    def ok(self) -> bool:
-        return not self.missing
-
-
 class ISPConfigProvider(DnsProvider):
     kind = "ispconfig"
     families = frozenset({Family.DNS})
     capabilities = frozenset(
-        {Capability.DNS_READ, Capability.DNS_ZONE_WRITE, Capability.DNS_RECORD_WRITE}
+        {Capability.DNS_READ, Capability.DNS_ZONE_WRITE, Capability.DNS_RECORD_WRITE,
+         Capability.DNS_NAMESERVER_CHECK}
     )
 
     def __init__(

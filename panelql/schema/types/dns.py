@@ -5,6 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from panelql.providers.models import DnsRecordRecord, DnsZoneRecord, Ref, ResourceType
+from panelql.resolvers import queries
 from panelql.schema.enums import DnsZoneStatus
 from panelql.schema.types.common import Info, global_id
 from panelql.schema.types.provider import Provider, provider_by_name
@@ -23,6 +24,14 @@ class DnsRecord:
     def of(r: DnsRecordRecord) -> DnsRecord:
         return DnsRecord(id=strawberry.ID(r.id), type=r.type, name=r.name, content=r.content,
                          ttl=r.ttl, priority=r.priority)
+
+
+@strawberry.type
+class NameserverCheck:
+    expected: list[str]
+    found: list[str]
+    missing: list[str]
+    ok: bool
 
 
 @strawberry.type
@@ -52,6 +61,13 @@ class DnsZone:
     @strawberry.field
     def nameservers(self) -> list[str]:
         return self.r.nameservers
+
+    @strawberry.field(description="Is the domain delegated to the platform's nameservers? "
+                                  "(ISPConfig; other kinds answer NOT_SUPPORTED.)")
+    async def nameserver_check(self, info: Info) -> NameserverCheck:
+        check = await queries.nameserver_check(info.context, self.r)
+        return NameserverCheck(expected=list(check.expected), found=list(check.found),
+                               missing=list(check.missing), ok=check.ok)
 
     @strawberry.field(description="Loaded with one call per zone where the list lacks them.")
     async def records(self, info: Info) -> list[DnsRecord]:
