@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -51,9 +52,18 @@ def _info(row: ApiKey) -> KeyInfo:
                    _aware(row.created_at))
 
 
+# Every request authenticates, so known keys are remembered briefly instead of costing a
+# database round trip each time. A revocation takes effect at once on the replica that did it
+# and within this many seconds on the others.
+CACHE_SECONDS = 5.0
+
+
 class ApiKeys:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+                 cache_seconds: float = CACHE_SECONDS) -> None:
         self.sessions = sessions
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, KeyInfo]] = {}
 
     async def create(self, *, name: str, scopes: list[str], customer_ref: str | None = None,
                      rate_limit_per_minute: int | None = None,
@@ -69,9 +79,19 @@ class ApiKeys:
         return raw, _info(row)
 
     async def find(self, raw: str) -> KeyInfo | None:
+        digest = hash_key(raw)
+        cached = self._cache.get(digest)
+        if cached is not None and time.monotonic() - cached[0] < self.cache_seconds:
+            return cached[1]
         async with self.sessions() as session:
-            row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(raw)))
-            return _info(row) if row else None
+            row = await session.scalar(select(ApiKey).where(ApiKey.key_hash == digest))
+        if row is None:  # unknown keys are not cached: a flood of guesses stays a flood of misses
+            return None
+        info = _info(row)
+        if len(self._cache) > 10_000:
+            self._cache.clear()
+        self._cache[digest] = (time.monotonic(), info)
+        return info
 
     async def list(self) -> list[KeyInfo]:
         async with self.sessions() as session:
@@ -83,4 +103,6 @@ class ApiKeys:
                 ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(
                 revoked_at=datetime.now(UTC)))
             row = await session.get(ApiKey, key_id)
-            return _info(row) if row else None
+        # Forget every cached entry of this key (we only know its hash by id here).
+        self._cache = {h: v for h, v in self._cache.items() if v[1].id != key_id}
+        return _info(row) if row else None

@@ -6,7 +6,12 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+)
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
@@ -43,6 +48,9 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: QueryCostLimiter(limits),
         RequireOperationName,
+        # Dashboards send the same few documents over and over: parse each once. (Validation
+        # is not cached: the cost rule depends on each request's variables.)
+        lambda: ParserCache(maxsize=512),
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
