@@ -56,7 +56,7 @@ def _gateways_main(configs: dict[str, dict[str, Any]], pipe: Connection) -> None
     from panelql.settings import Settings
     from panelql.sim.runner import BackgroundServers
 
-    background = BackgroundServers()
+    background = BackgroundServers(uvloop=True)  # as `panelql serve` runs
     tmp = tempfile.mkdtemp(prefix="panelql-bench-")
     out: dict[str, tuple[str, str]] = {}
     apps = {}

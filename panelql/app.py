@@ -42,6 +42,7 @@ from panelql.web.metrics import (
     MetricsExtension,
     bus_check,
     metrics_endpoint,
+    timed_root_field,
     upstream_event_hooks,
 )
 
@@ -51,7 +52,8 @@ log = logging.getLogger("panelql.app")
 def create_app(settings: Settings, *, providers: dict[str, Provider] | None = None,
                clients: ClientFactory | None = None) -> Starlette:
     """``providers`` and ``clients`` may be injected by tests; otherwise built from settings."""
-    schema = build_schema(settings.limits, introspection=settings.introspection)
+    schema = build_schema(settings.limits, introspection=settings.introspection,
+                          root_wrappers=[timed_root_field] if settings.metrics else [])
     schema.extensions = (*schema.extensions, *_observers(settings))
     graphql = GraphQLEndpoint(
         schema, graphql_ide="graphiql" if settings.graphiql else None,
@@ -71,7 +73,8 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
             configs += await load_connections(session_factory(engine), secret,
                                               {c.name for c in configs})
         factory = clients or ClientFactory(policy=settings.resilience.policy(),
-                                           event_hooks=upstream_event_hooks)
+                                           event_hooks=upstream_event_hooks,
+                                           lean=settings.upstream_transport == "lean")
         adapters = providers if providers is not None else {
             c.name: build_provider(c, factory.for_connection(c.name))
             for c in configs

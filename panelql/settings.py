@@ -144,6 +144,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # Dataloaders can be switched off to measure what they save (bench/); never in production.
     dataloaders: bool = True
+    # "lean": providers/transport.py (a third of httpcore's CPU per upstream call); "httpx":
+    # httpx's own transport, should an upstream need something the lean one hands over badly.
+    upstream_transport: Literal["lean", "httpx"] = "lean"
     health_cache_seconds: float = Field(default=10.0, ge=0)
     # How the gateway follows long upstream work (installs, power transitions, backups).
     operation_poll_seconds: float = Field(default=1.0, gt=0)

@@ -28,6 +28,7 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.resilience import ConnectionGuard, ResiliencePolicy
+from panelql.providers.transport import LeanTransport
 
 log = logging.getLogger("panelql.upstream")
 
@@ -64,8 +65,11 @@ class ClientFactory:
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None,
                  policy: ResiliencePolicy | None = None,
                  event_hooks: Callable[[str], Mapping[str, list[Callable[..., Any]]]] | None = None,
-                 ) -> None:
+                 lean: bool = False) -> None:
         self._transport = transport
+        # The app's clients use providers/transport.py (``upstream_transport`` setting); adapter
+        # tests keep httpx's own transport, which respx patches.
+        self.lean = lean
         # Observers per connection name (metrics: panelql.web.metrics.upstream_event_hooks).
         self._event_hooks = event_hooks
         self._clients: list[httpx.AsyncClient] = []
@@ -108,7 +112,7 @@ class ClientFactory:
             "auth": auth,
             "timeout": httpx.Timeout(timeout, connect=min(timeout, 10.0)),
             "limits": httpx.Limits(max_connections=32, max_keepalive_connections=16),
-            "transport": self._transport,
+            "transport": self._transport or (LeanTransport(verify=verify) if self.lean else None),
             "verify": verify,
         }
         if self._event_hooks is not None:

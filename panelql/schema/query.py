@@ -15,8 +15,9 @@ from panelql.providers.models import (
     ResourceType,
     ServerRecord,
 )
-from panelql.resolvers import ids, placement, queries
+from panelql.resolvers import ids, placement, prefetch, queries
 from panelql.resolvers.errors import BadUserInput, NotFoundError
+from panelql.resolvers.filters import sort_key
 from panelql.schema.customers import CustomerQuery
 from panelql.schema.inputs import (
     AccountFilterInput,
@@ -27,9 +28,9 @@ from panelql.schema.inputs import (
     ServerFilterInput,
 )
 from panelql.schema.keys import KeyQuery
-from panelql.schema.relay import Connection
+from panelql.schema.relay import Connection, to_connection
 from panelql.schema.types.billing import Invoice
-from panelql.schema.types.common import Info, connection_of
+from panelql.schema.types.common import Info, connection_of, page_of, selected_on_nodes
 from panelql.schema.types.compute import Account, Backup, Node, Server
 from panelql.schema.types.dns import DnsZone
 from panelql.schema.types.operation import AuditEntry, Operation
@@ -79,7 +80,10 @@ class Query(CustomerQuery, KeyQuery):
                       filter: ServerFilterInput | None = None) -> Connection[Server]:
         f = (filter or ServerFilterInput()).to_filter()
         items = await queries.list_servers(info.context, f)
-        return connection_of(info, items, lambda r: Server(r=r), first, after)
+        page = page_of(info, items, lambda r: sort_key(r.connection, r.id), first, after)
+        await prefetch.server_relations(info.context, [r for _, r in page.items],
+                                        selected_on_nodes(info))
+        return to_connection(page, lambda r: Server(r=r))
 
     @strawberry.field
     async def nodes(self, info: Info, first: First = None, after: After = None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import strawberry
@@ -19,8 +20,8 @@ from panelql.schema.cost import QueryCostLimiter
 from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.mutation import Mutation
 from panelql.schema.operation_name import RequireOperationName
-from panelql.schema.permissions import ScopeCheck
 from panelql.schema.query import Query
+from panelql.schema.root_fields import RootWrapper, scope_check, wrap_root_fields
 from panelql.schema.subscription import Subscription
 from panelql.settings import Limits
 
@@ -38,11 +39,13 @@ class PanelQLSchema(strawberry.Schema):
             super().process_errors(unexpected, execution_context)
 
 
-def build_schema(limits: Limits | None = None, *, introspection: bool = True) -> strawberry.Schema:
+def build_schema(limits: Limits | None = None, *, introspection: bool = True,
+                 root_wrappers: Sequence[RootWrapper] = ()) -> strawberry.Schema:
+    """``root_wrappers`` (the app's metrics) go around each Query and Mutation field, inside
+    the scope check, so a refused field is not timed as if it had run."""
     limits = limits or Limits()
     extensions: list[object] = [
         ErrorShaping,
-        ScopeCheck,
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
@@ -54,8 +57,11 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True) ->
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
-    return PanelQLSchema(query=Query, mutation=Mutation, subscription=Subscription,
-                             extensions=extensions)  # type: ignore[arg-type]
+    schema = PanelQLSchema(query=Query, mutation=Mutation, subscription=Subscription,
+                           extensions=extensions)  # type: ignore[arg-type]
+    for wrapper in (*root_wrappers, scope_check):
+        wrap_root_fields(schema._schema, wrapper)
+    return schema
 
 
 def export_sdl() -> str:

@@ -27,7 +27,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 SIM_PREFIX = "/__sim"
 
@@ -160,7 +160,7 @@ class _FaultMiddleware:
             await self.app(scope, receive, send)
             return
         if knobs.latency_ms:
-            await asyncio.sleep(knobs.latency_ms / 1000.0)
+            send = _answer_after(knobs.latency_ms / 1000.0, send)
         request = Request(scope, receive)
         response = self._fault(request)
         if response is None:
@@ -191,6 +191,24 @@ class _FaultMiddleware:
         if knobs.error_rate and panel.random.random() < knobs.error_rate:
             return panel.server_error()
         return None
+
+
+def _answer_after(seconds: float, send: Send) -> Send:
+    """``send`` that holds the response until ``seconds`` after the request arrived.
+
+    The latency knob is the panel's response time: its own work (routing, JSON) happens inside
+    that time, as on a real panel, instead of being added on top. Otherwise a benchmark that
+    divides by "rounds x L" would charge the simulator's CPU to the gateway.
+    """
+    loop = asyncio.get_running_loop()
+    due = loop.time() + seconds
+
+    async def delayed(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            await asyncio.sleep(max(0.0, due - loop.time()))
+        await send(message)
+
+    return delayed
 
 
 class _Hang(Response):

@@ -31,11 +31,20 @@ class Served:
         return f"{self.scheme}://127.0.0.1:{self.port}"
 
 
+def _uvloop_or_asyncio() -> asyncio.AbstractEventLoop:
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 class BackgroundServers:
     """One event loop in one thread serving several apps; ``stop()`` shuts them all down."""
 
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+    def __init__(self, *, uvloop: bool = False) -> None:
+        # uvloop: what `panelql serve` runs on (uvicorn picks it when installed), for bench/.
+        self.loop = _uvloop_or_asyncio() if uvloop else asyncio.new_event_loop()
         self._thread = threading.Thread(target=self.loop.run_forever, daemon=True)
         self._thread.start()
         self.served: dict[str, Served] = {}

@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from graphql import GraphQLResolveInfo, OperationType
+from graphql import GraphQLFieldResolver, GraphQLResolveInfo
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -79,25 +79,29 @@ class MetricsExtension(SchemaExtension):
         REQUESTS.labels(name, kind, _outcome(ctx.result, ctx.context)).inc()
         REQUEST_SECONDS.labels(name, kind).observe(time.perf_counter() - started)
 
-    def resolve(self, _next: Callable[..., Any], root: Any, info: GraphQLResolveInfo[Any],
-                *args: Any, **kwargs: Any) -> Any:
-        # Only root fields are timed: they hold the upstream work, and timing every nested
-        # field would cost more than it tells.
-        if info.path.prev is not None or info.operation.operation is OperationType.SUBSCRIPTION:
-            return _next(root, info, *args, **kwargs)
+
+
+def timed_root_field(parent: str, field: str,
+                     resolve: GraphQLFieldResolver) -> GraphQLFieldResolver:
+    """Root-resolver latency (a RootWrapper for build_schema): root fields hold the upstream
+    work; timing every nested field would cost more than it tells."""
+    seconds = RESOLVER_SECONDS.labels(field)
+
+    def timed(root: Any, info: GraphQLResolveInfo[Any], **kwargs: Any) -> Any:
         started = time.perf_counter()
-        result = _next(root, info, *args, **kwargs)
+        result = resolve(root, info, **kwargs)
         if isawaitable(result):
-            return _timed(result, info.field_name, started)
-        RESOLVER_SECONDS.labels(info.field_name).observe(time.perf_counter() - started)
+            return _timed(result, seconds, started)
+        seconds.observe(time.perf_counter() - started)
         return result
+    return timed
 
 
-async def _timed(result: Awaitable[Any], field: str, started: float) -> Any:
+async def _timed(result: Awaitable[Any], seconds: Histogram, started: float) -> Any:
     try:
         return await result
     finally:
-        RESOLVER_SECONDS.labels(field).observe(time.perf_counter() - started)
+        seconds.observe(time.perf_counter() - started)
 
 
 def _outcome(result: Any, context: Any) -> str:

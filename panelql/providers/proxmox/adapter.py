@@ -111,7 +111,7 @@ class ProxmoxProvider(ComputeProvider):
         # (https only), so timeouts and TLS settings are passed to proxmoxer instead.
         api = build_api(config)
         return cls(config, ProxmoxClient(api, config.name,
-                                         max_workers=int(config.options.get("max_workers", 4)),
+                                         max_workers=int(config.options.get("max_workers", 8)),
                                          session=api._store.get("session"),
                                          guard=clients.guard()))
 
@@ -182,14 +182,18 @@ class ProxmoxProvider(ComputeProvider):
     async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
         entries = await self._resources()
         out: dict[str, list[BackupRecord]] = {sid: [] for sid in server_ids}
-        for record, _node in await self._archives(entries, set(server_ids)):
+        guests = [e for e in self._guests(entries) if str(e["vmid"]) in out
+                  and e.get("status") != "unknown"]
+        if not self.options.get("include_snapshots", True):
+            guests = []
+        # Archive listings and snapshot lists do not depend on each other: one round, not two.
+        archives, snapshots = await asyncio.gather(
+            self._archives(entries, set(server_ids)),
+            asyncio.gather(*(self._snapshots(e) for e in guests)))
+        for record, _node in archives:
             out[record.server_id].append(record)
-        if self.options.get("include_snapshots", True):
-            guests = [e for e in self._guests(entries) if str(e["vmid"]) in out
-                      and e.get("status") != "unknown"]
-            for entry, snaps in zip(guests, await asyncio.gather(
-                    *(self._snapshots(e) for e in guests)), strict=True):
-                out[str(entry["vmid"])].extend(snaps)
+        for entry, snaps in zip(guests, snapshots, strict=True):
+            out[str(entry["vmid"])].extend(snaps)
         for items in out.values():
             items.sort(key=lambda b: b.created_at.timestamp() if b.created_at else 0,
                        reverse=True)

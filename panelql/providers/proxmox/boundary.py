@@ -1,7 +1,7 @@
 """The one place proxmoxer is called: a bounded thread pool plus the exception mapping table.
 
 proxmoxer is synchronous (requests), so every call runs in a worker thread of a small
-``ThreadPoolExecutor`` (``max_workers`` option, default 4); the event loop never blocks and
+``ThreadPoolExecutor`` (``max_workers`` option, default 8); the event loop never blocks and
 the pool bounds how many requests one connection has in flight. What the worker raises is
 translated here, and only here, into the provider error tree:
 
@@ -66,7 +66,7 @@ _MESSAGE_TABLE: tuple[tuple[str, str], ...] = (
 class ProxmoxClient:
     """A proxmoxer ``ProxmoxAPI`` reached through a bounded pool, with the error boundary."""
 
-    def __init__(self, api: Any, provider: str, *, max_workers: int = 4,
+    def __init__(self, api: Any, provider: str, *, max_workers: int = 8,
                  session: requests.Session | None = None,
                  guard: ConnectionGuard | None = None) -> None:
         self.api = api

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any, TypeVar
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from panelql.providers.models import Ref, ResourceType
 from panelql.resolvers import ids
@@ -21,6 +22,28 @@ T = TypeVar("T")
 
 def global_id(kind: ResourceType, connection: str, upstream_id: str) -> strawberry.ID:
     return strawberry.ID(ids.encode(Ref(connection, kind, upstream_id)))
+
+
+def selected_on_nodes(info: Info) -> set[str]:
+    """Field names the query selects on this connection's items (``edges.node`` or ``nodes``),
+    fragments included: what the items' resolvers are about to need."""
+    def names(selections: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+        for s in selections:
+            if isinstance(s, SelectedField):
+                yield s.name, s
+            else:  # fragment spread or inline fragment
+                yield from names(s.selections)
+
+    wanted: set[str] = set()
+    for field in info.selected_fields:
+        for name, sub in names(field.selections):
+            if name == "nodes":
+                wanted.update(n for n, _ in names(sub.selections))
+            elif name == "edges":
+                for edge_name, node in names(sub.selections):
+                    if edge_name == "node":
+                        wanted.update(n for n, _ in names(node.selections))
+    return wanted
 
 
 def page_of(info: Info, items: Sequence[R], key: Callable[[R], str], first: int | None,
