@@ -185,11 +185,11 @@ class Bench:
         self.rows += [
             Row("3 N=100 + node, owner, backup, 4 panels: sequential upstream rounds "
                 "(slope of wall time in L)", f"{(t2 - t1) / L:.2f} → {rounds}", "", ""),
-            Row(f"  wall time ÷ critical path ({rounds} x L), simulator time included",
-                f"{t1 * 1000:.0f} ÷ {critical * 1000:.0f} ms = {t1 / critical:.3f}", "", ""),
-            Row("  gateway CPU per query ÷ critical path (its overhead, at most)",
-                f"{cpu * 1000:.0f} ÷ {critical * 1000:.0f} ms = {cpu / critical:.3f}",
-                "≤ 0.10", _ok(cpu / critical <= 0.10)),
+            Row(f"  wall time ÷ critical path ({rounds} x L)",
+                f"{t1 * 1000:.0f} ÷ {critical * 1000:.0f} ms = {t1 / critical:.3f}",
+                "≤ 1.10", _ok(t1 / critical <= 1.10)),
+            Row("  gateway CPU per query ÷ critical path (most of it overlaps the waits)",
+                f"{cpu * 1000:.0f} ÷ {critical * 1000:.0f} ms = {cpu / critical:.3f}", "", ""),
             Row("  same query, no injected latency (wall)", f"{t0 * 1000:.0f} ms", "", ""),
         ]
 

@@ -12,17 +12,19 @@ Depth and alias limits do not stop ``servers(first: 1000) { edges { node { backu
   ``limits.max_page_size`` (the resolver refuses more with its own error);
 - fragments on several types (a union) count every branch, so the figure is an upper bound.
 
-graphql-core validation never sees variables, so :class:`QueryCostLimiter` (an
-``AddValidationRules``) builds the rule per operation, bound to that request's variables.
+graphql-core validation never sees variables, so the estimate is not a validation rule:
+:class:`CachedValidation` runs it per request, after the (cached) document validation.
 """
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    DocumentNode,
     FieldNode,
     FragmentDefinitionNode,
     FragmentSpreadNode,
@@ -39,13 +41,12 @@ from graphql import (
     SchemaMetaFieldDef,
     SelectionSetNode,
     TypeMetaFieldDef,
-    ValidationRule,
     VariableNode,
     get_named_type,
     get_nullable_type,
+    validate,
 )
-from graphql.language.visitor import VisitorAction
-from strawberry.extensions import AddValidationRules
+from strawberry.extensions import SchemaExtension
 
 from panelql.settings import Limits
 
@@ -194,35 +195,61 @@ def estimate(schema: GraphQLSchema, operation: OperationDefinitionNode,
     return Estimate(cost, calculator.pages)
 
 
-def cost_rule(limits: Limits, variables: Mapping[str, Any] | None = None
-              ) -> type[ValidationRule]:
-    """A validation rule refusing operations that cost more than ``limits.max_cost``."""
-    bound = dict(variables or {})
-
-    class QueryCostRule(ValidationRule):
-        def enter_operation_definition(self, node: OperationDefinitionNode,
-                                       *_: Any) -> VisitorAction:
-            fragments = {d.name.value: d for d in self.context.document.definitions
-                         if isinstance(d, FragmentDefinitionNode)}
-            result = estimate(self.context.schema, node, fragments, bound, limits)
-            if result.cost > limits.max_cost:
-                self.report_error(GraphQLError(
-                    f"query cost {result.cost} exceeds {limits.max_cost}: {result.hint()}",
-                    nodes=[node],
-                    extensions={"code": "BAD_USER_INPUT", "cost": result.cost,
-                                "maxCost": limits.max_cost}))
-            return self.SKIP  # the estimate walked the operation already
-
-    return QueryCostRule
+def cost_errors(schema: GraphQLSchema, document: DocumentNode, variables: Mapping[str, Any],
+                limits: Limits) -> list[GraphQLError]:
+    """One BAD_USER_INPUT error per operation of ``document`` that costs more than
+    ``limits.max_cost`` with these variables."""
+    fragments = {d.name.value: d for d in document.definitions
+                 if isinstance(d, FragmentDefinitionNode)}
+    errors = []
+    for node in document.definitions:
+        if not isinstance(node, OperationDefinitionNode):
+            continue
+        result = estimate(schema, node, fragments, variables, limits)
+        if result.cost > limits.max_cost:
+            errors.append(GraphQLError(
+                f"query cost {result.cost} exceeds {limits.max_cost}: {result.hint()}",
+                nodes=[node],
+                extensions={"code": "BAD_USER_INPUT", "cost": result.cost,
+                            "maxCost": limits.max_cost}))
+    return errors
 
 
-class QueryCostLimiter(AddValidationRules):
-    """Adds the cost rule to every operation, bound to that request's variables."""
+class CachedValidation(SchemaExtension):
+    """Validation once per document text, the cost check on every request.
 
-    def __init__(self, limits: Limits) -> None:
-        super().__init__([])
+    graphql-core's rules (plus the depth and alias limits) depend only on the document, and
+    dashboards send the same few documents over and over; validating a 100-server dashboard
+    query took about 2 ms, on the critical path of every request. The cost estimate depends on
+    the request's variables (``first: $n``), so it runs each time, after the cached part.
+    ``cache`` belongs to one schema (its limits), so schemas with other limits do not share it.
+    """
+
+    def __init__(self, limits: Limits, cache: OrderedDict[str, list[GraphQLError]],
+                 maxsize: int = 512) -> None:
         self.limits = limits
+        self.cache = cache
+        self.maxsize = maxsize
 
-    def on_operation(self) -> Iterator[None]:
-        self.validation_rules = [cost_rule(self.limits, self.execution_context.variables)]
-        yield from super().on_operation()
+    def on_validate(self) -> Iterator[None]:
+        ctx = self.execution_context
+        document = ctx.graphql_document
+        if document is not None and ctx.query is not None:
+            errors = self._static_errors(ctx.query, document, ctx.validation_rules)
+            if not errors:
+                errors = cost_errors(ctx.schema._schema, document, ctx.variables or {},
+                                     self.limits)
+            ctx.pre_execution_errors = errors
+        yield
+
+    def _static_errors(self, text: str, document: DocumentNode,
+                       rules: Any) -> list[GraphQLError]:
+        cached = self.cache.get(text)
+        if cached is not None:
+            self.cache.move_to_end(text)
+            return cached
+        errors = list(validate(self.execution_context.schema._schema, document, rules))
+        self.cache[text] = errors
+        if len(self.cache) > self.maxsize:
+            self.cache.popitem(last=False)
+        return errors

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -16,7 +17,7 @@ from strawberry.extensions import (
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
-from panelql.schema.cost import QueryCostLimiter
+from panelql.schema.cost import CachedValidation
 from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.mutation import Mutation
 from panelql.schema.operation_name import RequireOperationName
@@ -44,15 +45,16 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     """``root_wrappers`` (the app's metrics) go around each Query and Mutation field, inside
     the scope check, so a refused field is not timed as if it had run."""
     limits = limits or Limits()
+    validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # per schema: its limits
     extensions: list[object] = [
         ErrorShaping,
         lambda: QueryDepthLimiter(max_depth=limits.max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: QueryCostLimiter(limits),
+        lambda: CachedValidation(limits, validated),
         RequireOperationName,
-        # Dashboards send the same few documents over and over: parse each once. (Validation
-        # is not cached: the cost rule depends on each request's variables.)
+        # Dashboards send the same few documents over and over: parse each once (validation
+        # is cached by CachedValidation, which still prices every request's variables).
         lambda: ParserCache(maxsize=512),
     ]
     if not introspection:

@@ -42,6 +42,14 @@ class GatewayUnderTest:
     def upstream_calls(self) -> dict[str, int]:
         return {name: sim.total_requests for name, sim in self.sims.items()}
 
+    def upstream_routes(self) -> dict[str, int]:
+        """Requests per "METHOD /route" over every simulator (ids folded into the route)."""
+        merged: dict[str, int] = {}
+        for sim in self.sims.values():
+            for route, count in sim.stats.items():
+                merged[route] = merged.get(route, 0) + count
+        return merged
+
     def reset_counts(self) -> None:
         for sim in self.sims.values():
             sim.reset_stats()

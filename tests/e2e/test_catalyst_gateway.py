@@ -153,3 +153,28 @@ def test_health_endpoints(small: GatewayUnderTest) -> None:
     assert small.client.get(f"{small.url}/healthz").json() == {"status": "ok"}
     ready = small.client.get(f"{small.url}/readyz")
     assert ready.status_code == 200 and ready.json()["checks"]["database"] == "ok"
+
+
+def test_nested_loads_follow_the_page_whatever_the_query_shape(small: GatewayUnderTest) -> None:
+    """The servers resolver starts the page's node/owner/backup loads itself (resolvers/
+    prefetch.py). Fragments, inline fragments and the `nodes` shortcut must reach the same
+    loads, only the page's servers are fetched, and nothing is asked twice."""
+    shapes = [
+        "{ servers(first: 3) { edges { node { name node { name } owner { email } "
+        "backups(first: 1) { totalCount } } } } }",
+        "{ servers(first: 3) { nodes { name ...S } } } fragment S on Server { node { name } "
+        "... on Server { owner { email } backups(first: 1) { totalCount } } }",
+    ]
+    answers, totals = [], []
+    for text in shapes:
+        small.reset_counts()
+        body = small.query(text)
+        assert "errors" not in body, body
+        routes = small.upstream_routes()
+        backup_calls = sum(c for r, c in routes.items() if r.endswith("/backups"))
+        assert backup_calls == 3, routes
+        totals.append(sum(routes.values()))
+        page = body["data"]["servers"]
+        answers.append(page.get("nodes") or [e["node"] for e in page["edges"]])
+    assert answers[0] == answers[1]
+    assert totals[0] == totals[1] <= 4 + 3

@@ -55,6 +55,17 @@ def test_cost_follows_the_variables(gw: GatewayUnderTest) -> None:
     assert response.json()["data"]["servers"]["totalCount"] == 6
 
 
+def test_cached_validation_still_prices_each_request(gw: GatewayUnderTest) -> None:
+    """Validation is cached per document text; the price is not. Alternate cheap and costly
+    variables on one document, and an invalid document twice."""
+    for a, ok in ((7, True), (100, False), (8, True), (100, False)):
+        response = post(gw, {"query": NESTED, "variables": {"a": a, "b": 100}})
+        assert (response.status_code == 200 and "errors" not in response.json()) is ok, a
+    for _ in range(2):
+        message = refused(post(gw, {"query": "{ servers { edges { node { nope } } } }"}))
+        assert "Cannot query field 'nope'" in message
+
+
 def test_hint_names_the_largest_page(gw: GatewayUnderTest) -> None:
     message = refused(post(gw, {"query": NESTED, "variables": {"a": 400, "b": 5}}))
     assert message.endswith("lower `first` on servers")
