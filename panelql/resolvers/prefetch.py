@@ -15,8 +15,8 @@ import asyncio
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from panelql.providers.contract import HostingProvider
-from panelql.providers.models import Ref, ResourceType, ServerRecord
+from panelql.providers.models import ServerRecord
+from panelql.resolvers import relations
 from panelql.resolvers.context import Context
 
 LIVE_FIELDS = frozenset({"status", "rawStatus", "usage"})
@@ -32,23 +32,18 @@ async def server_relations(ctx: Context, servers: Sequence[ServerRecord],
     """Ask the loaders for what ``fields`` (names selected on each server) will need."""
     if not ctx.gateway.settings.dataloaders:
         return  # unbatched loads would go out one by one anyway; keep that baseline pure
-    pending: list[asyncio.Future[Any]] = []
-    loaders = ctx.loaders
     # Per-server reads first: on panels without bulk endpoints they are the longest chain of
     # upstream rounds, so their batches should reach the wire before the one-call lookups.
-    for s in servers:
-        ref = Ref(s.connection, ResourceType.SERVER, s.id)
-        if fields & LIVE_FIELDS and s.status is None:
-            pending.append(loaders.live_state.load(ref))
-        if "backups" in fields:
-            pending.append(loaders.backups.load(ref))
-    for s in servers:
-        if "node" in fields and s.node_id is not None:
-            pending.append(loaders.node.load(Ref(s.connection, ResourceType.NODE, s.node_id)))
-        if ("owner" in fields and s.owner_id is not None
-                and isinstance(ctx.gateway.providers.get(s.connection), HostingProvider)):
-            pending.append(loaders.account.load(
-                Ref(s.connection, ResourceType.ACCOUNT, s.owner_id)))
+    wanted = []
+    if fields & LIVE_FIELDS:
+        wanted.append(relations.live_state)
+    if "backups" in fields:
+        wanted.append(relations.backups)
+    if "node" in fields:
+        wanted.append(relations.node)
+    if "owner" in fields:
+        wanted.append(relations.owner)
+    pending = [p for load in wanted for s in servers if (p := load(ctx, s)) is not None]
     if not pending:
         return
     _observe(pending)

@@ -29,6 +29,7 @@ from panelql.providers.models import (
     ServerRecord,
 )
 from panelql.providers.status import InvoiceStatus, ServerStatus
+from panelql.resolvers import relations
 from panelql.resolvers.context import Context
 from panelql.resolvers.customers import CustomerScope, scope_of
 from panelql.resolvers.errors import NotFoundError, NotSupported
@@ -64,10 +65,11 @@ async def customer_scope(ctx: Context, requested: str | None) -> CustomerScope |
 # -- servers ----------------------------------------------------------------------------------
 async def server_state(ctx: Context, server: ServerRecord) -> LiveState:
     """Status and usage, asking the live-state loader when the list call lacked them."""
-    if server.status is not None:
+    pending = relations.live_state(ctx, server)
+    if pending is None:
+        assert server.status is not None
         return LiveState(server.status, server.raw_status, server.usage)
-    state: LiveState | None = await ctx.loaders.live_state.load(
-        Ref(server.connection, ResourceType.SERVER, server.id))
+    state: LiveState | None = await pending
     return state or LiveState(ServerStatus.UNKNOWN, server.raw_status, server.usage)
 
 
@@ -103,19 +105,14 @@ async def _state_or_unknown(ctx: Context, server: ServerRecord) -> ServerStatus:
 
 async def owner_of(ctx: Context, server: ServerRecord) -> AccountRecord | None:
     """The server's panel user, where the kind has panel users (ProxmoxWP sites do not)."""
-    provider = ctx.gateway.providers.get(server.connection)
-    if server.owner_id is None or not isinstance(provider, HostingProvider):
-        return None
-    account: AccountRecord | None = await _nested(ctx, ctx.loaders.account.load(
-        Ref(server.connection, ResourceType.ACCOUNT, server.owner_id)))
+    pending = relations.owner(ctx, server)
+    account: AccountRecord | None = None if pending is None else await _nested(ctx, pending)
     return account
 
 
 async def node_of(ctx: Context, server: ServerRecord) -> NodeRecord | None:
-    if server.node_id is None:
-        return None
-    node: NodeRecord | None = await _nested(ctx, ctx.loaders.node.load(
-        Ref(server.connection, ResourceType.NODE, server.node_id)))
+    pending = relations.node(ctx, server)
+    node: NodeRecord | None = None if pending is None else await _nested(ctx, pending)
     return node
 
 
@@ -163,8 +160,7 @@ async def list_accounts(ctx: Context, f: AccountFilter) -> list[AccountRecord]:
 
 # -- backups ----------------------------------------------------------------------------------
 async def server_backups(ctx: Context, server: ServerRecord) -> list[BackupRecord]:
-    found: list[BackupRecord] | None = await _nested(ctx, ctx.loaders.backups.load(
-        Ref(server.connection, ResourceType.SERVER, server.id)))
+    found: list[BackupRecord] | None = await _nested(ctx, relations.backups(ctx, server))
     return found or []
 
 
