@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from panelql.providers.transport import LeanTransport
 from panelql.sim.catalyst import CatalystSim
 from panelql.sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
@@ -178,3 +179,14 @@ def test_nested_loads_follow_the_page_whatever_the_query_shape(small: GatewayUnd
         answers.append(page.get("nodes") or [e["node"] for e in page["edges"]])
     assert answers[0] == answers[1]
     assert totals[0] == totals[1] <= 4 + 3
+
+
+def test_httpx_transport_setting_gives_the_same_answers(
+        background: BackgroundServers, tmp_path: Path, small: GatewayUnderTest) -> None:
+    """`upstream_transport = "httpx"` (the escape hatch from providers/transport.py) answers the
+    same query with the same upstream calls."""
+    gw = _gateway(background, tmp_path, "httpx", 10, upstream_transport="httpx")
+    for g, lean in ((gw, False), (small, True)):
+        adapter = next(iter(g.app.state.gateway.providers.values()))
+        assert isinstance(adapter.api.client._transport, LeanTransport) is lean
+    assert _calls_for_full_listing(gw, 10) == _calls_for_full_listing(small, 10)
