@@ -60,6 +60,7 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         keep_alive=True, keep_alive_interval=settings.keep_alive_seconds,
         subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL, GRAPHQL_WS_PROTOCOL,
                                 GRAPHQL_SSE_PROTOCOL),
+        allowed_origins=settings.ws_allowed_origins,
     )
 
     @contextlib.asynccontextmanager

@@ -103,6 +103,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         _, entries = start_panels(background)
         settings = _settings(args, providers=[e.model_dump() for e in entries])
+        if not settings.ws_allowed_origins:
+            # The local demo admits examples/dashboard/index.html opened as a file (Origin
+            # "null"); a key is still needed to subscribe.
+            settings = settings.model_copy(update={"ws_allowed_origins": ["*"]})
         configure_logging("warning", settings.log_format)
         key, created = asyncio.run(admin.ensure_demo_key(settings, key_file))
         port = args.port or settings.port

@@ -153,6 +153,11 @@ class Settings(BaseSettings):
     operation_timeout_seconds: float = Field(default=900.0, gt=0)
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     keep_alive_seconds: float = Field(default=15.0, gt=0)
+    # Pages on other origins that may open subscription WebSockets (browsers send Origin; the
+    # default admits only pages served from the gateway's own origin). "*" admits any page,
+    # file:// pages included (Origin "null"). PanelQL authenticates with API keys, never
+    # cookies, so a foreign page still needs a key; list origins anyway where you can.
+    ws_allowed_origins: list[str] = Field(default_factory=list)
     # Every request needs an API key unless this is switched off (local experiments only).
     auth_required: bool = True
     default_rate_limit_per_minute: int | None = Field(default=1200, ge=1)
