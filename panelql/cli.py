@@ -337,8 +337,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
             return
         error = f" {row.error_code}" if row.error_code else ""
         took = f" {row.duration_ms:.0f}ms" if row.duration_ms is not None else ""
+        upstream = f" upstream={row.upstream_request_id}" if row.upstream_request_id else ""
         print(f"{row.id}\t{row.at.isoformat(timespec='seconds')}\t{row.actor}\t{row.action}\t"
-              f"{row.target or '-'}\t{row.outcome}{error}{took}", flush=True)
+              f"{row.target or '-'}\t{row.outcome}{error}{took}{upstream}", flush=True)
 
     asyncio.run(admin.audit_tail(settings, args.lines, follow=args.follow,
                                  interval=args.interval, action=args.action, emit=emit))

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from panelql.providers import fastpool
+from panelql.providers import fastpool, request_ids
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -115,8 +115,11 @@ class ClientFactory:
             "transport": self._transport or (LeanTransport(verify=verify) if self.lean else None),
             "verify": verify,
         }
+        hooks = {"request": [], "response": [request_ids.note]}  # for the audit log
         if self._event_hooks is not None:
-            options["event_hooks"] = self._event_hooks(self.connection or base_url)
+            for kind, observers in self._event_hooks(self.connection or base_url).items():
+                hooks.setdefault(kind, []).extend(observers)
+        options["event_hooks"] = hooks
         # A client built outside for_connection() is keyed by its origin.
         guard = self.guard(self.connection or httpx.URL(base_url).netloc.decode() or base_url)
         client = (ResilientClient(guard=guard, **options) if guard is not None

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from panelql.providers import request_ids
 from panelql.providers.errors import ProviderError
 from panelql.resolvers.context import Context
 from panelql.resolvers.errors import BadUserInput, GatewayError, StateConflict
@@ -86,9 +87,10 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
             return _replay(replay)
     started = time.perf_counter()
     try:
-        result = await run()
+        with request_ids.collecting() as upstream_ids:
+            result = await run()
     except (GatewayError, ProviderError) as exc:
-        await _audit(ctx, action, target, values, started, error=exc)
+        await _audit(ctx, action, target, values, started, upstream_ids, error=exc)
         if key is not None:
             await _settle_failure(ctx, scope, key, exc)
         raise
@@ -96,7 +98,8 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
         if key is not None:
             await asyncio.shield(gateway.idempotency.release(scope, key))
         raise
-    await _audit(ctx, action, result.target or target, values, started, error=None)
+    await _audit(ctx, action, result.target or target, values, started, upstream_ids,
+                 error=None)
     if key is not None:
         await gateway.idempotency.complete(scope, key, result.to_json())
     return result
@@ -142,9 +145,11 @@ async def _settle_failure(ctx: Context, scope: str, key: str,
 
 
 async def _audit(ctx: Context, action: str, target: str | None, values: dict[str, Any],
-                 started: float, *, error: GatewayError | ProviderError | None) -> None:
+                 started: float, upstream_ids: list[str], *,
+                 error: GatewayError | ProviderError | None) -> None:
     await ctx.gateway.audit.append(
         actor=ctx.viewer.name, action=action, target=target, input_summary=sanitize(values),
         outcome="error" if error else "ok", error_code=error.code if error else None,
-        upstream_request_id=None, duration_ms=(time.perf_counter() - started) * 1000,
+        upstream_request_id=request_ids.summary(upstream_ids),
+        duration_ms=(time.perf_counter() - started) * 1000,
     )

@@ -45,6 +45,7 @@ def _fail(status: int, code: int, message: str, headers: dict[str, str] | None =
 
 
 class CloudflareSim(SimPanel):
+    request_id_header = "CF-RAY"
     name = "cloudflare"
 
     def __init__(

@@ -18,6 +18,7 @@ import random
 import socket
 import struct
 import time
+import uuid
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, fields
@@ -61,6 +62,9 @@ class SimPanel:
     """Base class for one simulated upstream."""
 
     name = "sim"
+    # The header a real upstream puts its own id of each request in (Stripe "Request-Id",
+    # PayPal "Paypal-Debug-Id", Cloudflare "CF-RAY"); None where the panel sends none.
+    request_id_header: str | None = None
 
     def __init__(self, *, seed: int = 1, knobs: Knobs | None = None) -> None:
         self.random = random.Random(seed)
@@ -152,6 +156,8 @@ class _FaultMiddleware:
             return
         panel, knobs = self.panel, self.panel.knobs
         panel.stats[f"{scope['method']} {_route_key(scope['path'])}"] += 1
+        if panel.request_id_header:
+            send = _with_header(send, panel.request_id_header, uuid.uuid4().hex[:16])
         spared_method = (knobs.fault_methods is not None
                          and scope["method"] not in knobs.fault_methods)
         spared_path = (knobs.fault_paths is not None
@@ -191,6 +197,15 @@ class _FaultMiddleware:
         if knobs.error_rate and panel.random.random() < knobs.error_rate:
             return panel.server_error()
         return None
+
+
+def _with_header(send: Send, name: str, value: str) -> Send:
+    async def sending(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            message = {**message, "headers": [*message.get("headers", []),
+                                              (name.lower().encode(), value.encode())]}
+        await send(message)
+    return sending
 
 
 def _answer_after(seconds: float, send: Send) -> Send:

@@ -113,6 +113,7 @@ class PayPalInvoice:
 
 
 class PayPalSim(SimPanel):
+    request_id_header = "Paypal-Debug-Id"
     name = "paypal"
 
     def __init__(

@@ -72,8 +72,7 @@ def error(status: int, message: str, *, type_: str = "invalid_request_error",
         body["doc_url"] = f"https://stripe.com/docs/error-codes/{code.replace('_', '-')}"
     if param:
         body["param"] = param
-    return JSONResponse({"error": body}, status_code=status,
-                        headers={"Request-Id": f"req_{int(time.time() * 1000):x}"})
+    return JSONResponse({"error": body}, status_code=status)
 
 
 @dataclass
@@ -158,6 +157,7 @@ class Invoice:
 
 
 class StripeSim(SimPanel):
+    request_id_header = "Request-Id"
     name = "stripe"
 
     def __init__(

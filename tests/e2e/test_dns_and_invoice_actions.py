@@ -84,3 +84,34 @@ def test_nameserver_check_on_ispconfig_zones(gw: GatewayUnderTest) -> None:
     other = gw.query('{ dnsZones(first: 1, filter: {provider: ["powerdns"]}) { edges { node { '
                      "nameserverCheck { ok } } } } }")
     assert other["errors"][0]["extensions"]["code"] == "NOT_SUPPORTED"
+
+
+@pytest.mark.parametrize(("provider", "sends_ids"), [
+    ("stripe", True), ("paypal", True), ("cloudflare", True), ("powerdns", False)])
+def test_audit_keeps_the_upstreams_request_id(gw: GatewayUnderTest, provider: str,
+                                              sends_ids: bool) -> None:
+    """Stripe, PayPal and Cloudflare answer with their own request ids (Request-Id,
+    Paypal-Debug-Id, CF-Ray); the audit entry keeps the last one, for the panel's support.
+    PowerDNS sends none: null, not an invented id."""
+    if provider in ("stripe", "paypal"):
+        drafts = gw.query('query($p: [String!]) { invoices(first: 1000, filter: {provider: $p, '
+                          "status: [DRAFT]}) { edges { node { id rawStatus } } } }",
+                          {"p": [provider]})
+        target = next(e["node"]["id"] for e in drafts["data"]["invoices"]["edges"]
+                      if e["node"]["rawStatus"].lower() == "draft")
+        ok(gw.query("mutation($i: ID!) { finalizeInvoice(id: $i) { replayed } }",
+                    {"i": target}))
+        action = "finalizeInvoice"
+    else:
+        name = f"audit-{provider}.example"
+        zone = ok(gw.query("mutation($p: String!, $n: String!) { createDnsZone(provider: $p, "
+                           "name: $n) { zone { id } } }", {"p": provider, "n": name}))
+        target = zone["zone"]["id"]  # type: ignore[index]
+        action = "createDnsZone"
+    entries = gw.query("{ auditLog(first: 200) { action target upstreamRequestId } }")
+    entry = next(e for e in entries["data"]["auditLog"]
+                 if e["action"] == action and e["target"] == target)
+    upstream = entry["upstreamRequestId"]
+    assert (upstream is not None) is sends_ids, entry
+    if sends_ids:
+        assert len(upstream) >= 8 and " " not in upstream.split(" (+")[0], upstream

@@ -112,3 +112,10 @@ class AuditEntry:
     @strawberry.field
     def duration_ms(self) -> float | None:
         return self.row.duration_ms
+
+    @strawberry.field(description="The upstream's own id of the last request this action made "
+                                  "(Stripe Request-Id, PayPal Paypal-Debug-Id, Cloudflare "
+                                  "CF-Ray, X-Request-Id), for the panel's support; null where "
+                                  "the panel sends none.")
+    def upstream_request_id(self) -> str | None:
+        return self.row.upstream_request_id
