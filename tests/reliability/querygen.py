@@ -1,8 +1,10 @@
 """A seeded generator of GraphQL operations from the schema itself, for fuzzing the API.
 
-Why not hypothesis: its pytest plugin breaks pytest's assertion rewriting on this Python
-(3.11.7, "AST constructor recursion depth mismatch"). A seeded generator is reproducible
-without shrinking: a failure prints the seed, the document and the variables.
+Beside the hypothesis-graphql fuzzing in test_fuzz_hypothesis.py (schema-valid and schema-broken
+documents, shrunk on failure), this generator aims at what that one does not: real IDs taken
+from the panels, and hostile values sent as variables. It is seeded and reproducible: a failure
+prints the seed, the document and the variables. (An earlier hypothesis release broke pytest's
+assertion rewriting on this Python, which is why this came first.)
 
 Each operation picks random root fields, random subsets of arguments and selections, and
 values that are mostly well-typed but often hostile: garbage and foreign IDs, huge and negative
