@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from panelql.providers import fastpool, request_ids
+from panelql.providers import fastpool, read_memo, request_ids
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -192,6 +192,13 @@ class Upstream:
         self._read_error = read_error
 
     async def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if method == "GET" and set(kwargs) <= {"params"}:
+            # Within a query, an identical read made elsewhere shares this one's answer.
+            key = (self.provider, str(self.client.base_url), path, repr(kwargs.get("params")))
+            return await read_memo.shared(key, lambda: self._request(method, path, **kwargs))
+        return await self._request(method, path, **kwargs)
+
+    async def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
             response = await self.client.request(method, path, **kwargs)
         except httpx.TimeoutException as exc:

@@ -22,6 +22,7 @@ from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.mutation import Mutation
 from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.query import Query
+from panelql.schema.read_sharing import ShareReadsInQueries
 from panelql.schema.root_fields import RootWrapper, scope_check, wrap_root_fields
 from panelql.schema.subscription import Subscription
 from panelql.settings import Limits
@@ -53,6 +54,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: CachedValidation(limits, validated),
         RequireOperationName,
+        ShareReadsInQueries,
         # Dashboards send the same few documents over and over: parse each once (validation
         # is cached by CachedValidation, which still prices every request's variables).
         lambda: ParserCache(maxsize=512),

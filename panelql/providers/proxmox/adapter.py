@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from proxmoxer import ProxmoxAPI
 
+from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
 from panelql.providers.errors import (
@@ -127,8 +128,11 @@ class ProxmoxProvider(ComputeProvider):
 
     # -- cluster/resources --------------------------------------------------------------------
     async def _resources(self, kind: str | None = None) -> list[dict[str, Any]]:
-        data = await self._call(lambda api: api.cluster.resources.get(type=kind),
-                                "cluster/resources")
+        # Nodes and backups both need the full list: within a query they share one call.
+        data = await read_memo.shared(
+            (self.name, "cluster/resources", kind),
+            lambda: self._call(lambda api: api.cluster.resources.get(type=kind),
+                               "cluster/resources"))
         expect(isinstance(data, list) and all(isinstance(e, dict) for e in data),
                self.name, "resource list")
         return list(data)

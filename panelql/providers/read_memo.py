@@ -1,0 +1,51 @@
+"""Identical upstream reads within one GraphQL query share one request.
+
+A dashboard query asks one panel the same thing from several places: Catalyst's server list
+for the servers and again for node allocation, ProxmoxWP's site list for servers, nodes and
+backups, Proxmox's full resource list for nodes and for backups. Within one query operation
+(:func:`query_scope`, opened by the schema for queries only) the first read of a key is made and
+later ones, concurrent or not, get its answer. Mutations and subscriptions never share: a read
+after a write must see the write, and the watcher must see the panel as it is.
+
+HTTP reads (providers/http.py, GETs without extra options) share the response and each caller
+decodes it again, so no caller can change what another one sees. Proxmox shares its decoded
+resource list (proxmoxer decodes it); its callers only read it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+_reads: ContextVar[dict[Hashable, asyncio.Future[Any]] | None] = ContextVar(
+    "panelql_read_memo", default=None)
+
+
+@contextmanager
+def query_scope() -> Iterator[None]:
+    """Share identical reads among everything this block (and the tasks it starts) runs."""
+    token = _reads.set({})
+    try:
+        yield
+    finally:
+        _reads.reset(token)
+
+
+async def shared(key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
+    """``read()``, or the answer of the identical read made earlier in this query."""
+    reads = _reads.get()
+    if reads is None:
+        return await read()
+    future = reads.get(key)
+    if future is None:
+        future = reads[key] = asyncio.ensure_future(read())
+        # Observed here so a failure nobody else awaits is not reported as "never retrieved".
+        future.add_done_callback(lambda f: f.cancelled() or f.exception())
+    # Shielded: one caller giving up (its own timeout) does not cancel the others' read.
+    result: T = await asyncio.shield(future)
+    return result
