@@ -10,7 +10,8 @@ answers 200 and does nothing), takes each resource's previous status from the sn
 updates the snapshot (so the watcher does not announce the same change again) and publishes.
 
 Answers: 200 processed or duplicate; 400 bad signature, stale timestamp or not an event;
-404 unknown or unconfigured connection; 413 body too large.
+404 unknown or unconfigured connection; 413 body too large; 503 when the provider could not be
+asked to verify (PayPal), so that it redelivers.
 """
 
 from __future__ import annotations
@@ -29,9 +30,10 @@ from panelql.db.snapshots import SnapshotRow, Snapshots
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.events.watcher import EventRuntime
 from panelql.providers.contract import Provider
-from panelql.providers.errors import InvalidRequest
+from panelql.providers.errors import InvalidRequest, ProviderError
 
 if TYPE_CHECKING:
+    from panelql.providers.paypal.webhooks import PayPalWebhooks
     from panelql.providers.stripe.webhooks import StripeWebhooks
 
 log = logging.getLogger("panelql.events.webhooks")
@@ -55,14 +57,16 @@ class Delivery:
 
 
 class Receiver(Protocol):
-    def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
-        """Verify and convert one delivery; raise InvalidRequest when it is not genuine."""
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        """Verify and convert one delivery; raise InvalidRequest when it is not genuine (and
+        another ProviderError when the provider could not be asked)."""
         ...
 
 
 # kind -> "module:factory"; the factory takes the connection's Provider and returns a Receiver.
 RECEIVERS: dict[str, str] = {
     "stripe": "panelql.events.webhooks:stripe_receiver",
+    "paypal": "panelql.events.webhooks:paypal_receiver",
 }
 
 
@@ -85,7 +89,7 @@ class StripeReceiver:
     def __init__(self, webhooks: StripeWebhooks) -> None:
         self.webhooks = webhooks
 
-    def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
         event = self.webhooks.parse(body, headers.get("stripe-signature"))
         changes = []
         if event.invoice is not None:
@@ -100,6 +104,33 @@ def stripe_receiver(provider: Provider) -> Receiver:
     from panelql.providers.stripe.webhooks import StripeWebhooks
 
     return StripeReceiver(StripeWebhooks.from_config(provider.config))
+
+
+# -- PayPal -----------------------------------------------------------------------------------
+class PayPalReceiver:
+    """``INVOICING.INVOICE.*`` deliveries, verified by PayPal (the adapter asks it)."""
+
+    def __init__(self, webhooks: PayPalWebhooks) -> None:
+        self.webhooks = webhooks
+
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
+        event = await self.webhooks.parse(body, headers)
+        changes = []
+        if event.invoice is not None:
+            changes.append(Change(Topic.INVOICE, event.invoice.id, event.invoice.status.value,
+                                  event.invoice.raw_status,
+                                  {"event_type": event.type, "event_id": event.id}))
+        return Delivery(event.id, changes)
+
+
+def paypal_receiver(provider: Provider) -> Receiver:
+    from panelql.providers.paypal.adapter import PayPalProvider
+    from panelql.providers.paypal.webhooks import PayPalWebhooks
+
+    if not isinstance(provider, PayPalProvider):
+        raise KeyError("webhook_id")
+    webhook_id = str(provider.config.options["webhook_id"])  # KeyError: not configured
+    return PayPalReceiver(PayPalWebhooks(provider.name, webhook_id, provider.verify_webhook))
 
 
 # -- the endpoint -----------------------------------------------------------------------------
@@ -157,11 +188,18 @@ def webhook_routes(runtime: Callable[[Request], EventRuntime]) -> list[Route]:
         if body is None:
             return _error(413, "TOO_LARGE", "webhook body too large")
         try:
-            delivery = receiver.receive(body, request.headers)
+            delivery = await receiver.receive(body, request.headers)
         except InvalidRequest as exc:
             log.warning("webhook rejected", extra={"connection": provider.name,
                                                    "reason": exc.message})
             return _error(400, "INVALID_WEBHOOK", exc.message)
+        except ProviderError as exc:
+            # The provider could not be asked to verify (PayPal): not accepted, not refused
+            # for good; a 5xx makes the provider deliver it again later.
+            log.warning("webhook not verified", extra={"connection": provider.name,
+                                                       "reason": exc.message})
+            return _error(503, "PROVIDER_UNAVAILABLE", "could not verify the delivery with the "
+                          "provider; it will be redelivered")
         events = await ingest(state, provider, delivery)
         if events is None:
             return JSONResponse({"received": True, "duplicate": True})

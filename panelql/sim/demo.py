@@ -57,7 +57,8 @@ DEMO_PANELS: list[DemoPanel] = [
     DemoPanel("stripe", "stripe", "panelql.sim.stripe:StripeSim",
               lambda s: {"api_key": s.api_key, "webhook_secret": s.webhook_secret}),
     DemoPanel("paypal", "paypal", "panelql.sim.paypal:PayPalSim",
-              lambda s: {"client_id": s.client_id, "client_secret": s.client_secret}),
+              lambda s: {"client_id": s.client_id, "client_secret": s.client_secret},
+              options=lambda s, url: {"webhook_id": s.webhook_id}),
 ]
 
 

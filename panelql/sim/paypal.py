@@ -11,8 +11,13 @@ and business-rule refusals are 422 with PayPal's ``issue`` codes. A check paymen
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
+import json
 import secrets
 import time
+import uuid
+import zlib
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -119,9 +124,13 @@ class PayPalSim(SimPanel):
     def __init__(
         self, *, client_id: str = "pp_demo_client", client_secret: str = "pp_demo_secret",
         invoices: int = 24, token_ttl: int = 32400, seed: int = 1,
-        knobs: Knobs | None = None,
+        knobs: Knobs | None = None, webhook_id: str = "8PT597110X687430LKGECATA",
     ) -> None:
         super().__init__(seed=seed, knobs=knobs)
+        self.webhook_id = webhook_id
+        # Stands in for PayPal's signing key: deliveries are signed with it and only
+        # verify-webhook-signature (this simulator) can check them, as with the real service.
+        self._signing_key = secrets.token_bytes(32)
         self.client_id = client_id
         self.client_secret = client_secret
         self.token_ttl = token_ttl
@@ -219,7 +228,59 @@ class PayPalSim(SimPanel):
             Route(one + "/remind", self.remind, methods=["POST"]),
             Route(one + "/cancel", self.cancel, methods=["POST"]),
             Route(one + "/payments", self.record_payment, methods=["POST"]),
+            Route("/v1/notifications/verify-webhook-signature", self.verify_webhook,
+                  methods=["POST"]),
         ]
+
+    # -- webhooks -----------------------------------------------------------------------------
+    def _signature(self, transmission_id: str, transmission_time: str, webhook_id: str,
+                   event: dict[str, Any]) -> str:
+        # PayPal signs "<transmission id>|<time>|<webhook id>|<crc32 of the body>" (with RSA);
+        # the simulator signs the same string with an HMAC only it knows.
+        crc = zlib.crc32(json.dumps(event, sort_keys=True).encode())
+        message = f"{transmission_id}|{transmission_time}|{webhook_id}|{crc}".encode()
+        return base64.b64encode(hmac.new(self._signing_key, message, hashlib.sha256).digest()
+                                ).decode()
+
+    def delivery(self, event_type: str, invoice_id: str) -> tuple[bytes, dict[str, str]]:
+        """A signed ``INVOICING.INVOICE.*`` delivery for one invoice, as PayPal would POST it
+        to the webhook URL: the body and the transmission headers."""
+        invoice = self.invoices[invoice_id]
+        event = {
+            "id": f"WH-{secrets.token_hex(9).upper()}",
+            "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "resource_type": "invoices", "event_type": event_type,
+            "summary": f"An invoice was {event_type.rsplit('.', 1)[-1].lower()}",
+            "resource": {"invoice": invoice.to_json("https://api-m.sandbox.paypal.com")},
+            "links": [], "event_version": "1.0", "resource_version": "2.0",
+        }
+        transmission_id = str(uuid.uuid4())
+        transmission_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        headers = {
+            "PAYPAL-TRANSMISSION-ID": transmission_id,
+            "PAYPAL-TRANSMISSION-TIME": transmission_time,
+            "PAYPAL-TRANSMISSION-SIG": self._signature(transmission_id, transmission_time,
+                                                       self.webhook_id, event),
+            "PAYPAL-CERT-URL": "https://api-m.sandbox.paypal.com/v1/notifications/certs/"
+                               "CERT-360caa42-fca2a594-simulated",
+            "PAYPAL-AUTH-ALGO": "SHA256withRSA",
+            "Content-Type": "application/json",
+        }
+        return json.dumps(event).encode(), headers
+
+    async def verify_webhook(self, request: Request) -> Response:
+        body = await json_body(request)
+        names = ("auth_algo", "cert_url", "transmission_id", "transmission_sig",
+                 "transmission_time", "webhook_id", "webhook_event")
+        missing = [n for n in names if not body.get(n)]
+        if missing:
+            return error(400, "VALIDATION_ERROR", "Invalid data provided",
+                         issue="MISSING_REQUIRED_PARAMETER", field_=f"/{missing[0]}")
+        expected = self._signature(body["transmission_id"], body["transmission_time"],
+                                   body["webhook_id"], body["webhook_event"])
+        genuine = (body["webhook_id"] == self.webhook_id
+                   and hmac.compare_digest(expected, str(body["transmission_sig"])))
+        return JSONResponse({"verification_status": "SUCCESS" if genuine else "FAILURE"})
 
     async def token(self, request: Request) -> Response:
         form = dict(parse_qsl((await request.body()).decode()))

@@ -88,6 +88,15 @@ class PayPalProvider(BillingProvider):
                    client_id=config.credential("client_id"),
                    client_secret=config.credential("client_secret"))
 
+    # -- webhooks -----------------------------------------------------------------------------
+    async def verify_webhook(self, fields: dict[str, Any]) -> bool:
+        """PayPal's own check of a delivery (providers/paypal/webhooks.py)."""
+        body = await self._json("POST", "/v1/notifications/verify-webhook-signature",
+                                json=fields)
+        expect(isinstance(body, dict) and isinstance(body.get("verification_status"), str),
+               self.name, "verification answer")
+        return bool(body["verification_status"] == "SUCCESS")
+
     # -- auth ---------------------------------------------------------------------------------
     async def _bearer(self) -> str:
         async with self._token_lock:
