@@ -20,8 +20,8 @@ test: $(STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
-	$(BIN)/ruff check panelql tests bench
-	$(BIN)/mypy panelql
+	$(BIN)/ruff check panelql panelql_sim tests bench
+	$(BIN)/mypy panelql panelql_sim
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

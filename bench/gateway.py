@@ -21,7 +21,7 @@ import httpx
 
 from bench.procs import Gateways, Sims, SimSpec
 from bench.report import Row
-from panelql.resolvers import ids
+from panelql.application import ids
 
 L = 0.100  # injected upstream latency, seconds
 SIZES = (10, 100, 1000)

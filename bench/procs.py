@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from panelql.sim.demo import DEMO_PANELS, load_sim
+from panelql_sim.demo import DEMO_PANELS, load_sim
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class SimSpec:
 
 
 def _sims_main(specs: list[SimSpec], pipe: Connection) -> None:
-    from panelql.sim.runner import BackgroundServers
+    from panelql_sim.runner import BackgroundServers
 
     demos = {d.name: d for d in DEMO_PANELS}
     background = BackgroundServers()
@@ -54,7 +54,7 @@ def _sims_main(specs: list[SimSpec], pipe: Connection) -> None:
 def _gateways_main(configs: dict[str, dict[str, Any]], pipe: Connection) -> None:
     from panelql.app import create_app
     from panelql.settings import Settings
-    from panelql.sim.runner import BackgroundServers
+    from panelql_sim.runner import BackgroundServers
 
     background = BackgroundServers(uvloop=True)  # as `panelql serve` runs
     tmp = tempfile.mkdtemp(prefix="panelql-bench-")

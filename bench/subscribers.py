@@ -37,8 +37,8 @@ from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
 from panelql.settings import WatcherSettings
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 
 CONNECTION = "bench-cat"
 

@@ -21,6 +21,9 @@ from strawberry.subscriptions import (
     GRAPHQL_WS_PROTOCOL,
 )
 
+from panelql.application.gateway import Gateway
+from panelql.application.housekeeping import Housekeeping
+from panelql.application.rate_limit import RedisRateLimiter
 from panelql.db.connections import load_connections
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
@@ -31,9 +34,6 @@ from panelql.observability import RequestIdMiddleware, tracing_extension
 from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
-from panelql.resolvers.gateway import Gateway
-from panelql.resolvers.housekeeping import Housekeeping
-from panelql.resolvers.rate_limit import RedisRateLimiter
 from panelql.schema.root import build_schema
 from panelql.settings import Settings
 from panelql.web.auth import AuthMiddleware

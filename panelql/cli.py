@@ -95,8 +95,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from panelql.app import create_app
-    from panelql.sim.demo import start_panels
-    from panelql.sim.runner import BackgroundServers
+    from panelql_sim.demo import start_panels
+    from panelql_sim.runner import BackgroundServers
 
     key_file = Path(args.key_file)
     background = BackgroundServers()
@@ -305,8 +305,8 @@ def cmd_keys(args: argparse.Namespace) -> int:
 
 
 def _keys_create(settings: Settings, args: argparse.Namespace) -> int:
-    from panelql.resolvers.auth import validate_scopes
-    from panelql.resolvers.errors import GatewayError
+    from panelql.application.auth import validate_scopes
+    from panelql.application.errors import GatewayError
 
     try:
         scopes = validate_scopes(args.scope or [])

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.runner import BackgroundServers
 
 
 @pytest.fixture(scope="session")

@@ -37,6 +37,7 @@ from typing import Any, Protocol
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from panelql.db.snapshots import Key, SnapshotRow, Snapshots
+from panelql.domain.status import TRANSITIONAL_SERVER_STATUSES, ServerStatus
 from panelql.events.bus import EventBus, Tappable
 from panelql.events.lease import Leases, LocalLeases, RedisLeases
 from panelql.events.model import Source, StatusEvent, Topic
@@ -48,7 +49,6 @@ from panelql.providers.contract import (
     Provider,
 )
 from panelql.providers.errors import ProviderError
-from panelql.providers.status import TRANSITIONAL_SERVER_STATUSES, ServerStatus
 from panelql.settings import Settings, WatcherSettings
 
 log = logging.getLogger("panelql.events.watcher")

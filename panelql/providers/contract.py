@@ -13,10 +13,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
-from panelql.providers.config import ConnectionConfig
-from panelql.providers.errors import CapabilityNotSupported
-from panelql.providers.http import ClientFactory
-from panelql.providers.models import (
+from panelql.domain.records import (
     AccountRecord,
     AccountSpec,
     BackupRecord,
@@ -34,6 +31,9 @@ from panelql.providers.models import (
     TaskHandle,
     TaskProgress,
 )
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.errors import CapabilityNotSupported
+from panelql.providers.http import ClientFactory
 
 
 class Family(enum.Enum):

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import strawberry
 
+from panelql.application import customers, ids
+from panelql.application.customers import BILLING_CUSTOMER
+from panelql.application.execution import ActionResult, execute
 from panelql.db.customer_links import Link
-from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers import customers, ids
-from panelql.resolvers.customers import BILLING_CUSTOMER
-from panelql.resolvers.execution import ActionResult, execute
+from panelql.domain.records import Ref, ResourceType
 from panelql.schema.types.common import Info
 
 
@@ -52,7 +52,7 @@ class CustomerLinkPayload:
 class CustomerQuery:
     @strawberry.field(description="What a billing customer is linked to.")
     async def customer_links(self, info: Info, customer_ref: str) -> list[CustomerLink]:
-        from panelql.resolvers.queries import customer_ref as visible_ref
+        from panelql.application.queries import customer_ref as visible_ref
 
         ref = visible_ref(info.context, customer_ref) or customer_ref
         links = await info.context.gateway.customer_links.of_customer(ref)

@@ -1,4 +1,4 @@
-"""GraphQL enums, exposed from the providers' normalised Python enums (one definition each)."""
+"""GraphQL enums, exposed from the domain's normalised Python enums (one definition each)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import enum
 
 import strawberry
 
-from panelql.providers import status
+from panelql.domain import status
 from panelql.providers.contract import Capability as _Capability
 from panelql.providers.contract import Family as _Family
 

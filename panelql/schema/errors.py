@@ -18,8 +18,8 @@ from typing import Any
 from graphql import GraphQLError
 from strawberry.extensions import SchemaExtension
 
+from panelql.application.errors import GatewayError
 from panelql.providers.errors import ProviderError
-from panelql.resolvers.errors import GatewayError
 
 log = logging.getLogger("panelql.errors")
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from panelql.providers.models import ResourceType
-from panelql.resolvers import filters, ids
+from panelql.application import filters, ids
+from panelql.domain.records import ResourceType
 from panelql.schema.enums import (
     AccountStatus,
     BackupStatus,

@@ -6,11 +6,11 @@ from datetime import datetime
 
 import strawberry
 
+from panelql.application.auth import validate_scopes
+from panelql.application.customers import valid_customer_ref
+from panelql.application.errors import BadUserInput, NotFoundError
+from panelql.application.execution import ActionResult, execute
 from panelql.db.api_keys import KeyInfo
-from panelql.resolvers.auth import validate_scopes
-from panelql.resolvers.customers import valid_customer_ref
-from panelql.resolvers.errors import BadUserInput, NotFoundError
-from panelql.resolvers.execution import ActionResult, execute
 from panelql.schema.types.common import Info
 
 

@@ -12,15 +12,7 @@ from typing import Annotated, Any, cast
 import strawberry
 from strawberry.scalars import JSON
 
-from panelql.providers.models import (
-    AccountSpec,
-    DnsRecordInput,
-    PowerAction,
-    Resources,
-    ResourceType,
-    ServerSpec,
-)
-from panelql.resolvers import (
+from panelql.application import (
     account_actions,
     backup_actions,
     dns_invoice_actions,
@@ -28,8 +20,16 @@ from panelql.resolvers import (
     placement,
     server_actions,
 )
-from panelql.resolvers.errors import BadUserInput, StateConflict
-from panelql.resolvers.execution import ActionResult, execute
+from panelql.application.errors import BadUserInput, StateConflict
+from panelql.application.execution import ActionResult, execute
+from panelql.domain.records import (
+    AccountSpec,
+    DnsRecordInput,
+    PowerAction,
+    Resources,
+    ResourceType,
+    ServerSpec,
+)
 from panelql.schema.customers import CustomerMutation
 from panelql.schema.keys import KeyMutation
 from panelql.schema.payloads import (

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import strawberry
 
+from panelql.application import ids, queries
+from panelql.application.errors import GatewayError
+from panelql.application.execution import ActionResult
+from panelql.domain.records import ResourceType
 from panelql.providers.errors import ProviderError
-from panelql.providers.models import ResourceType
-from panelql.resolvers import ids, queries
-from panelql.resolvers.errors import GatewayError
-from panelql.resolvers.execution import ActionResult
 from panelql.schema.types.billing import Invoice
 from panelql.schema.types.common import Info
 from panelql.schema.types.compute import Account, Backup, Server

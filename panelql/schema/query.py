@@ -6,7 +6,10 @@ from typing import Annotated
 
 import strawberry
 
-from panelql.providers.models import (
+from panelql.application import ids, placement, prefetch, queries
+from panelql.application.errors import BadUserInput, NotFoundError
+from panelql.application.filters import sort_key
+from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
     DnsZoneRecord,
@@ -15,9 +18,6 @@ from panelql.providers.models import (
     ResourceType,
     ServerRecord,
 )
-from panelql.resolvers import ids, placement, prefetch, queries
-from panelql.resolvers.errors import BadUserInput, NotFoundError
-from panelql.resolvers.filters import sort_key
 from panelql.schema.customers import CustomerQuery
 from panelql.schema.inputs import (
     AccountFilterInput,

@@ -7,7 +7,7 @@ from typing import Generic, TypeVar
 
 import strawberry
 
-from panelql.resolvers.pagination import Page
+from panelql.application.pagination import Page
 
 T = TypeVar("T")
 R = TypeVar("R")

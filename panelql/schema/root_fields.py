@@ -15,7 +15,7 @@ from typing import Any
 
 from graphql import GraphQLFieldResolver, GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 
-from panelql.resolvers import auth
+from panelql.application import auth
 
 # (type name, field name, the field's resolver) -> the resolver to install instead.
 RootWrapper = Callable[[str, str, GraphQLFieldResolver], GraphQLFieldResolver]

@@ -12,17 +12,17 @@ from datetime import datetime
 
 import strawberry
 
+from panelql.application import ids, queries
+from panelql.application.errors import GatewayError
+from panelql.application.subscriptions import EventFilter, watch, watch_operation
+from panelql.domain.records import Ref, ResourceType
+from panelql.domain.status import AccountStatus as AccountStatusEnum
+from panelql.domain.status import BackupStatus as BackupStatusEnum
+from panelql.domain.status import InvoiceStatus as InvoiceStatusEnum
+from panelql.domain.status import NodeStatus as NodeStatusEnum
+from panelql.domain.status import ServerStatus as ServerStatusEnum
 from panelql.events.model import StatusEvent, Topic
 from panelql.providers.errors import ProviderError
-from panelql.providers.models import Ref, ResourceType
-from panelql.providers.status import AccountStatus as AccountStatusEnum
-from panelql.providers.status import BackupStatus as BackupStatusEnum
-from panelql.providers.status import InvoiceStatus as InvoiceStatusEnum
-from panelql.providers.status import NodeStatus as NodeStatusEnum
-from panelql.providers.status import ServerStatus as ServerStatusEnum
-from panelql.resolvers import ids, queries
-from panelql.resolvers.errors import GatewayError
-from panelql.resolvers.subscriptions import EventFilter, watch, watch_operation
 from panelql.schema.enums import (
     AccountStatus,
     BackupStatus,

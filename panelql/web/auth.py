@@ -15,10 +15,10 @@ from starlette.requests import HTTPConnection
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from panelql.resolvers.auth import viewer_for_key
-from panelql.resolvers.context import Viewer
-from panelql.resolvers.errors import GatewayError
-from panelql.resolvers.gateway import Gateway
+from panelql.application.auth import viewer_for_key
+from panelql.application.context import Viewer
+from panelql.application.errors import GatewayError
+from panelql.application.gateway import Gateway
 from panelql.web.media_types import JSON, negotiate
 
 

@@ -35,9 +35,9 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
-from panelql.resolvers.context import Context, Viewer
-from panelql.resolvers.errors import GatewayError
-from panelql.resolvers.gateway import Gateway
+from panelql.application.context import Context, Viewer
+from panelql.application.errors import GatewayError
+from panelql.application.gateway import Gateway
 from panelql.schema.errors import shape
 from panelql.web.auth import authenticate, key_from
 from panelql.web.media_types import (

@@ -11,8 +11,8 @@ import pytest
 from panelql.cli import main
 from panelql.secrets import generate_key
 from panelql.settings import ProviderEntry
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import serve_sim, start_gateway
 
 SECRET = "catalyst-secret-value-123"

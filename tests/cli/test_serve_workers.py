@@ -14,8 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.scaleout.test_two_replicas import _free_port, _wait_healthy
 
 ROOT = Path(__file__).resolve().parents[2]

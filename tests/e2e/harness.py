@@ -10,8 +10,8 @@ import httpx
 
 from panelql.app import create_app
 from panelql.settings import ProviderEntry, Settings
-from panelql.sim.framework import SimPanel
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.framework import SimPanel
+from panelql_sim.runner import BackgroundServers
 
 
 @dataclass

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from panelql.providers.transport import LeanTransport
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
 SERVERS_WITH_NODE_AND_OWNER = """
@@ -91,8 +91,8 @@ def test_lookup_by_id_and_resource(small: GatewayUnderTest) -> None:
 def test_invalid_and_unknown_ids_have_codes(small: GatewayUnderTest) -> None:
     bad = small.query('{ server(id: "not-an-id") { name } }')
     assert bad["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
-    from panelql.providers.models import Ref, ResourceType
-    from panelql.resolvers.ids import encode
+    from panelql.application.ids import encode
+    from panelql.domain.records import Ref, ResourceType
     missing = encode(Ref("cat-n10", ResourceType.SERVER, "nope"))
     gone = small.query("query($id: ID!) { server(id: $id) { name } }", {"id": missing})
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"

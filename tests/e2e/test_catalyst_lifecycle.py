@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
 OPERATION = "query($id: ID!) { operation(id: $id) { status step error { code message } } }"

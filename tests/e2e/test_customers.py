@@ -6,13 +6,13 @@ from collections.abc import Iterator
 
 import pytest
 
-from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers.ids import encode
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.demo import start_panels
-from panelql.sim.paypal import PayPalSim
-from panelql.sim.runner import BackgroundServers
-from panelql.sim.stripe import StripeSim
+from panelql.application.ids import encode
+from panelql.domain.records import Ref, ResourceType
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.demo import start_panels
+from panelql_sim.paypal import PayPalSim
+from panelql_sim.runner import BackgroundServers
+from panelql_sim.stripe import StripeSim
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
 LINK = """mutation($c: String!, $r: ID, $p: String, $b: String) {

@@ -6,8 +6,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from panelql.sim.demo import DEMO_PANELS, start_panels
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.demo import DEMO_PANELS, start_panels
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
 DONE_QUERY = """{ servers(first: 1000) { totalCount edges { node { id name status

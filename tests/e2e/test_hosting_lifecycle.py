@@ -6,9 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from panelql.sim.demo import start_panels
-from panelql.sim.directadmin import DirectAdminSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.demo import start_panels
+from panelql_sim.directadmin import DirectAdminSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 from tests.e2e.test_catalyst_lifecycle import mutate
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import serve_sim, start_gateway
 
 QUERY = "{ servers(first: 500) { totalCount edges { node { name provider { name } } } } }"

@@ -12,8 +12,8 @@ import httpx
 import pytest
 
 from panelql.settings import ProviderEntry
-from panelql.sim.paypal import PayPalSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.paypal import PayPalSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway, wait_for_subscribers
 from tests.e2e.wsclient import ws_client
 

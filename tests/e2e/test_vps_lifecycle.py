@@ -7,8 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from panelql.settings import ProviderEntry
-from panelql.sim.proxmox import ProxmoxSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.proxmox import ProxmoxSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 from tests.e2e.test_catalyst_lifecycle import CREATE, mutate, status_of, wait_operation
 

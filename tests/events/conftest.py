@@ -18,8 +18,8 @@ from panelql.providers.catalyst.adapter import CatalystProvider
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 
 Sessions = async_sessionmaker[AsyncSession]
 

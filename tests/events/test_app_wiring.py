@@ -9,9 +9,9 @@ from pathlib import Path
 import httpx
 
 from panelql.db.snapshots import Snapshots
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
-from panelql.sim.stripe import StripeSim
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
+from panelql_sim.stripe import StripeSim
 from tests.e2e.harness import serve_sim, start_gateway
 from tests.events.conftest import open_sessions
 

@@ -9,14 +9,14 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Self
 
 from panelql.db.snapshots import Snapshots
+from panelql.domain.records import BackupRecord, LiveState, NodeRecord, ServerRecord
+from panelql.domain.status import NodeStatus, ServerStatus
 from panelql.events.bus import InProcessBus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.events.watcher import Watcher
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import BackupRecord, LiveState, NodeRecord, ServerRecord
-from panelql.providers.status import NodeStatus, ServerStatus
 from panelql.settings import WatcherSettings
 from tests.events.conftest import ServedCatalyst, Sessions, open_sessions
 

@@ -20,7 +20,7 @@ from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
 from panelql.settings import Settings
-from panelql.sim.stripe import StripeSim
+from panelql_sim.stripe import StripeSim
 from tests.events.conftest import Sessions
 
 

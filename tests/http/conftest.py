@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 import pytest
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"

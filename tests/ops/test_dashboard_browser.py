@@ -23,8 +23,8 @@ import httpx
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
 STATUS = "document.getElementById('status').textContent"

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from panelql.sim.demo import start_panels
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.demo import start_panels
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"

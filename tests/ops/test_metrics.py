@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
 from panelql.web.metrics import MAX_OPERATION_NAMES, operation_label
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
 QUERY = """query FleetPage { servers(first: 50) { totalCount

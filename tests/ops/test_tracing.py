@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import start_gateway
 
 pytest.importorskip("opentelemetry.sdk", reason="the otel extra is not installed")

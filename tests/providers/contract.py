@@ -15,6 +15,15 @@ from typing import Any
 
 import pytest
 
+from panelql.domain.records import ServerRecord
+from panelql.domain.status import (
+    AccountStatus,
+    BackupStatus,
+    DnsZoneStatus,
+    InvoiceStatus,
+    NodeStatus,
+    ServerStatus,
+)
 from panelql.providers import errors
 from panelql.providers.contract import (
     BillingProvider,
@@ -23,16 +32,7 @@ from panelql.providers.contract import (
     HostingProvider,
     Provider,
 )
-from panelql.providers.models import ServerRecord
-from panelql.providers.status import (
-    AccountStatus,
-    BackupStatus,
-    DnsZoneStatus,
-    InvoiceStatus,
-    NodeStatus,
-    ServerStatus,
-)
-from panelql.sim.framework import Knobs
+from panelql_sim.framework import Knobs
 
 
 @dataclass

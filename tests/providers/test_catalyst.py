@@ -7,12 +7,12 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.status import BackupStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.catalyst.adapter import CatalystProvider
 from panelql.providers.catalyst.mapping import SERVER_STATUS
-from panelql.providers.status import BackupStatus, ServerStatus
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv, HostingContract
 from tests.providers.helpers import builder, fixture
 

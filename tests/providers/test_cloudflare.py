@@ -8,15 +8,15 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import DnsRecordInput
+from panelql.domain.status import DnsZoneStatus
 from panelql.providers import errors
 from panelql.providers.cloudflare.adapter import CloudflareProvider
 from panelql.providers.cloudflare.mapping import ERROR_CODES, ZONE_STATUS
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import DnsRecordInput
-from panelql.providers.status import DnsZoneStatus
-from panelql.sim.cloudflare import CloudflareSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.cloudflare import CloudflareSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract
 from tests.providers.helpers import builder, fixture
 

@@ -8,17 +8,17 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import AccountSpec, DnsRecordInput
+from panelql.domain.status import AccountStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.directadmin import wire
 from panelql.providers.directadmin.adapter import DirectAdminProvider
 from panelql.providers.directadmin.mapping import ACCOUNT_STATUS
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import AccountSpec, DnsRecordInput
 from panelql.providers.registry import build_provider
-from panelql.providers.status import AccountStatus
-from panelql.sim.directadmin import DirectAdminSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.directadmin import DirectAdminSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract, HostingContract
 from tests.providers.helpers import FIXTURES, fixture
 

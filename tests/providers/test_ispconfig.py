@@ -7,15 +7,15 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import DnsRecordInput
+from panelql.domain.status import DnsZoneStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
 from panelql.providers.ispconfig.adapter import ISPConfigProvider
 from panelql.providers.ispconfig.mapping import ZONE_STATUS, SessionExpired, classify_fault
-from panelql.providers.models import DnsRecordInput
-from panelql.providers.status import DnsZoneStatus
-from panelql.sim.ispconfig import ISPConfigSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.ispconfig import ISPConfigSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract
 from tests.providers.helpers import builder, fixture
 

@@ -8,8 +8,9 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import AccountSpec
+from panelql.domain.status import AccountStatus, NodeStatus
 from panelql.providers import errors
-from panelql.providers.models import AccountSpec
 from panelql.providers.nextpanel.adapter import (
     AccountCapacity,
     NextPanelAccount,
@@ -17,9 +18,8 @@ from panelql.providers.nextpanel.adapter import (
     placement_order,
 )
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, NODE_STATUS, node_raw_status
-from panelql.providers.status import AccountStatus, NodeStatus
-from panelql.sim.nextpanel import NextPanelSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.nextpanel import NextPanelSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, HostingContract
 from tests.providers.helpers import builder, fixture
 

@@ -9,13 +9,13 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.status import InvoiceStatus
 from panelql.providers import errors
 from panelql.providers.paypal.adapter import PayPalProvider
 from panelql.providers.paypal.mapping import INVOICE_STATUS
-from panelql.providers.status import InvoiceStatus
 from panelql.providers.stripe.mapping import is_overdue
-from panelql.sim.paypal import PayPalSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.paypal import PayPalSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import BillingContract, ContractEnv
 from tests.providers.helpers import builder, fixture
 

@@ -7,10 +7,11 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import DnsRecordInput
+from panelql.domain.status import DnsZoneStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import DnsRecordInput
 from panelql.providers.powerdns.adapter import PowerDNSProvider
 from panelql.providers.powerdns.mapping import (
     ZONE_STATUS,
@@ -19,9 +20,8 @@ from panelql.providers.powerdns.mapping import (
     split_content,
     zone_status,
 )
-from panelql.providers.status import DnsZoneStatus
-from panelql.sim.powerdns import PowerDNSSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.powerdns import PowerDNSSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract
 from tests.providers.helpers import builder, fixture
 

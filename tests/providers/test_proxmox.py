@@ -16,18 +16,18 @@ import pytest
 import requests
 from requests.structures import CaseInsensitiveDict
 
+from panelql.domain.records import PowerAction, Resources, ServerSpec, TaskHandle
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import PowerAction, Resources, ServerSpec, TaskHandle
 from panelql.providers.proxmox.adapter import ProxmoxProvider, build_api
 from panelql.providers.proxmox.boundary import ProxmoxClient
 from panelql.providers.proxmox.mapping import SERVER_STATUS, server_status
 from panelql.providers.registry import build_provider
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
-from panelql.sim.framework import Knobs
-from panelql.sim.proxmox import ProxmoxSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.framework import Knobs
+from panelql_sim.proxmox import ProxmoxSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv
 from tests.providers.helpers import FIXTURES
 

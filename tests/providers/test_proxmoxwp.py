@@ -9,10 +9,11 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import PowerAction, Resources, ServerSpec
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import PowerAction, Resources, ServerSpec
 from panelql.providers.proxmoxwp.adapter import ProxmoxWPProvider
 from panelql.providers.proxmoxwp.mapping import (
     BACKUP_STATUS,
@@ -25,11 +26,10 @@ from panelql.providers.proxmoxwp.mapping import (
     plan_for,
 )
 from panelql.providers.registry import build_provider
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
-from panelql.sim import proxmoxwp as sim_module
-from panelql.sim.framework import Knobs
-from panelql.sim.proxmoxwp import ProxmoxWPSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim import proxmoxwp as sim_module
+from panelql_sim.framework import Knobs
+from panelql_sim.proxmoxwp import ProxmoxWPSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv
 from tests.providers.helpers import builder, fixture
 

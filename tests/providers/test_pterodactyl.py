@@ -8,14 +8,15 @@ import httpx
 import pytest
 import respx
 
-from panelql.providers import errors
-from panelql.providers.models import (
+from panelql.domain.records import (
     BackupRecord,
     PowerAction,
     Resources,
     ServerRecord,
     ServerSpec,
 )
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
+from panelql.providers import errors
 from panelql.providers.pterodactyl.adapter import PterodactylProvider
 from panelql.providers.pterodactyl.mapping import (
     BACKUP_STATUS,
@@ -24,10 +25,9 @@ from panelql.providers.pterodactyl.mapping import (
     SERVER_STATUS,
     conflict_state,
 )
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
-from panelql.sim.framework import Knobs
-from panelql.sim.pterodactyl import PterodactylSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.framework import Knobs
+from panelql_sim.pterodactyl import PterodactylSim
+from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv, HostingContract
 from tests.providers.helpers import builder, fixture
 

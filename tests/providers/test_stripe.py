@@ -12,15 +12,15 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import InvoiceRecord
+from panelql.domain.status import InvoiceStatus
 from panelql.providers import errors
 from panelql.providers.http import ClientFactory
-from panelql.providers.models import InvoiceRecord
-from panelql.providers.status import InvoiceStatus
 from panelql.providers.stripe.adapter import StripeProvider
 from panelql.providers.stripe.mapping import INVOICE_STATUS, is_overdue, minor_to_decimal
 from panelql.providers.stripe.webhooks import StripeWebhooks
-from panelql.sim.runner import BackgroundServers
-from panelql.sim.stripe import StripeSim, parse_form, sign_payload
+from panelql_sim.runner import BackgroundServers
+from panelql_sim.stripe import StripeSim, parse_form, sign_payload
 from tests.providers.contract import BillingContract, ContractEnv
 from tests.providers.helpers import builder, config, fixture
 

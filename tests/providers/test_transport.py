@@ -18,7 +18,7 @@ import pytest
 
 from panelql.providers.http import ClientFactory
 from panelql.providers.transport import LeanTransport
-from panelql.sim.tls import self_signed_certificate
+from panelql_sim.tls import self_signed_certificate
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 

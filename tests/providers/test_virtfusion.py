@@ -8,15 +8,15 @@ import httpx
 import pytest
 import respx
 
+from panelql.domain.records import PowerAction, Resources, ServerRecord, ServerSpec
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.contract import Capability, Family
-from panelql.providers.models import PowerAction, Resources, ServerRecord, ServerSpec
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers.virtfusion.adapter import VirtFusionProvider
 from panelql.providers.virtfusion.mapping import SERVER_STATUS, lifecycle_key
 from panelql.providers.virtfusion.parse import live_state, read_error
-from panelql.sim.runner import BackgroundServers
-from panelql.sim.virtfusion import VirtFusionSim
+from panelql_sim.runner import BackgroundServers
+from panelql_sim.virtfusion import VirtFusionSim
 from tests.providers.contract import ComputeContract, ContractEnv
 from tests.providers.helpers import builder, config, fixture
 

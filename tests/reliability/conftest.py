@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.framework import Knobs
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.framework import Knobs
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
 BAD_TIMEOUT = 2.0  # the faulty panel's timeout_seconds: the deadline the tests hold it to

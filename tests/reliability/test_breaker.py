@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from panelql.providers.resilience import breaker_states
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.runner import BackgroundServers
 from tests.reliability.conftest import RESILIENCE, two_panels
 
 SERVERS = "{ servers(first: 100) { totalCount edges { node { provider { name } } } } }"

@@ -16,8 +16,8 @@ import pytest
 from sqlalchemy import make_url, text
 from sqlalchemy.ext.asyncio import create_async_engine
 
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e import test_catalyst_lifecycle as lifecycle
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from panelql.schema.root import build_schema
-from panelql.sim.demo import start_panels
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.demo import start_panels
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 from tests.reliability.querygen import Operation, QueryGen
 

@@ -22,8 +22,8 @@ from hypothesis_graphql import Mode
 from hypothesis_graphql.nodes import String
 
 from panelql.schema.root import export_sdl
-from panelql.sim.demo import start_panels
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.demo import start_panels
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 from tests.reliability.querygen import Operation
 from tests.reliability.test_fuzz import problems

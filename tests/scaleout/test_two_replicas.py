@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import create_async_engine
 from panelql.db.api_keys import ApiKeys
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.wsclient import ws_client
 
 
@@ -128,8 +128,8 @@ async def test_mutation_on_one_replica_reaches_subscriber_on_the_other(
     (first, second), key, sim = replicas
     stopped = next(s for s in sim.servers.values()
                    if s.status == "stopped" and sim.nodes[s.node_id]["isOnline"])
-    from panelql.providers.models import Ref, ResourceType
-    from panelql.resolvers.ids import encode
+    from panelql.application.ids import encode
+    from panelql.domain.records import Ref, ResourceType
     server_id = encode(Ref("cat-replicas", ResourceType.SERVER, stopped.id))
     async with ws_client(second) as client:
         assert (await client.init({"x-api-key": key}))["type"] == "connection_ack"

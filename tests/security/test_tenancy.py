@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
-from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers.auth import REQUIRED
-from panelql.resolvers.ids import encode
-from panelql.sim.catalyst import CatalystSim
-from panelql.sim.runner import BackgroundServers
+from panelql.application.auth import REQUIRED
+from panelql.application.ids import encode
+from panelql.domain.records import Ref, ResourceType
+from panelql_sim.catalyst import CatalystSim
+from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway, wait_for_subscribers
 from tests.e2e.wsclient import ws_client
 

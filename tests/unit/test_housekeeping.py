@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
+from panelql.application.gateway import Gateway
+from panelql.application.housekeeping import Housekeeping
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
-from panelql.resolvers.gateway import Gateway
-from panelql.resolvers.housekeeping import Housekeeping
 from panelql.settings import Settings
 
 

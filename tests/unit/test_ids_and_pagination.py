@@ -1,10 +1,10 @@
 import pytest
 
-from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers import ids
-from panelql.resolvers.errors import BadUserInput
-from panelql.resolvers.filters import sort_key
-from panelql.resolvers.pagination import paginate
+from panelql.application import ids
+from panelql.application.errors import BadUserInput
+from panelql.application.filters import sort_key
+from panelql.application.pagination import paginate
+from panelql.domain.records import Ref, ResourceType
 
 
 def test_ids_round_trip_and_are_opaque() -> None:

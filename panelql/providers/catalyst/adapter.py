@@ -12,6 +12,20 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
+from panelql.domain.records import (
+    AccountRecord,
+    BackupRecord,
+    NodeRecord,
+    Resources,
+    ServerRecord,
+    Usage,
+)
+from panelql.domain.status import (
+    AccountStatus,
+    NodeStatus,
+    ServerStatus,
+    map_status,
+)
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
 from panelql.providers.catalyst.mapping import SERVER_STATUS, backup_status
 from panelql.providers.config import ConnectionConfig
@@ -22,20 +36,6 @@ from panelql.providers.contract import (
     HostingProvider,
 )
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import (
-    AccountRecord,
-    BackupRecord,
-    NodeRecord,
-    Resources,
-    ServerRecord,
-    Usage,
-)
-from panelql.providers.status import (
-    AccountStatus,
-    NodeStatus,
-    ServerStatus,
-    map_status,
-)
 from panelql.providers.values import parse_time
 
 USERS_PAGE = 100

@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from panelql.providers.http import Upstream, expect
-from panelql.providers.models import (
+from panelql.domain.records import (
     BackupRecord,
     PowerAction,
     Resources,
     ServerRecord,
     ServerSpec,
 )
-from panelql.providers.status import BackupStatus
+from panelql.domain.status import BackupStatus
+from panelql.providers.http import Upstream, expect
 
 
 class CatalystLifecycle:

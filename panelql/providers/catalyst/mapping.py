@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.providers.status import BackupStatus, ServerStatus
+from panelql.domain.status import BackupStatus, ServerStatus
 
 SERVER_STATUS: dict[str, ServerStatus] = {
     "stopped": ServerStatus.STOPPED,

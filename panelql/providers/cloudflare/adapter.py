@@ -14,6 +14,8 @@ from typing import Any, Self
 
 import httpx
 
+from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.domain.status import DnsZoneStatus, map_status
 from panelql.providers.cloudflare.mapping import ZONE_STATUS, error_class
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
@@ -25,8 +27,6 @@ from panelql.providers.errors import (
     RateLimited,
 )
 from panelql.providers.http import ClientFactory, Upstream, error_for_status, expect
-from panelql.providers.models import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
-from panelql.providers.status import DnsZoneStatus, map_status
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 ZONES_PAGE = 50  # the zones list caps per_page at 50

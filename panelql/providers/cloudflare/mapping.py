@@ -7,6 +7,7 @@ table is consulted first and the HTTP status is the fallback.
 
 from __future__ import annotations
 
+from panelql.domain.status import DnsZoneStatus
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -15,7 +16,6 @@ from panelql.providers.errors import (
     ProviderError,
     RateLimited,
 )
-from panelql.providers.status import DnsZoneStatus
 
 # zone.status
 ZONE_STATUS: dict[str, DnsZoneStatus] = {

@@ -18,6 +18,8 @@ from typing import Any, Self
 
 import httpx
 
+from panelql.domain.records import AccountRecord, AccountSpec, Usage
+from panelql.domain.status import AccountStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
 from panelql.providers.directadmin import wire
@@ -26,8 +28,6 @@ from panelql.providers.directadmin.dns import DirectAdminDns
 from panelql.providers.directadmin.mapping import ACCOUNT_STATUS
 from panelql.providers.errors import InvalidRequest, NotFound
 from panelql.providers.http import ClientFactory, expect
-from panelql.providers.models import AccountRecord, AccountSpec, Usage
-from panelql.providers.status import AccountStatus, map_status
 
 DA_DATE = "%a %b %d %H:%M:%S %Y"  # date_created=Wed Nov 23 14:07:46 2022
 

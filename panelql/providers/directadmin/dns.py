@@ -16,13 +16,13 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.domain.status import DnsZoneStatus
 from panelql.providers.contract import DnsProvider
 from panelql.providers.directadmin import wire
 from panelql.providers.directadmin.client import DirectAdminBase
 from panelql.providers.errors import InvalidRequest, NotFound
 from panelql.providers.http import expect
-from panelql.providers.models import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
-from panelql.providers.status import DnsZoneStatus
 
 # Types whose value starts with a priority ("10 mail.example.com.").
 PRIORITY_TYPES = frozenset({"MX", "SRV"})

@@ -6,7 +6,7 @@ as ``rawStatus``. Domains have no status the legacy API reports, so zones are al
 
 from __future__ import annotations
 
-from panelql.providers.status import AccountStatus
+from panelql.domain.status import AccountStatus
 
 ACCOUNT_STATUS: dict[str, AccountStatus] = {
     "no": AccountStatus.ACTIVE,

@@ -22,6 +22,13 @@ from typing import Any, Self
 
 import httpx
 
+from panelql.domain.records import (
+    DnsRecordInput,
+    DnsRecordRecord,
+    DnsZoneRecord,
+    NameserverCheck,
+)
+from panelql.domain.status import DnsZoneStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
 from panelql.providers.errors import InvalidRequest, NotFound, ProviderError, Unavailable
@@ -38,13 +45,6 @@ from panelql.providers.ispconfig.mapping import (
     stored_name,
     zone_name,
 )
-from panelql.providers.models import (
-    DnsRecordInput,
-    DnsRecordRecord,
-    DnsZoneRecord,
-    NameserverCheck,
-)
-from panelql.providers.status import DnsZoneStatus, map_status
 
 ENDPOINT = "/remote/json.php"
 # The seed's platform nameservers; set ``nameservers`` in the connection options for yours.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from panelql.domain.status import DnsZoneStatus
 from panelql.providers.errors import (
     AuthenticationFailed,
     CapabilityNotSupported,
@@ -18,7 +19,6 @@ from panelql.providers.errors import (
     ProviderError,
     Unavailable,
 )
-from panelql.providers.status import DnsZoneStatus
 
 # dns_soa.active
 ZONE_STATUS: dict[str, DnsZoneStatus] = {

@@ -19,13 +19,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
+from panelql.domain.records import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
+from panelql.domain.status import AccountStatus, NodeStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
 from panelql.providers.errors import Conflict, NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, NODE_STATUS, node_raw_status
-from panelql.providers.status import AccountStatus, NodeStatus, map_status
 from panelql.providers.values import parse_time
 
 ACCOUNTS_PAGE = 100

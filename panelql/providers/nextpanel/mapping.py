@@ -7,7 +7,7 @@ docs/providers/nextpanel.md). Server health is two booleans, ``is_active`` (an a
 
 from __future__ import annotations
 
-from panelql.providers.status import AccountStatus, NodeStatus
+from panelql.domain.status import AccountStatus, NodeStatus
 
 ACCOUNT_STATUS: dict[str, AccountStatus] = {
     "active": AccountStatus.ACTIVE,

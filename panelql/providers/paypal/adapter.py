@@ -24,11 +24,11 @@ from typing import Any, Self
 
 import httpx
 
+from panelql.domain.records import InvoiceRecord
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import BillingProvider, Capability, Family
 from panelql.providers.errors import AuthenticationFailed, Conflict, InvalidRequest, NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import InvoiceRecord
 from panelql.providers.paypal.mapping import (
     FINALIZABLE,
     REMINDABLE,

@@ -7,9 +7,9 @@ from datetime import UTC, date, datetime, time
 from decimal import Decimal
 from typing import Any
 
+from panelql.domain.records import InvoiceLine, InvoiceRecord, Money
+from panelql.domain.status import InvoiceStatus, map_status
 from panelql.providers.http import expect
-from panelql.providers.models import InvoiceLine, InvoiceRecord, Money
-from panelql.providers.status import InvoiceStatus, map_status
 
 # invoice_status_list (invoicing_v2.json) plus the values the status reference page adds.
 # Refund states stay PAID: the invoice was settled; refunded amounts are not part of Invoice.

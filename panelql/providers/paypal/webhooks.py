@@ -15,9 +15,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from panelql.domain.status import InvoiceStatus, map_status
 from panelql.providers.errors import InvalidRequest
 from panelql.providers.paypal.mapping import INVOICE_STATUS, UNMAPPED_INVOICE_STATUS
-from panelql.providers.status import InvoiceStatus, map_status
 
 HEADERS = {  # verify-webhook-signature field → delivery header
     "transmission_id": "paypal-transmission-id",

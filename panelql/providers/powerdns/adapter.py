@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import quote
 
+from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
 from panelql.providers.errors import NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
 from panelql.providers.powerdns.mapping import (
     absolute,
     join_content,

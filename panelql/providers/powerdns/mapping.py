@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 
-from panelql.providers.status import DnsZoneStatus
+from panelql.domain.status import DnsZoneStatus
 
 # zone.kind (case-insensitive; 4.x answers "Native", "Master", "Slave", "Producer", "Consumer")
 ZONE_STATUS: dict[str, DnsZoneStatus] = {

@@ -27,6 +27,17 @@ from urllib.parse import urlsplit
 import requests
 from proxmoxer import ProxmoxAPI
 
+from panelql.domain.records import (
+    BackupRecord,
+    LiveState,
+    NodeRecord,
+    PowerAction,
+    Resources,
+    ServerRecord,
+    ServerSpec,
+    TaskHandle,
+    TaskProgress,
+)
 from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
@@ -38,17 +49,6 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.http import ClientFactory, expect
-from panelql.providers.models import (
-    BackupRecord,
-    LiveState,
-    NodeRecord,
-    PowerAction,
-    Resources,
-    ServerRecord,
-    ServerSpec,
-    TaskHandle,
-    TaskProgress,
-)
 from panelql.providers.proxmox import mapping
 from panelql.providers.proxmox.boundary import Call, ProxmoxClient
 from panelql.providers.proxmox.tasks import decode_upid, progress

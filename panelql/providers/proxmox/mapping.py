@@ -14,8 +14,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from panelql.providers.models import BackupRecord, NodeRecord, Resources, ServerRecord, Usage
-from panelql.providers.status import (
+from panelql.domain.records import BackupRecord, NodeRecord, Resources, ServerRecord, Usage
+from panelql.domain.status import (
     BackupStatus,
     NodeStatus,
     ServerStatus,

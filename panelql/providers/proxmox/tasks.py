@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from panelql.domain.records import TaskProgress
 from panelql.providers.errors import InvalidRequest
-from panelql.providers.models import TaskProgress
 
 
 def decode_upid(upid: str, provider: str) -> dict[str, str]:

@@ -19,11 +19,7 @@ from typing import Any, Self
 
 import httpx
 
-from panelql.providers.config import ConnectionConfig
-from panelql.providers.contract import Capability, ComputeProvider, Family
-from panelql.providers.errors import Conflict, InvalidRequest, NotFound, UnexpectedResponse
-from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import (
+from panelql.domain.records import (
     BackupRecord,
     NodeRecord,
     PowerAction,
@@ -32,6 +28,11 @@ from panelql.providers.models import (
     ServerSpec,
     Usage,
 )
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.contract import Capability, ComputeProvider, Family
+from panelql.providers.errors import Conflict, InvalidRequest, NotFound, UnexpectedResponse
+from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.proxmoxwp.mapping import (
     BACKUP_STATUS,
     LIFECYCLE_STATUSES,
@@ -42,7 +43,6 @@ from panelql.providers.proxmoxwp.mapping import (
     backup_name,
     plan_for,
 )
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus, map_status
 from panelql.providers.values import parse_time as _time
 
 DEFAULT_PROVISION_TIMEOUT = 60.0  # seed 004: "Long operations (provisioning): 60 seconds"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from panelql.providers.models import Resources
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
+from panelql.domain.records import Resources
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 
 # The site's ``status`` field: the container's power state, or what the backend is doing to it.
 SERVER_STATUS: dict[str, ServerStatus] = {

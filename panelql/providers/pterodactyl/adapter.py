@@ -19,17 +19,7 @@ import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
-from panelql.providers.config import ConnectionConfig
-from panelql.providers.contract import Capability, ComputeProvider, Family, HostingProvider
-from panelql.providers.errors import (
-    AuthenticationFailed,
-    Conflict,
-    InvalidRequest,
-    NotFound,
-    Unavailable,
-)
-from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import (
+from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
     LiveState,
@@ -40,11 +30,21 @@ from panelql.providers.models import (
     ServerSpec,
     TaskHandle,
 )
+from panelql.domain.status import ServerStatus
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.contract import Capability, ComputeProvider, Family, HostingProvider
+from panelql.providers.errors import (
+    AuthenticationFailed,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    Unavailable,
+)
+from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.pterodactyl import records
 from panelql.providers.pterodactyl.client import CLIENT_BACKUPS_PAGE, PterodactylApi, read_error
 from panelql.providers.pterodactyl.mapping import conflict_state, subuser_permissions
 from panelql.providers.pterodactyl.provisioning import build_create_body
-from panelql.providers.status import ServerStatus
 
 DEFAULT_PAGE_SIZE = 1000
 PER_SERVER_CONCURRENCY = 8

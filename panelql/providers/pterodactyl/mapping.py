@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 
 # Application API ``server.status`` (``Server::STATUS_*``); ``null`` is absent on purpose: it
 # means "ask Wings", which is what ServerRecord.status=None tells the gateway.

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from panelql.domain.records import ServerSpec
 from panelql.providers.errors import Conflict, InvalidRequest
-from panelql.providers.models import ServerSpec
 from panelql.providers.pterodactyl.client import PterodactylApi
 
 DEFAULT_IO = 500

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.providers.http import expect
-from panelql.providers.models import (
+from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
     LiveState,
@@ -14,6 +13,14 @@ from panelql.providers.models import (
     ServerRecord,
     Usage,
 )
+from panelql.domain.status import (
+    AccountStatus,
+    BackupStatus,
+    NodeStatus,
+    ServerStatus,
+    map_status,
+)
+from panelql.providers.http import expect
 from panelql.providers.pterodactyl.mapping import (
     BACKUP_STATUS,
     NODE_STATUS,
@@ -21,13 +28,6 @@ from panelql.providers.pterodactyl.mapping import (
     SERVER_STATUS,
     backup_raw_status,
     node_raw_status,
-)
-from panelql.providers.status import (
-    AccountStatus,
-    BackupStatus,
-    NodeStatus,
-    ServerStatus,
-    map_status,
 )
 from panelql.providers.values import parse_time
 

@@ -23,6 +23,7 @@ import httpx
 import stripe
 from stripe.params import InvoiceListParams, InvoicePayParams
 
+from panelql.domain.records import InvoiceRecord
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import BillingProvider, Capability, Family
 from panelql.providers.errors import (
@@ -36,7 +37,6 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.http import ClientFactory, expect
-from panelql.providers.models import InvoiceRecord
 from panelql.providers.stripe.mapping import invoice_record, is_state_error
 from panelql.providers.stripe.webhooks import StripeWebhooks
 

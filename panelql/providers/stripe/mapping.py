@@ -11,9 +11,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from panelql.domain.records import InvoiceLine, InvoiceRecord, Money
+from panelql.domain.status import InvoiceStatus, map_status
 from panelql.providers.http import expect
-from panelql.providers.models import InvoiceLine, InvoiceRecord, Money
-from panelql.providers.status import InvoiceStatus, map_status
 
 INVOICE_STATUS: dict[str, InvoiceStatus] = {
     "draft": InvoiceStatus.DRAFT,

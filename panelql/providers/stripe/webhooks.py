@@ -14,9 +14,9 @@ from typing import Any
 
 import stripe
 
+from panelql.domain.records import InvoiceRecord
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.errors import InvalidRequest, UnexpectedResponse
-from panelql.providers.models import InvoiceRecord
 from panelql.providers.stripe.mapping import invoice_record, timestamp
 
 DEFAULT_TOLERANCE = 300

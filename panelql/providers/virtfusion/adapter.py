@@ -19,11 +19,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
-from panelql.providers.config import ConnectionConfig
-from panelql.providers.contract import Capability, ComputeProvider, Family
-from panelql.providers.errors import InvalidRequest, NotFound
-from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.models import (
+from panelql.domain.records import (
     BackupRecord,
     LiveState,
     NodeRecord,
@@ -33,7 +29,11 @@ from panelql.providers.models import (
     ServerSpec,
     TaskHandle,
 )
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.contract import Capability, ComputeProvider, Family
+from panelql.providers.errors import InvalidRequest, NotFound
+from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.values import parse_time
 from panelql.providers.virtfusion.mapping import (
     BACKUP_STATUS,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.providers.status import BackupStatus, NodeStatus, ServerStatus
+from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 
 SERVER_STATUS: dict[str, ServerStatus] = {
     # lifecycle keys (from the list record), in precedence order

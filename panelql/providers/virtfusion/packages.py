@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from panelql.domain.records import Resources
 from panelql.providers.http import expect
-from panelql.providers.models import Resources
 
 
 @dataclass(frozen=True, slots=True)

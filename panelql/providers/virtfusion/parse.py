@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.providers.models import LiveState, Usage
-from panelql.providers.status import ServerStatus, map_status
+from panelql.domain.records import LiveState, Usage
+from panelql.domain.status import ServerStatus, map_status
 from panelql.providers.virtfusion.mapping import SERVER_STATUS, lifecycle_key
 
 

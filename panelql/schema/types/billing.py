@@ -6,9 +6,9 @@ from datetime import datetime
 
 import strawberry
 
-from panelql.providers.models import InvoiceRecord, ResourceType
-from panelql.providers.models import Money as MoneyRecord
-from panelql.resolvers import queries
+from panelql.application import queries
+from panelql.domain.records import InvoiceRecord, ResourceType
+from panelql.domain.records import Money as MoneyRecord
 from panelql.schema.enums import InvoiceStatus
 from panelql.schema.types.common import Info, global_id
 from panelql.schema.types.provider import Provider, provider_by_name

@@ -8,11 +8,11 @@ from typing import Any, TypeVar
 import strawberry
 from strawberry.types.nodes import SelectedField
 
-from panelql.providers.models import Ref, ResourceType
-from panelql.resolvers import ids
-from panelql.resolvers.context import Context
-from panelql.resolvers.filters import sort_key
-from panelql.resolvers.pagination import Page, paginate
+from panelql.application import ids
+from panelql.application.context import Context
+from panelql.application.filters import sort_key
+from panelql.application.pagination import Page, paginate
+from panelql.domain.records import Ref, ResourceType
 from panelql.schema.relay import Connection, to_connection
 
 Info = strawberry.Info[Context, None]

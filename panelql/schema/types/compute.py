@@ -9,7 +9,9 @@ from datetime import datetime
 
 import strawberry
 
-from panelql.providers.models import (
+from panelql.application import queries
+from panelql.application.filters import ServerFilter
+from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
     NodeRecord,
@@ -17,10 +19,8 @@ from panelql.providers.models import (
     ResourceType,
     ServerRecord,
 )
-from panelql.providers.models import Resources as ResourcesRecord
-from panelql.providers.models import Usage as UsageRecord
-from panelql.resolvers import queries
-from panelql.resolvers.filters import ServerFilter
+from panelql.domain.records import Resources as ResourcesRecord
+from panelql.domain.records import Usage as UsageRecord
 from panelql.schema.enums import AccountStatus, BackupStatus, NodeStatus, ProviderKind, ServerStatus
 from panelql.schema.relay import Connection
 from panelql.schema.types.common import Info, connection_of, global_id

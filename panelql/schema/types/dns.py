@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import strawberry
 
-from panelql.providers.models import DnsRecordRecord, DnsZoneRecord, Ref, ResourceType
-from panelql.resolvers import queries
+from panelql.application import queries
+from panelql.domain.records import DnsRecordRecord, DnsZoneRecord, Ref, ResourceType
 from panelql.schema.enums import DnsZoneStatus
 from panelql.schema.types.common import Info, global_id
 from panelql.schema.types.provider import Provider, provider_by_name

@@ -1,0 +1,132 @@
+"""Hosting account actions (create, suspend, unsuspend, package, password, delete) and
+server access grants. All are synchronous upstream, so no Operation is needed."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from panelql.application import ids, validation
+from panelql.application.context import Context
+from panelql.application.errors import BadUserInput, NotFoundError, StateConflict
+from panelql.application.execution import ActionResult
+from panelql.application.targets import adapter_for, target
+from panelql.domain.records import AccountSpec, Ref, ResourceType
+from panelql.domain.status import AccountStatus
+from panelql.events.model import Source, StatusEvent, Topic
+from panelql.providers.contract import Capability, ComputeProvider, HostingProvider
+
+# The seeds' permission names for server sub-users (seed 000 "Common Permission Sets").
+SERVER_PERMISSIONS = frozenset({
+    "server.view", "server.start", "server.stop", "server.restart", "server.delete",
+    "server.read", "console.read", "console.write", "file.read", "file.write",
+    "backup.create", "backup.restore", "database.read", "database.write",
+})
+
+
+async def _status(provider: HostingProvider, account_id: str) -> AccountStatus:
+    found = (await provider.get_accounts([account_id])).get(account_id)
+    if found is None:
+        raise NotFoundError("account not found")
+    return found.status
+
+
+async def _publish(ctx: Context, provider: HostingProvider, account_id: str,
+                   before: AccountStatus | None) -> None:
+    found = (await provider.get_accounts([account_id])).get(account_id)
+    after = found.status.value if found else "DELETED"
+    if before is None or after != before.value:
+        await ctx.gateway.bus.publish(StatusEvent(
+            topic=Topic.ACCOUNT, connection=provider.name, resource_id=account_id, status=after,
+            previous=before.value if before else None, source=Source.MUTATION))
+
+
+async def create(ctx: Context, connection: str, spec: AccountSpec) -> ActionResult:
+    provider = adapter_for(ctx, connection, HostingProvider, Capability.ACCOUNT_CREATE)
+    validation.username(spec.username)
+    validation.email(spec.email)
+    if spec.password is not None:
+        validation.password(spec.password)
+    if spec.domain is not None:
+        validation.hostname(spec.domain, "domain")
+    account = await provider.create_account(spec)
+    await _publish(ctx, provider, account.id, None)
+    return ActionResult(target=ids.encode(Ref(connection, ResourceType.ACCOUNT, account.id)))
+
+
+async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionResult:
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+                           Capability.ACCOUNT_SUSPEND)
+    reason = validation.reason(reason)
+    status = await _status(provider, ref.id)
+    if status is AccountStatus.SUSPENDED:
+        raise StateConflict("the account is already suspended", currentStatus=status.value)
+    await provider.suspend_account(ref.id, reason)
+    await _publish(ctx, provider, ref.id, status)
+    return ActionResult(target=account_id, data={"reason": reason})
+
+
+async def unsuspend(ctx: Context, account_id: str) -> ActionResult:
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+                           Capability.ACCOUNT_SUSPEND)
+    status = await _status(provider, ref.id)
+    if status is not AccountStatus.SUSPENDED:
+        raise StateConflict("the account is not suspended", currentStatus=status.value)
+    await provider.unsuspend_account(ref.id)
+    await _publish(ctx, provider, ref.id, status)
+    return ActionResult(target=account_id)
+
+
+async def change_package(ctx: Context, account_id: str, package: str) -> ActionResult:
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+                           Capability.ACCOUNT_PACKAGE)
+    package = validation.name(package, "package")
+    status = await _status(provider, ref.id)
+    if status is AccountStatus.TERMINATED:
+        raise StateConflict("the account is terminated", currentStatus=status.value)
+    await provider.change_account_package(ref.id, package)
+    return ActionResult(target=account_id, data={"package": package})
+
+
+async def change_password(ctx: Context, account_id: str, password: str) -> ActionResult:
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+                           Capability.ACCOUNT_PASSWORD)
+    await provider.change_account_password(ref.id, validation.password(password))
+    return ActionResult(target=account_id)
+
+
+async def delete(ctx: Context, account_id: str) -> ActionResult:
+    ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
+                           Capability.ACCOUNT_DELETE)
+    status = await _status(provider, ref.id)
+    await provider.delete_account(ref.id)
+    await _publish(ctx, provider, ref.id, status)
+    return ActionResult(target=account_id, data={"deleted": account_id})
+
+
+def _permissions(values: Sequence[str]) -> list[str]:
+    unknown = sorted(set(values) - SERVER_PERMISSIONS)
+    if unknown or not values:
+        raise BadUserInput(
+            f"unknown permissions {', '.join(unknown)}" if unknown else "give permissions",
+            field="permissions", allowed=sorted(SERVER_PERMISSIONS))
+    return list(dict.fromkeys(values))
+
+
+async def grant_access(ctx: Context, server_id: str, account_id: str,
+                       permissions: Sequence[str]) -> ActionResult:
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+                           Capability.SERVER_ACCESS)
+    account = ids.decode(account_id, ResourceType.ACCOUNT)
+    if account.connection != ref.connection:
+        raise BadUserInput("the account must live on the server's provider", field="account")
+    granted = _permissions(permissions)
+    await provider.grant_access(ref.id, account.id, granted)
+    return ActionResult(target=server_id, data={"account": account_id, "permissions": granted})
+
+
+async def revoke_access(ctx: Context, server_id: str, account_id: str) -> ActionResult:
+    ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
+                           Capability.SERVER_ACCESS)
+    account = ids.decode(account_id, ResourceType.ACCOUNT)
+    await provider.revoke_access(ref.id, account.id)
+    return ActionResult(target=server_id, data={"account": account_id})

@@ -1,0 +1,74 @@
+"""DNS zone/record writes and invoice actions: synchronous upstream calls, audited."""
+
+from __future__ import annotations
+
+from panelql.application import ids, validation
+from panelql.application.context import Context
+from panelql.application.errors import NotFoundError, StateConflict
+from panelql.application.execution import ActionResult
+from panelql.application.targets import adapter_for, target
+from panelql.domain.records import DnsRecordInput, Ref, ResourceType
+from panelql.domain.status import InvoiceStatus
+from panelql.events.model import Source, StatusEvent, Topic
+from panelql.providers.contract import BillingProvider, Capability, DnsProvider
+
+
+async def create_zone(ctx: Context, connection: str, name: str,
+                      account_id: str | None) -> ActionResult:
+    provider = adapter_for(ctx, connection, DnsProvider, Capability.DNS_ZONE_WRITE)
+    validation.hostname(name, "name")
+    account = ids.decode(account_id, ResourceType.ACCOUNT).id if account_id else None
+    zone = await provider.create_zone(name.rstrip(".").lower(), account)
+    return ActionResult(target=ids.encode(Ref(connection, ResourceType.DNS_ZONE, zone.id)))
+
+
+async def delete_zone(ctx: Context, zone_id: str) -> ActionResult:
+    ref, provider = await target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
+                           Capability.DNS_ZONE_WRITE)
+    await provider.delete_zone(ref.id)
+    return ActionResult(target=zone_id, data={"deleted": zone_id})
+
+
+async def upsert_record(ctx: Context, zone_id: str, record: DnsRecordInput) -> ActionResult:
+    ref, provider = await target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
+                           Capability.DNS_RECORD_WRITE)
+    record.type = validation.dns_record(record.type, record.name, record.content, record.ttl,
+                                        record.priority)
+    saved = await provider.upsert_record(ref.id, record)
+    return ActionResult(target=zone_id, data={"record": saved.id})
+
+
+async def delete_record(ctx: Context, zone_id: str, record_id: str) -> ActionResult:
+    ref, provider = await target(ctx, zone_id, ResourceType.DNS_ZONE, DnsProvider,
+                           Capability.DNS_RECORD_WRITE)
+    await provider.delete_record(ref.id, record_id)
+    return ActionResult(target=zone_id, data={"deleted": record_id})
+
+
+# Which invoice states each action accepts (Stripe's rules, which PayPal's map onto).
+INVOICE_RULES = {
+    "finalize": ({InvoiceStatus.DRAFT}, Capability.INVOICE_FINALIZE),
+    "pay": ({InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE}, Capability.INVOICE_PAY),
+    "void": ({InvoiceStatus.OPEN, InvoiceStatus.UNCOLLECTIBLE}, Capability.INVOICE_VOID),
+    "send": ({InvoiceStatus.OPEN}, Capability.INVOICE_SEND),
+}
+
+
+async def invoice_action(ctx: Context, invoice_id: str, action: str) -> ActionResult:
+    allowed, capability = INVOICE_RULES[action]
+    ref, provider = await target(ctx, invoice_id, ResourceType.INVOICE, BillingProvider, capability)
+    current = (await provider.get_invoices([ref.id])).get(ref.id)
+    if current is None:
+        raise NotFoundError("invoice not found")
+    if current.status not in allowed:
+        raise StateConflict(f"cannot {action} an invoice that is {current.status.value}",
+                            currentStatus=current.status.value)
+    method = {"finalize": provider.finalize_invoice, "pay": provider.pay_invoice,
+              "void": provider.void_invoice, "send": provider.send_invoice}[action]
+    updated = await method(ref.id)
+    if updated.status is not current.status:
+        await ctx.gateway.bus.publish(StatusEvent(
+            topic=Topic.INVOICE, connection=ref.connection, resource_id=ref.id,
+            status=updated.status.value, previous=current.status.value, source=Source.MUTATION))
+    ctx.loaders.invoice.clear(ref).prime(ref, updated)
+    return ActionResult(target=invoice_id)

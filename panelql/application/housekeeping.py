@@ -1,0 +1,46 @@
+"""Periodic clean-up of the gateway's own state: expired idempotency records, and operations a
+previous process left RUNNING (nobody follows them any more)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+from panelql.application.gateway import Gateway
+
+log = logging.getLogger("panelql.housekeeping")
+INTERVAL_SECONDS = 600.0
+
+
+class Housekeeping:
+    def __init__(self, gateway: Gateway, interval: float = INTERVAL_SECONDS) -> None:
+        self.gateway = gateway
+        self.interval = interval
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self.run_once()
+        self._task = asyncio.get_running_loop().create_task(self._loop())
+
+    async def run_once(self) -> int:
+        interrupted = await self.gateway.tracker.interrupt_stale()
+        if interrupted:
+            log.warning("%d operation(s) were left running by a dead process", interrupted)
+        return await self.gateway.idempotency.purge_expired()
+
+    async def _loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                purged = await self.run_once()
+                if purged:
+                    log.info("purged %d expired idempotency record(s)", purged)
+            except Exception:  # a failed clean-up is retried next time, never fatal
+                log.exception("housekeeping failed")
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task

@@ -1,0 +1,126 @@
+"""Per-request dataloaders: keys are Refs, grouped by connection, one batched call per group.
+
+Each loader's batch function hands every connection's ids to that adapter's batch read in one
+call (``get_servers``, ``get_nodes``…), all connections concurrently. A failing connection fails
+only its own keys. With ``settings.dataloaders`` off every key is its own call, which is what
+``bench/`` compares against.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import defaultdict
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
+
+from panelql.application.gateway import Gateway
+from panelql.domain.records import (
+    AccountRecord,
+    BackupRecord,
+    DnsZoneRecord,
+    InvoiceRecord,
+    LiveState,
+    NodeRecord,
+    Ref,
+    ResourceType,
+    ServerRecord,
+)
+from panelql.observability import observe_batch
+from panelql.providers.contract import (
+    BillingProvider,
+    ComputeProvider,
+    DnsProvider,
+    HostingProvider,
+    NodeSource,
+    Provider,
+)
+from panelql.providers.errors import NotFound, ProviderError
+
+V = TypeVar("V")
+P = TypeVar("P", bound=Provider)
+Fetch = Callable[[P, Sequence[str]], Awaitable[Mapping[str, V]]]
+
+
+def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
+    [list[Ref]], Coroutine[Any, Any, list[Any]]
+]:
+    async def load(refs: list[Ref]) -> list[Any]:
+        observe_batch(fetch.__name__.lstrip("_"), len(refs))
+        by_connection: dict[str, list[str]] = defaultdict(list)
+        for ref in refs:
+            by_connection[ref.connection].append(ref.id)
+
+        async def one(name: str, ids: list[str]) -> Mapping[str, V] | BaseException:
+            provider = gateway.providers.get(name)
+            if not isinstance(provider, family):
+                return NotFound(f"no such {family.__name__} connection {name!r}", provider=name)
+            try:
+                return await fetch(provider, list(dict.fromkeys(ids)))
+            except ProviderError as exc:
+                gateway.record_failure(name, exc)
+                return exc.with_provider(name)
+
+        names = list(by_connection)
+        results = dict(zip(names, await asyncio.gather(
+            *(one(n, by_connection[n]) for n in names)), strict=True))
+        out: list[V | BaseException | None] = []
+        for ref in refs:
+            found = results[ref.connection]
+            out.append(found if isinstance(found, BaseException) else found.get(ref.id))
+        return out
+
+    return load
+
+
+class Loaders:
+    """Fresh for every request: caches live exactly as long as one GraphQL operation."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        batching = gateway.settings.dataloaders
+        opts: dict[str, Any] = {} if batching else {"max_batch_size": 1, "cache": False}
+
+        def make(family: type[P], fetch: Fetch[P, V]) -> DataLoader[Ref, Any]:
+            return DataLoader(_batch(gateway, family, fetch), **opts)
+
+        self.server: DataLoader[Ref, Any] = make(ComputeProvider, _servers)
+        self.node: DataLoader[Ref, Any] = make(NodeSource, _nodes)  # type: ignore[type-var]
+        self.live_state: DataLoader[Ref, Any] = make(ComputeProvider, _live_states)
+        self.backups: DataLoader[Ref, Any] = make(ComputeProvider, _backups)
+        self.account: DataLoader[Ref, Any] = make(HostingProvider, _accounts)
+        self.zone: DataLoader[Ref, Any] = make(DnsProvider, _zones)
+        self.invoice: DataLoader[Ref, Any] = make(BillingProvider, _invoices)
+
+    def prime_servers(self, servers: Sequence[ServerRecord]) -> None:
+        for server in servers:
+            self.server.prime(Ref(server.connection, ResourceType.SERVER, server.id), server)
+
+
+async def _servers(p: ComputeProvider, ids: Sequence[str]) -> Mapping[str, ServerRecord]:
+    return await p.get_servers(ids)
+
+
+async def _nodes(p: NodeSource, ids: Sequence[str]) -> Mapping[str, NodeRecord]:
+    return await p.get_nodes(ids)
+
+
+async def _live_states(p: ComputeProvider, ids: Sequence[str]) -> Mapping[str, LiveState]:
+    return await p.get_live_states(ids)
+
+
+async def _backups(p: ComputeProvider, ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
+    return await p.list_backups(ids)
+
+
+async def _accounts(p: HostingProvider, ids: Sequence[str]) -> Mapping[str, AccountRecord]:
+    return await p.get_accounts(ids)
+
+
+async def _zones(p: DnsProvider, ids: Sequence[str]) -> Mapping[str, DnsZoneRecord]:
+    return await p.get_zones(ids)
+
+
+async def _invoices(p: BillingProvider, ids: Sequence[str]) -> Mapping[str, InvoiceRecord]:
+    return await p.get_invoices(ids)
+

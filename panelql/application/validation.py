@@ -1,0 +1,101 @@
+"""Input checks with field-level messages, run before any upstream call (BAD_USER_INPUT)."""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+
+from panelql.application.errors import BadUserInput
+
+_NAME = re.compile(r"^[^\x00-\x1f\x7f]{1,191}$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}\.?$)(?:(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.)*(?!-)[A-Za-z0-9_-]{1,63}(?<!-)\.?$")
+_USERNAME = re.compile(r"^[a-z][a-z0-9_]{2,15}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+RECORD_TYPES = ("A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "CAA")
+
+
+def name(value: str, field: str = "name") -> str:
+    value = value.strip()
+    if not _NAME.match(value):
+        raise BadUserInput(f"{field} must be 1 to 191 printable characters", field=field)
+    return value
+
+
+def in_range(value: float | None, low: float, high: float, field: str) -> None:
+    if value is not None and not (low <= value <= high):
+        raise BadUserInput(f"{field} must be between {low:g} and {high:g}", field=field)
+
+
+def resources(memory_mb: int | None, cpu_cores: float | None, disk_mb: int | None) -> None:
+    in_range(memory_mb, 128, 4_194_304, "memoryMb")
+    in_range(cpu_cores, 0.1, 1024, "cpuCores")
+    in_range(disk_mb, 512, 1_073_741_824, "diskMb")
+    if memory_mb is None and cpu_cores is None and disk_mb is None:
+        raise BadUserInput("give at least one of memoryMb, cpuCores, diskMb", field="resources")
+
+
+def ports(values: list[int]) -> None:
+    for port in values:
+        in_range(port, 1, 65535, "ports")
+
+
+def reason(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > 500:
+        raise BadUserInput("reason must be at most 500 characters", field="reason")
+    return value or None
+
+
+def username(value: str) -> str:
+    if not _USERNAME.match(value):
+        raise BadUserInput(
+            "username must be 3 to 16 lowercase letters, digits or _, starting with a letter",
+            field="username")
+    return value
+
+
+def email(value: str | None) -> str | None:
+    if value is not None and not _EMAIL.match(value):
+        raise BadUserInput(f"{value!r} is not an email address", field="email")
+    return value
+
+
+def password(value: str, field: str = "password") -> str:
+    if len(value) < 8 or len(value) > 128:
+        raise BadUserInput(f"{field} must be 8 to 128 characters", field=field)
+    return value
+
+
+def hostname(value: str, field: str) -> str:
+    if not _HOSTNAME.match(value):
+        raise BadUserInput(f"{value!r} is not a valid host name", field=field)
+    return value
+
+
+def dns_record(kind: str, record_name: str, content: str, ttl: int | None,
+               priority: int | None) -> str:
+    kind = kind.upper()
+    if kind not in RECORD_TYPES:
+        raise BadUserInput(f"type must be one of {', '.join(RECORD_TYPES)}", field="type")
+    if record_name not in ("@", "") and record_name != "*":
+        hostname(record_name.removeprefix("*."), "name")
+    in_range(ttl, 60, 86400 * 7, "ttl")
+    try:
+        if kind == "A":
+            ipaddress.IPv4Address(content)
+        elif kind == "AAAA":
+            ipaddress.IPv6Address(content)
+    except ValueError:
+        raise BadUserInput(f"{content!r} is not a valid {kind} address", field="content") from None
+    if kind in ("CNAME", "NS", "MX"):
+        hostname(content, "content")
+    if kind == "MX":
+        if priority is None:
+            raise BadUserInput("MX records need a priority", field="priority")
+        in_range(priority, 0, 65535, "priority")
+    if kind == "TXT" and not (1 <= len(content) <= 4096):
+        raise BadUserInput("TXT content must be 1 to 4096 characters", field="content")
+    return kind

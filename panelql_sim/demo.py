@@ -1,0 +1,90 @@
+"""``panelql demo``: simulated panels on loopback plus a gateway wired to them.
+
+Each entry says how to build one simulator and which credentials the gateway's connection uses,
+so adding a kind to the demo is one line here.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from panelql.settings import ProviderEntry
+from panelql_sim.framework import SimPanel
+from panelql_sim.runner import BackgroundServers
+
+
+@dataclass(frozen=True)
+class DemoPanel:
+    name: str
+    kind: str
+    sim: str  # "module:Class"
+    credentials: Callable[[Any], dict[str, str]]
+    path: str = ""  # base path appended to the simulator's URL
+    region: str | None = None
+    tls: bool = False
+    options: Callable[[Any, str], dict[str, Any]] = lambda sim, url: {}
+
+
+DEMO_PANELS: list[DemoPanel] = [
+    DemoPanel("catalyst-main", "catalyst", "panelql_sim.catalyst:CatalystSim",
+              lambda s: {"api_key": s.api_key}, region="us-east"),
+    DemoPanel("ptero-eu", "pterodactyl", "panelql_sim.pterodactyl:PterodactylSim",
+              lambda s: {"application_key": s.application_key, "client_key": s.client_key},
+              region="eu-west"),
+    DemoPanel("virtfusion", "virtfusion", "panelql_sim.virtfusion:VirtFusionSim",
+              lambda s: {"api_token": s.api_token}, path="/api/v1", region="us-west"),
+    DemoPanel("proxmox-lab", "proxmox", "panelql_sim.proxmox:ProxmoxSim",
+              lambda s: {"token_id": s.token_id, "token_secret": s.token_secret},
+              region="eu-central", options=lambda s, url: {"ca_bundle": s.tls.ca_path}),
+    DemoPanel("wp-sites", "proxmoxwp", "panelql_sim.proxmoxwp:ProxmoxWPSim",
+              lambda s: {"api_key": s.api_key}, region="eu-central",
+              options=lambda s, url: {"public_ip": s.public_ip}),
+    DemoPanel("directadmin", "directadmin", "panelql_sim.directadmin:DirectAdminSim",
+              lambda s: {"username": s.username, "password": s.password}, region="eu-west"),
+    DemoPanel("nextpanel", "nextpanel", "panelql_sim.nextpanel:NextPanelSim",
+              lambda s: {"key_id": s.key_id, "key_secret": s.key_secret}),
+    DemoPanel("ispconfig-dns", "ispconfig", "panelql_sim.ispconfig:ISPConfigSim",
+              lambda s: {"username": s.username, "password": s.password},
+              options=lambda s, url: {"resolver_url": f"{url}/dns-query"}),
+    DemoPanel("cloudflare", "cloudflare", "panelql_sim.cloudflare:CloudflareSim",
+              lambda s: {"api_token": s.api_token}, path="/client/v4",
+              options=lambda s, url: {"account_id": s.account_id}),
+    DemoPanel("powerdns", "powerdns", "panelql_sim.powerdns:PowerDNSSim",
+              lambda s: {"api_key": s.api_key}),
+    DemoPanel("stripe", "stripe", "panelql_sim.stripe:StripeSim",
+              lambda s: {"api_key": s.api_key, "webhook_secret": s.webhook_secret}),
+    DemoPanel("paypal", "paypal", "panelql_sim.paypal:PayPalSim",
+              lambda s: {"client_id": s.client_id, "client_secret": s.client_secret},
+              options=lambda s, url: {"webhook_id": s.webhook_id}),
+]
+
+
+def load_sim(target: str, **kwargs: Any) -> SimPanel:
+    module, _, cls = target.partition(":")
+    panel = getattr(importlib.import_module(module), cls)(**kwargs)
+    assert isinstance(panel, SimPanel)
+    return panel
+
+
+def start_panels(background: BackgroundServers, *, transition_seconds: float = 3.0,
+                 latency_ms: float = 0.0) -> tuple[dict[str, SimPanel], list[ProviderEntry]]:
+    """Serve every demo panel; return the simulators and the gateway's provider entries."""
+    sims: dict[str, SimPanel] = {}
+    entries: list[ProviderEntry] = []
+    for demo in DEMO_PANELS:
+        panel = load_sim(demo.sim)
+        panel.knobs.transition_seconds = transition_seconds
+        panel.knobs.latency_ms = latency_ms
+        # Panels that need more than plain HTTP (Proxmox: TLS, custom reason phrases) say so.
+        serve_options: dict[str, Any] = getattr(panel, "serve_options", dict)()
+        served = background.serve(demo.name, panel.app(), **serve_options)
+        sims[demo.name] = panel
+        entries.append(ProviderEntry(
+            name=demo.name, kind=demo.kind, base_url=served.url + demo.path,
+            credentials=dict(demo.credentials(panel)), options=demo.options(panel, served.url),
+            region=demo.region,
+        ))
+    return sims, entries
