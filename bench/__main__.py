@@ -3,7 +3,7 @@
     python -m bench                 # all of it, a few minutes on 2 cores
     python -m bench --profile       # also print a pyinstrument profile of the large query
     python -m bench --only calls    # one section: calls, fanout, overhead, rps, mutations,
-                                    # subscribers
+                                    # subscribers, floor
 """
 
 from __future__ import annotations
@@ -14,12 +14,14 @@ import importlib.util
 import logging
 import sys
 import time
+from collections.abc import Callable
 
-from bench.gateway import LIST_Q, SMALL_Q, Bench, all_specs, gateway_configs
+from bench import floor
+from bench.gateway import LIST_Q, SMALL_Q, Bench, Failed, all_specs, gateway_configs
 from bench.procs import Gateways, Sims
 from bench.report import Row, table
 
-SECTIONS = ("calls", "fanout", "overhead", "rps", "mutations", "subscribers")
+SECTIONS = ("calls", "fanout", "overhead", "rps", "mutations", "subscribers", "floor")
 
 
 def subscriber_rows(count: int = 1000) -> list[Row]:
@@ -44,6 +46,15 @@ def subscriber_rows(count: int = 1000) -> list[Row]:
     ]
 
 
+def guarded(section: str, run: Callable[[], None], rows: list[Row]) -> None:
+    """A section that fails is a row saying so; the other sections still run."""
+    try:
+        run()
+    except Exception as exc:  # any failure is reported, not raised
+        reason = str(exc) if isinstance(exc, Failed) else f"{type(exc).__name__}: {exc}"
+        rows.append(Row(f"{section}", f"FAILED: {reason}"[:120], "", "NO"))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench")
     parser.add_argument("--only", choices=SECTIONS, action="append")
@@ -53,10 +64,13 @@ def main(argv: list[str] | None = None) -> None:
     logging.disable(logging.WARNING)  # upstream retries and the like are not results
     started = time.perf_counter()
     rows: list[Row] = []
-    if wanted - {"subscribers"} or args.profile:
+    if wanted - {"subscribers", "floor"} or args.profile:
         rows += gateway_rows(wanted, args.profile)
     if "subscribers" in wanted:
-        rows += subscriber_rows()
+        guarded("subscribers", lambda: rows.extend(subscriber_rows()), rows)
+    if "floor" in wanted:
+        print("measuring floor (bare Strawberry beside PanelQL) …", file=sys.stderr)
+        guarded("floor", lambda: rows.extend(floor.rows()), rows)
     print(table(rows))
     print(f"\n{len(rows)} rows in {time.perf_counter() - started:.0f} s; ratios from one run, "
           "upstream latency injected at the simulators (bench/gateway.py).")
@@ -74,7 +88,7 @@ def gateway_rows(wanted: set[str], profile: bool) -> list[Row]:
                                  ("mutations", bench.mutations)):
                 if section in wanted:
                     print(f"measuring {section} …", file=sys.stderr)
-                    run()
+                    guarded(section, run, bench.rows)
             if profile:
                 bench.latency(0)
                 for config, text in (("on100", LIST_Q), ("p1", SMALL_Q)):

@@ -79,6 +79,10 @@ def _gateways_main(configs: dict[str, dict[str, Any]], pipe: Connection) -> None
             pipe.send(text)
         elif command == "cpu":
             pipe.send(time.process_time())  # the whole gateway process, all threads
+        elif command == "rss":
+            from bench.floor import rss_mb
+
+            pipe.send(rss_mb())
         else:
             break
     background.stop()
@@ -164,6 +168,11 @@ class Gateways(Child):
         self.pipe.send("cpu")
         seconds: float = self.pipe.recv()
         return seconds
+
+    def rss_mb(self) -> float:
+        self.pipe.send("rss")
+        mb: float = self.pipe.recv()
+        return mb
 
     def profile(self, work: Any) -> str:
         self.pipe.send("profile-start")
