@@ -16,14 +16,20 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import DBAPIError, OperationalError
 
 from panelql import admin
 from panelql.admin import CliError
 from panelql.db.connections import DuplicateConnection, StoredConnectionError
 from panelql.observability import configure_logging
 from panelql.secrets import SecretKeyError, generate_key
-from panelql.settings import ConfigError, ProviderEntry, Settings, load_settings
+from panelql.settings import (
+    ConfigError,
+    ProviderEntry,
+    Settings,
+    config_warnings,
+    load_settings,
+)
 
 EXAMPLE_QUERY = """{ servers(first: 100) { edges { node { id name status provider { kind }
       node { name } owner { email } } } } }"""
@@ -35,6 +41,12 @@ def _settings(args: argparse.Namespace, **overrides: object) -> Settings:
 
 def _err(message: str) -> None:
     print(f"panelql: {message}", file=sys.stderr)
+
+
+def _one_line(exc: BaseException) -> str:
+    cause = getattr(exc, "orig", None) or exc
+    text = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {text[0]}" if text else type(cause).__name__
 
 
 # -- serve / demo -------------------------------------------------------------------------------
@@ -170,6 +182,8 @@ def cmd_config(args: argparse.Namespace) -> int:
     if settings.secret_key:
         admin.cipher_for(settings)  # a malformed key is a configuration error too
     print(json.dumps(redacted_settings(settings), indent=2, default=str))
+    for warning in config_warnings(settings):
+        _err(f"warning: {warning}")
     print(f"configuration OK ({len(settings.providers)} connection(s) in the file)",
           file=sys.stderr)
     return 0
@@ -448,7 +462,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except ConfigError as exc:
-        _err(f"configuration error: {exc}")
+        if len(exc.problems) == 1:
+            _err(f"configuration error: {exc.problems[0]}")
+        else:
+            _err(f"configuration error ({len(exc.problems)} problems):")
+            for problem in exc.problems:
+                print(f"  {problem}", file=sys.stderr)
         return 2
     except (SecretKeyError, StoredConnectionError) as exc:
         _err(str(exc))
@@ -462,6 +481,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except OperationalError as exc:
         _err(f"database error: {exc.orig or exc} (is PANELQL_DATABASE_URL right? has "
              "`panelql db upgrade` run?)")
+        return 1
+    except (OSError, DBAPIError) as exc:
+        # Connection refused, unknown host, authentication failed: the server is not there or
+        # will not have us. The URL is not repeated; it may hold a password.
+        _err(f"cannot reach the database: {_one_line(exc)} (is PANELQL_DATABASE_URL right, and "
+             "is the server running?)")
         return 1
     except KeyboardInterrupt:
         return 130

@@ -8,8 +8,12 @@ the offending key spelled out; the CLI prints it and exits, never a traceback.
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import tomllib
+import typing
+from collections.abc import Mapping, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
@@ -32,7 +36,12 @@ DEFAULT_DB = "sqlite+aiosqlite:///.panelql/panelql.db"
 
 
 class ConfigError(Exception):
-    """Configuration that cannot work; the message names the key."""
+    """Configuration that cannot work. Every problem found is in ``problems``, each naming its
+    key as a dotted path (``gateway.port``, ``providers[1].kind``)."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = list(problems)
 
 
 class EnvRef(BaseModel):
@@ -121,6 +130,40 @@ class ResilienceSettings(BaseModel):
         return ResiliencePolicy(**self.model_dump())
 
 
+# The drivers PanelQL runs on, with the URL a user most likely meant for each backend.
+_DRIVERS = {"sqlite": ("aiosqlite", "sqlite+aiosqlite:///path/to/panelql.db"),
+            "postgresql": ("asyncpg", "postgresql+asyncpg://user:password@host/dbname")}
+
+
+def check_database_url(url: str) -> str:
+    """Refuse, with a hint, URLs the gateway cannot open: other databases, missing async
+    drivers, and SQLite files in folders that do not exist (a typo would otherwise create a
+    fresh, empty database somewhere unexpected)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        raise ValueError("not a database URL; use sqlite+aiosqlite:///path or "
+                         "postgresql+asyncpg://user:password@host/dbname") from None
+    backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    if backend not in _DRIVERS:
+        raise ValueError(f"unsupported database {backend!r}; PanelQL runs on SQLite "
+                         f"({_DRIVERS['sqlite'][1]}) or PostgreSQL ({_DRIVERS['postgresql'][1]})")
+    wanted, example = _DRIVERS[backend]
+    if driver != wanted:
+        raise ValueError(f"the {backend} driver must be {wanted} (e.g. {example})")
+    if importlib.util.find_spec(wanted) is None:
+        raise ValueError(f"the {wanted} package is not installed (pip install {wanted})")
+    if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        folder = Path(parsed.database).parent
+        if not folder.is_dir() and url != DEFAULT_DB:
+            raise ValueError(f"folder {folder} does not exist; create it first (only the "
+                             "default .panelql/ folder is created automatically)")
+    return url
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="PANELQL_", env_nested_delimiter="__", extra="ignore"
@@ -166,26 +209,98 @@ class Settings(BaseSettings):
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
     providers: list[ProviderEntry] = Field(default_factory=list)
 
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        return check_database_url(value)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("must start with redis://, rediss:// or unix://")
+        return value
+
     def connections(self) -> list[ConnectionConfig]:
-        configs = [p.to_connection(f"providers[{i}]") for i, p in enumerate(self.providers)]
+        problems: list[str] = []
+        configs: list[ConnectionConfig] = []
+        for i, entry in enumerate(self.providers):
+            try:
+                configs.append(entry.to_connection(f"providers[{i}]"))
+            except ConfigError as exc:
+                problems.extend(exc.problems)
         names = [c.name for c in configs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
-            raise ConfigError(f"providers: duplicate connection name(s) {', '.join(duplicates)}")
+            problems.append(f"providers: duplicate connection name(s) {', '.join(duplicates)}")
+        if problems:
+            raise ConfigError(*problems)
         return configs
 
 
-def _describe(error: ValidationError) -> str:
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    path = ""
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path
+
+
+def _describe(error: ValidationError, origin: Mapping[str, str],
+              known: Sequence[str] = ()) -> list[str]:
+    """One line per problem; a top-level key says where it came from (``gateway.port`` in the
+    file, ``PANELQL_PORT`` in the environment). Keys already reported as unknown (``known``)
+    are not reported again as pydantic's "extra inputs"."""
     lines = []
+    reported = {problem.split(":")[0] for problem in known}
     for item in error.errors():
-        path = ""
-        for part in item["loc"]:
-            path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-        lines.append(f"{path or '(root)'}: {item['msg']}")
-    return "; ".join(lines)
+        loc = item["loc"]
+        path = _dotted(loc)
+        if loc and isinstance(loc[0], str) and loc[0] in origin:
+            path = origin[loc[0]] + path[len(loc[0]):]
+        if item["type"] == "extra_forbidden" and path in reported:
+            continue
+        message = item["msg"].removeprefix("Value error, ")
+        lines.append(f"{path or '(root)'}: {message}")
+    return lines
 
 
-def _read_file(path: Path) -> dict[str, Any]:
+def _nested_model(annotation: Any) -> type[BaseModel] | None:
+    """The settings model a field holds directly or as list items (``list[ProviderEntry]``)."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def _unknown_keys(values: Mapping[str, Any], model: type[BaseModel], path: str) -> list[str]:
+    """Keys of the file that no setting reads, with the closest known name. Free-form tables
+    (a connection's credentials and options) are not walked."""
+    problems = []
+    fields = model.model_fields
+    for key, value in values.items():
+        where = f"{path}.{key}" if path else key
+        if key not in fields:
+            close = difflib.get_close_matches(key, list(fields), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            problems.append(f"{where}: unknown key{hint}")
+            continue
+        nested = _nested_model(fields[key].annotation)
+        if nested is None or nested is EnvRef:
+            continue
+        items = value if isinstance(value, list) else [value]
+        for i, item in enumerate(items):
+            if isinstance(item, dict):
+                sub = f"{where}[{i}]" if isinstance(value, list) else where
+                problems.extend(_unknown_keys(item, nested, sub))
+    return problems
+
+
+_TABLES = ("gateway",)  # the file's [gateway] table holds the top-level settings
+
+
+def _read_file(path: Path) -> tuple[dict[str, Any], dict[str, str], list[str]]:
+    """The file's values flattened for :class:`Settings`, the dotted name each top-level key
+    has in the file, and the file's unknown keys (reported with every other problem)."""
     try:
         data = tomllib.loads(path.read_text())
     except FileNotFoundError:
@@ -195,24 +310,76 @@ def _read_file(path: Path) -> dict[str, Any]:
     gateway = data.pop("gateway", {})
     if not isinstance(gateway, dict):
         raise ConfigError("gateway: must be a table")
-    return {**gateway, **data}
+    problems = _unknown_keys(gateway, Settings, "gateway")
+    for key, value in data.items():
+        if key not in Settings.model_fields and isinstance(value, dict):
+            close = difflib.get_close_matches(key, [*_TABLES, *Settings.model_fields], n=1)
+            hint = f" (did you mean [{close[0]}]?)" if close else ""
+            problems.append(f"[{key}]: unknown table{hint}")
+        else:
+            problems.extend(_unknown_keys({key: value}, Settings, ""))
+    origin = {key: f"gateway.{key}" for key in gateway}
+    return {**gateway, **data}, origin, problems
+
+
+def config_warnings(settings: Settings) -> list[str]:
+    """Things that work but should not stay: secrets written into the file itself."""
+    if settings.config_file is None:
+        return []
+    try:
+        data, _, _ = _read_file(settings.config_file)
+    except ConfigError:
+        return []
+    warnings = []
+    for i, entry in enumerate(data.get("providers") or []):
+        for key, value in (entry.get("credentials") or {}).items():
+            if isinstance(value, str):
+                warnings.append(f"providers[{i}].credentials.{key}: a literal secret in the file; "
+                                f'use {{ env = "NAME" }} and set NAME in the environment')
+    if isinstance(data.get("secret_key"), str):
+        warnings.append("gateway.secret_key: a literal secret in the file; set "
+                        "PANELQL_SECRET_KEY in the environment instead")
+    for key in ("database_url", "redis_url"):
+        value = data.get(key)
+        if isinstance(value, str) and _has_password(value):
+            warnings.append(f"gateway.{key}: a password in the file; set "
+                            f"PANELQL_{key.upper()} in the environment instead")
+    return warnings
+
+
+def _has_password(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        return bool(urlsplit(url).password)
+    except ValueError:
+        return False
 
 
 def load_settings(config_file: Path | str | None = None, **overrides: Any) -> Settings:
     """Settings from the environment, the TOML file (if any) and explicit overrides."""
+    env_names = {key: f"PANELQL_{key.upper()}" for key in Settings.model_fields}
     try:
         env_only = Settings()
-        path = Path(config_file) if config_file else env_only.config_file
-        file_values = _read_file(path) if path else {}
-        # Environment variables win over the file: re-read them on top.
-        explicit_env = {k: v for k, v in env_only.model_dump().items()
-                        if f"PANELQL_{k.upper()}" in os.environ}
+    except ValidationError as exc:
+        raise ConfigError(*_describe(exc, env_names)) from None
+    path = Path(config_file) if config_file else env_only.config_file
+    file_values, origin, problems = _read_file(path) if path else ({}, {}, [])
+    # Environment variables win over the file: re-read them on top.
+    explicit_env = {k: v for k, v in env_only.model_dump().items() if env_names[k] in os.environ}
+    origin = {**origin, **{k: env_names[k] for k in explicit_env}}
+    try:
         settings = Settings.model_validate({**file_values, **explicit_env, **overrides,
                                             "config_file": path})
-        settings.connections()  # resolve env references now, so errors surface at start
-        return settings
     except ValidationError as exc:
-        raise ConfigError(_describe(exc)) from None
+        raise ConfigError(*problems, *_describe(exc, origin, problems)) from None
+    try:
+        settings.connections()  # resolve env references now, so errors surface at start
+    except ConfigError as exc:
+        problems += exc.problems
+    if problems:
+        raise ConfigError(*problems)
+    return settings
 
 
 @lru_cache(maxsize=1)

@@ -210,6 +210,9 @@ class Watcher:
         # (connection, resource type, id) -> (status another source published, when)
         self._announced: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._untap: Callable[[], None] | None = None
+        # Connections whose last poll failed: a panel that is down is reported once when it
+        # goes and once when it comes back, not once per topic per poll.
+        self._failing: set[str] = set()
         # Renew leases well inside their TTL, and look at "watched" at least every fast interval.
         self._tick = min(self.settings.fast_seconds, self.settings.lease_seconds / 3)
 
@@ -264,9 +267,13 @@ class Watcher:
         results = await asyncio.gather(*(FETCHES[t][2](provider) for t in topics),
                                        return_exceptions=True)
         observations = [r for r in results if isinstance(r, Observation)]
-        for topic, result in zip(topics, results, strict=True):
-            if isinstance(result, BaseException):
-                self._log_failure(name, topic, result)
+        failed = [(t, r) for t, r in zip(topics, results, strict=True)
+                  if isinstance(r, BaseException)]
+        if failed:
+            self._log_failure(name, failed)
+        elif name in self._failing:
+            self._failing.discard(name)
+            log.info("watcher poll recovered", extra={"connection": name})
         if not observations:
             self.failures[name] += 1
             return []
@@ -305,14 +312,23 @@ class Watcher:
                 del self._announced[key]
         return told
 
-    def _log_failure(self, name: str, topic: Topic, exc: BaseException) -> None:
-        if isinstance(exc, asyncio.CancelledError):
-            raise exc
-        extra = {"connection": name, "topic": topic.value}
-        if isinstance(exc, ProviderError):
-            log.warning("watcher poll failed: %s", exc.message, extra={**extra, "code": exc.code})
+    def _log_failure(self, name: str, failed: list[tuple[Topic, BaseException]]) -> None:
+        for _, exc in failed:
+            if isinstance(exc, asyncio.CancelledError):
+                raise exc
+        topics = ",".join(topic.value for topic, _ in failed)
+        extra = {"connection": name, "topics": topics}
+        known = [exc for _, exc in failed if isinstance(exc, ProviderError)]
+        unexpected = [exc for _, exc in failed if not isinstance(exc, ProviderError)]
+        if unexpected:  # a bug, not an outage: always worth a traceback
+            log.error("watcher poll failed", extra=extra, exc_info=unexpected[0])
+        elif name not in self._failing:
+            first = known[0]
+            log.warning("watcher poll failed: %s", first.message,
+                        extra={**extra, "code": first.code})
         else:
-            log.error("watcher poll failed", extra=extra, exc_info=exc)
+            log.debug("watcher poll still failing", extra=extra)
+        self._failing.add(name)
 
     # -- the per-connection loop --------------------------------------------------------------
     async def _run(self, name: str) -> None:
