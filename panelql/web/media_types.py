@@ -13,12 +13,12 @@ from dataclasses import dataclass
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 JSON = "application/json"
-# Preference on a tie (``*/*`` or equal q-values): the spec's own type, since its status codes
-# carry more meaning and the spec's legacy watershed (2025-01-01) has passed.
-OFFERED = (GRAPHQL_RESPONSE_JSON, JSON)
-# Without an Accept header the spec (after the watershed) says to answer as if the client had
-# sent ``Accept: application/graphql-response+json``.
-DEFAULT = GRAPHQL_RESPONSE_JSON
+# Preference on a tie (``*/*``, ``application/*`` or equal q-values): ``application/json``. The
+# GraphQL-over-HTTP spec tells servers to treat a request without a usable preference as if it
+# had sent ``Accept: application/json``, and graphql-http's server audit checks exactly that for
+# ``*/*`` and for a missing header. A client that wants the spec's own type asks for it by name.
+OFFERED = (JSON, GRAPHQL_RESPONSE_JSON)
+DEFAULT = JSON
 UTF8 = frozenset({"utf-8", "utf8"})
 
 
@@ -88,9 +88,15 @@ def negotiate(accept: str | None) -> str | None:
     best, best_q = None, 0.0
     for media in OFFERED:
         q = quality(media, ranges)
-        if q > best_q:
+        if q > best_q or (q == best_q > 0 and _named(media, ranges)):
             best, best_q = media, q
     return best
+
+
+def _named(media: str, ranges: list[MediaRange]) -> bool:
+    """Whether the header names ``media`` itself rather than reaching it through a wildcard:
+    a client that lists the spec's type beside application/json at the same q gets it."""
+    return any(r.specificity >= 2 and r.matches(media) for r in ranges)
 
 
 def content_type(media: str) -> str:

@@ -33,10 +33,11 @@ def start(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactor
     return _start
 
 
-def post(gw: GatewayUnderTest, body: Any = None, *, accept: str | None = None,
+def post(gw: GatewayUnderTest, body: Any = None, *, accept: str | None = GRAPHQL_RESPONSE,
          content: bytes | None = None, content_type: str | None = JSON,
          **headers: str) -> httpx.Response:
-    """POST /graphql with full control over Accept and Content-Type (None drops the header)."""
+    """POST /graphql with full control over Accept and Content-Type (None drops the header).
+    Accept defaults to the spec's own type, whose status codes the tests read."""
     request = gw.client.build_request(
         "POST", f"{gw.url}/graphql", json=body if content is None else None, content=content,
         headers=headers)
@@ -45,7 +46,7 @@ def post(gw: GatewayUnderTest, body: Any = None, *, accept: str | None = None,
     return gw.client.send(request)
 
 
-def get(gw: GatewayUnderTest, params: dict[str, str], *, accept: str | None = None,
+def get(gw: GatewayUnderTest, params: dict[str, str], *, accept: str | None = GRAPHQL_RESPONSE,
         **headers: str) -> httpx.Response:
     request = gw.client.build_request("GET", f"{gw.url}/graphql", params=params,
                                       headers=headers)

@@ -15,11 +15,11 @@ from panelql.web.media_types import (
 
 
 @pytest.mark.parametrize(("accept", "expected"), [
-    (None, GRAPHQL_RESPONSE_JSON),
-    ("", GRAPHQL_RESPONSE_JSON),
+    (None, JSON),
+    ("", JSON),
     ("application/json", JSON),
     ("application/graphql-response+json", GRAPHQL_RESPONSE_JSON),
-    ("*/*", GRAPHQL_RESPONSE_JSON),
+    ("*/*", JSON),
     ("application/json;q=0.9,application/graphql-response+json;q=0.8", JSON),
     # The specific range outranks the wildcard, even with a lower q.
     ("application/*;q=1, application/graphql-response+json;q=0.2", JSON),
