@@ -26,6 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from panelql_sim import proxmox_schema as schema
 from panelql_sim.framework import Knobs, SimPanel
 from panelql_sim.proxmox_state import Archive, Guest, Task
 from panelql_sim.tls import REASON_HEADER, ReasonPhraseProtocol, TlsFiles, self_signed_certificate
@@ -46,6 +47,26 @@ def fail(status: int, message: str, errors: dict[str, str] | None = None) -> Res
     if errors:
         body["errors"] = errors
     return JSONResponse(body, status_code=status, headers={REASON_HEADER: message})
+
+
+def generate_notes(template: str, guest: Guest, node: str) -> str:
+    """pve-manager PVE/VZDump.pm @14a22df3 ``$generate_notes``: ``\\\\`` and ``\\n`` are
+    escapes, four variables expand; a template it cannot read gives no notes (a warning in the
+    task log)."""
+    if "\n" in template or any(c not in "n\\" for c in re.findall(r"\\(.)", template)):
+        return ""
+    values = {"cluster": "sim-cluster", "guestname": guest.name, "node": node,
+              "vmid": str(guest.vmid)}
+    if any(v not in values for v in re.findall(r"\{\{([^\s{}]+)\}\}", template)):
+        return ""
+    text = re.sub(r"\\(.)", lambda m: "\n" if m.group(1) == "n" else m.group(1), template)
+    return re.sub(r"\{\{(cluster|guestname|node|vmid)\}\}", lambda m: values[m.group(1)], text)
+
+
+def unique_tags(value: str) -> str:
+    """``PVE::GuestHelpers::get_unique_tags`` with default tag-style: lower-case, sorted,
+    de-duplicated, joined with ``;``."""
+    return ";".join(sorted({t.lower() for t in schema.split_list(value)}))
 
 
 def bad_params(errors: dict[str, str]) -> Response:
@@ -211,6 +232,9 @@ class ProxmoxSim(SimPanel):
             Route(API + "/nodes", self.list_nodes, methods=["GET"]),
             Route(API + "/nodes/{node}/tasks/{upid}/status", self.task_status, methods=["GET"]),
             Route(API + "/nodes/{node}/vzdump", self.vzdump, methods=["POST"]),
+            Route(API + "/nodes/{node}/vzdump/defaults", self.vzdump_defaults,
+                  methods=["GET"]),
+            Route(API + "/nodes/{node}/storage", self.storage_index, methods=["GET"]),
             Route(API + "/nodes/{node}/storage/{storage}/content", self.storage_content,
                   methods=["GET"]),
             Route(API + "/nodes/{node}/storage/{storage}/content/{volume:path}",
@@ -339,6 +363,9 @@ class ProxmoxSim(SimPanel):
             actions -= {"suspend", "resume"}  # CT suspend is experimental; not offered here
         if action not in actions:
             return fail(501, f"Method 'POST {request.url.path}' not implemented")
+        errors = schema.verify(params, schema.STATUS_ACTIONS[guest.type][action])
+        if errors:
+            return bad_params(errors)
         if action == "resume" and guest.lock == "suspended":
             return self._resume_hibernated(guest)
         locked = self._locked(guest)
@@ -354,7 +381,7 @@ class ProxmoxSim(SimPanel):
             return self._suspend(guest, params.get("todisk") in ("1", "true"))
         if action == "resume":
             return ok(self._power_task(guest, "resume", guest.unpause))
-        if action == "shutdown" and guest.qmpstatus == "paused" and not params.get("forceStop"):
+        if action == "shutdown" and guest.qmpstatus == "paused" and params.get("forceStop") != "1":
             return fail(500, "VM is paused - cannot shutdown")
         finish = {"stop": guest.power_off, "shutdown": guest.power_off,
                   "reboot": guest.power_on, "reset": guest.power_on}[action]
@@ -391,16 +418,34 @@ class ProxmoxSim(SimPanel):
         if isinstance(guest, Response):
             return guest
         params = await form(request)
-        errors: dict[str, str] = {k: f"type check ('integer') failed - got '{params[k]}'"
-                  for k in ("memory", "cores") if k in params and not params[k].isdigit()}
+        errors = schema.verify(params, schema.QEMU_CONFIG if guest.type == "qemu"
+                               else schema.LXC_CONFIG)
         if errors:
             return bad_params(errors)
+        deleted = schema.split_list(params.get("delete", ""))
+        both = [k for k in deleted if k in params]
+        if both:  # pve-container API2/LXC/Config.pm, qemu-server API2/Qemu.pm: same wording
+            return bad_params({"delete": f"you can't use '-{both[0]}' and -delete {both[0]}' "
+                                         "at the same time"})
+        if params.get("digest") and params["digest"] != guest.digest:
+            # qemu-server API2/Qemu.pm and pve-common PVE::Tools::assert_if_modified
+            return fail(500, "checksum mismatch (file change by other user?)"
+                        if guest.type == "qemu" else
+                        "detected modified configuration - file changed by other user? "
+                        "Try again.")
         locked = self._locked(guest)
         if locked:
             return locked
         guest.memory_mb = int(params.get("memory", guest.memory_mb))
         guest.cores = int(params.get("cores", guest.cores))
         guest.name = params.get("name" if guest.type == "qemu" else "hostname", guest.name)
+        if "tags" in params:
+            guest.tags = unique_tags(params["tags"])
+        if "description" in params:
+            guest.description = params["description"]
+        for key in deleted:
+            if key in ("tags", "description"):
+                setattr(guest, key, "")
         return ok(None)
 
     async def resize(self, request: Request) -> Response:
@@ -565,6 +610,9 @@ class ProxmoxSim(SimPanel):
         if isinstance(node, Response):
             return node
         params = await form(request)
+        errors = schema.verify(params, schema.VZDUMP)
+        if errors:
+            return bad_params(errors)
         if not params.get("vmid", "").isdigit():
             return bad_params({"vmid": "property is missing and it is not optional"})
         guest = self.guests.get(int(params["vmid"]))
@@ -572,10 +620,12 @@ class ProxmoxSim(SimPanel):
             return fail(500, f"guest {params['vmid']} does not exist")
         if guest.node != node.name:
             return ok("OK")  # vzdump skips guests living on other nodes
+        # PVE::VZDump::get_storage_param: no storage (and no vzdump.conf default) means 'local'
         storage = self.storages.get(params.get("storage", "local"))
         if storage is None or "backup" not in storage.content:
-            return fail(500, f"storage '{params.get('storage')}' does not support backups")
-        notes = params.get("notes-template", "").replace("{{guestname}}", guest.name)
+            return fail(500, f"can't use storage '{params.get('storage', 'local')}' for "
+                             "backups - wrong content type")
+        notes = generate_notes(params.get("notes-template", ""), guest, node.name)
         if guest.lock:
             # A locked guest fails inside the worker, as vzdump does: the task ends in error.
             return ok(self._task(node.name, "vzdump", str(guest.vmid), error="job errors"))
@@ -583,6 +633,41 @@ class ProxmoxSim(SimPanel):
                              lambda: self._add_archive(guest, storage.name, time.time(),
                                                        notes=notes),
                              guest=guest, lock="backup"))
+
+    async def vzdump_defaults(self, request: Request) -> Response:
+        node = self._node(request)
+        if isinstance(node, Response):
+            return node
+        params = dict(request.query_params)
+        errors = schema.verify(params, schema.VZDUMP_DEFAULTS)
+        if errors:
+            return bad_params(errors)
+        # An empty /etc/vzdump.conf: the endpoint then names 'local' (API2/VZDump.pm defaults).
+        return ok({"storage": params.get("storage", "local")})
+
+    async def storage_index(self, request: Request) -> Response:
+        node = self._node(request)
+        if isinstance(node, Response):
+            return node
+        params = dict(request.query_params)
+        errors = schema.verify(params, schema.STORAGE_INDEX)
+        if errors:
+            return bad_params(errors)
+        wanted = set(schema.split_list(params.get("content", "")))
+        items = []
+        for storage in self.storages.values():
+            if wanted and not wanted & set(storage.content):
+                continue
+            if params.get("storage") not in (None, storage.name):
+                continue
+            items.append({"storage": storage.name, "type": storage.plugintype,
+                          "content": ",".join(sorted(storage.content)), "enabled": 1,
+                          "active": 1, "shared": int(storage.shared), "total": 2 * 1024**4,
+                          "used": 400 * 1024**3, "avail": 2 * 1024**4 - 400 * 1024**3,
+                          "used_fraction": 0.195})
+        # PVE builds this list from a hash (RESTHandler::hash_to_array): no order promised.
+        self.random.shuffle(items)
+        return ok(items)
 
     def _storage(self, request: Request) -> tuple[Node, Storage] | Response:
         node = self._node(request)

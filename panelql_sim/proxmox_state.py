@@ -7,6 +7,7 @@ entries from ``PVE::API2Tools::extract_vm_stats``, ``status/current`` from qemu-
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +28,8 @@ class Guest:
     disk_bytes: int
     lock: str | None = None
     hastate: str | None = None
-    tags: str = ""
+    tags: str = ""  # as PVE stores them: lower-case, sorted, joined with ";"
+    description: str = ""
     template: bool = False
     started: float = field(default_factory=lambda: time.time() - 3600 * 5)
     snapshots: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -101,6 +103,8 @@ class Guest:
         body: dict[str, Any] = {"vmid": self.vmid, "name": self.name,
                                 "status": "running" if self.running else "stopped",
                                 **self._usage()}
+        if self.tags:  # vmstatus of both qemu-server and pve-container copies the tags
+            body["tags"] = self.tags
         if self.type == "qemu":
             body["qmpstatus"] = self.qmpstatus if self.running else "stopped"
             body["ha"] = {"managed": 1 if self.hastate else 0}
@@ -116,7 +120,7 @@ class Guest:
     def config(self) -> dict[str, Any]:
         size = f"{self.disk_bytes // 1024**3}G"
         body: dict[str, Any] = {"memory": self.memory_mb, "cores": self.cores,
-                                "digest": f"{hash((self.vmid, self.memory_mb)) & 0xFFFFFFFF:08x}"}
+                                "digest": self.digest}
         if self.type == "qemu":
             body.update(name=self.name, sockets=1, ostype="l26",
                         scsi0=f"local-lvm:vm-{self.vmid}-disk-0,size={size}",
@@ -126,9 +130,20 @@ class Guest:
                         rootfs=f"local-lvm:subvol-{self.vmid}-disk-0,size={size}")
         if self.lock:
             body["lock"] = self.lock
+        if self.tags:
+            body["tags"] = self.tags
+        if self.description:
+            body["description"] = self.description
         if self.snapshots:
             body["parent"] = next(reversed(self.snapshots))
         return body
+
+    @property
+    def digest(self) -> str:
+        """SHA1 of the config as PVE computes it over the file; any change changes it."""
+        text = repr((self.memory_mb, self.cores, self.name, self.tags, self.description,
+                     self.lock, self.disk_bytes))
+        return hashlib.sha1(text.encode(), usedforsecurity=False).hexdigest()
 
     def snapshot_list(self) -> list[dict[str, Any]]:
         items = list(self.snapshots.values())

@@ -91,7 +91,7 @@ async def suspend(ctx: Context, server_id: str, reason: str | None,
     if status in (S.SUSPENDED, S.DELETING, S.INSTALLING):
         raise conflict("suspend", status)
     # Panels stop the server as part of suspending it (Catalyst gets stopServer passed on);
-    # Proxmox hibernates instead, saving the running state, which is followed as a task.
+    # on Proxmox the shutdown after marking the guest suspended is a task, followed here.
     handle = await provider.suspend_server(ref.id, reason, stop=stop_server)
     watch = ServerWatch(ctx.gateway.bus, provider, ref.id, status)
     await watch.observe()

@@ -40,9 +40,9 @@ def test_vps_billing_flow(gw: GatewayUnderTest) -> None:
     assert wait_operation(gw, started["operation"]["id"])["status"] == "SUCCEEDED"
     assert status_of(gw, server_id) == "RUNNING"
 
-    suspended = mutate(gw, 'mutation($id: ID!) { suspendServer(id: $id, reason: "overdue", '
-                           "stopServer: false) { operation { id } } }", {"id": server_id})
-    # hibernation is a Proxmox task: while it runs the VM is locked (a retryable CONFLICT)
+    suspended = mutate(gw, 'mutation($id: ID!) { suspendServer(id: $id, reason: "overdue") { '
+                           "operation { id } } }", {"id": server_id})
+    # the shutdown is a Proxmox task; the guest is SUSPENDED from the first moment
     assert wait_operation(gw, suspended["operation"]["id"])["status"] == "SUCCEEDED"
     assert status_of(gw, server_id) == "SUSPENDED"
     refused = gw.query("mutation($id: ID!) { startServer(id: $id) { replayed } }",
@@ -51,7 +51,7 @@ def test_vps_billing_flow(gw: GatewayUnderTest) -> None:
     resumed = mutate(gw, "mutation($id: ID!) { unsuspendServer(id: $id) { operation { id } } }",
                      {"id": server_id})
     assert wait_operation(gw, resumed["operation"]["id"])["status"] == "SUCCEEDED"
-    assert status_of(gw, server_id) in ("RUNNING", "STOPPED")
+    assert status_of(gw, server_id) == "RUNNING"  # it was running before
 
     upgraded = mutate(gw, "mutation($id: ID!) { updateServerResources(id: $id, resources: "
                           "{memoryMb: 4096, cpuCores: 4, diskMb: 40960}) { operation { id } } }",
@@ -69,3 +69,67 @@ def test_vps_billing_flow(gw: GatewayUnderTest) -> None:
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     sim = gw.sims["pve-life"]
     assert isinstance(sim, ProxmoxSim)
+
+
+SERVER = ("query($id: ID!) { server(id: $id) { status rawStatus suspended suspensionReason "
+          "kind } }")
+
+
+def guest_id(gw: GatewayUnderTest, name: str) -> str:
+    body = gw.query('{ servers(first: 100, filter: {provider: ["pve-life"]}) { edges { node { '
+                    "id name } } } }")
+    return next(e["node"]["id"] for e in body["data"]["servers"]["edges"]
+                if e["node"]["name"] == name)
+
+
+def test_a_container_is_suspended_for_non_payment(
+        gw: GatewayUnderTest, background: BackgroundServers,
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Issue #14: suspendServer on an LXC container was NOT_SUPPORTED."""
+    sim = gw.sims["pve-life"]
+    assert isinstance(sim, ProxmoxSim)
+    ct = guest_id(gw, "ct-0004")  # VMID 103, a running container
+    suspended = mutate(gw, "mutation($id: ID!) { suspendServer(id: $id, reason: "
+                           '"Invoice #12345 overdue", idempotencyKey: "whmcs-s-12345") { '
+                           "operation { id } server { status suspended suspensionReason } } }",
+                       {"id": ct})
+    assert suspended["server"] == {"status": "SUSPENDED", "suspended": True,
+                                   "suspensionReason": "Invoice #12345 overdue"}
+    assert wait_operation(gw, suspended["operation"]["id"])["status"] == "SUCCEEDED"
+    assert not sim.guests[103].running and "panelql-suspended" in sim.guests[103].tags
+    refused = gw.query("mutation($id: ID!) { startServer(id: $id) { replayed } }", {"id": ct})
+    assert refused["errors"][0]["extensions"] == {"code": "CONFLICT",
+                                                  "currentStatus": "SUSPENDED"}
+    # The mark lives in PVE: a second gateway with an empty database sees the same.
+    entry = ProviderEntry(name="pve-life", kind="proxmox",
+                          base_url=background.served["pve-life"].url,
+                          credentials={"token_id": sim.token_id,
+                                       "token_secret": sim.token_secret},
+                          options={"ca_bundle": sim.tls.ca_path})
+    other = start_gateway(background, "gw-pve-restarted", {"pve-life": sim}, [entry],
+                          tmp_path_factory.mktemp("pve2") / "pve2.db",
+                          operation_poll_seconds=0.05)
+    seen = other.query(SERVER, {"id": ct})["data"]["server"]
+    assert seen == {"status": "SUSPENDED", "rawStatus": "stopped tag=panelql-suspended",
+                    "suspended": True, "suspensionReason": "Invoice #12345 overdue",
+                    "kind": "PROXMOX"}
+    resumed = mutate(other, "mutation($id: ID!) { unsuspendServer(id: $id) { operation { id } "
+                            "} }", {"id": ct})
+    assert wait_operation(other, resumed["operation"]["id"])["status"] == "SUCCEEDED"
+    assert gw.query(SERVER, {"id": ct})["data"]["server"] == {
+        "status": "RUNNING", "rawStatus": "running", "suspended": False,
+        "suspensionReason": None, "kind": "PROXMOX"}
+    background.stop_one("gw-pve-restarted")
+
+
+def test_create_backup_with_default_options(gw: GatewayUnderTest) -> None:
+    """Issue #14: with no backup_storage option vzdump got notes-template without storage."""
+    vm = guest_id(gw, "vm-0001")  # VMID 100, running
+    made = mutate(gw, 'mutation($id: ID!) { createBackup(server: $id, name: "before upgrade") '
+                      "{ operation { id } } }", {"id": vm})
+    op = wait_operation(gw, made["operation"]["id"])
+    assert op["status"] == "SUCCEEDED", op
+    backups = gw.query("query($id: ID!) { server(id: $id) { backups(first: 50) { edges { node "
+                       "{ id name status } } } } }", {"id": vm})["data"]["server"]["backups"]
+    names = {e["node"]["name"]: e["node"]["status"] for e in backups["edges"]}
+    assert names.get("before upgrade") == "COMPLETED", names

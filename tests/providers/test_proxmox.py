@@ -228,24 +228,104 @@ async def test_wrong_state_and_missing_guests(lab: tuple[ProxmoxSim, ProxmoxProv
     with pytest.raises(errors.Unavailable) as dead:
         await provider.power("102", PowerAction.START)  # lives on the offline node
     assert dead.value.upstream_status == 595
-    with pytest.raises(errors.CapabilityNotSupported):
-        await provider.suspend_server("103", "unpaid")  # a container
 
 
-async def test_hibernate_for_non_payment(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
-    _, provider = lab
-    await provider.suspend_server("101", "invoice 17 overdue")
-    during = await server(provider, "101")
-    assert during.status is ServerStatus.SUSPENDED
-    assert during.raw_status == "running lock=suspending"
-    await asyncio.sleep(0.4)
-    after = await server(provider, "101")
-    assert after.status is ServerStatus.SUSPENDED and after.suspended
-    assert after.raw_status == "stopped lock=suspended"
-    await provider.unsuspend_server("101")
-    await asyncio.sleep(0.4)
-    resumed = await server(provider, "101")
+@pytest.mark.parametrize("vmid", ["101", "103"])  # a VM and a container, both running
+async def test_suspend_for_non_payment_marks_stops_and_restores(
+        lab: tuple[ProxmoxSim, ProxmoxProvider], background: BackgroundServers,
+        vmid: str) -> None:
+    panel, provider = lab
+    guest = panel.guests[int(vmid)]
+    guest.tags, guest.description = "customer-004;gold", "Rack 4, call before reboot"
+    handle = await provider.suspend_server(vmid, "Invoice #17 overdue")
+    during = await server(provider, vmid)
+    assert during.status is ServerStatus.SUSPENDED and during.suspended
+    assert during.suspension_reason == "Invoice #17 overdue"
+    assert await finish(provider, handle) == (True, None)
+    # What PVE holds, so a restarted gateway and the PVE UI see the same: a tag and a note.
+    assert not guest.running and guest.tags == "customer-004;gold;panelql-suspended"
+    assert guest.description == ('Rack 4, call before reboot\n\n'
+                                 '[PanelQL] suspended, was running: "Invoice #17 overdue"')
+    fresh = connect(panel, background.served[f"proxmox-lab-{id(panel)}"].url)
+    after = await server(fresh, vmid)
+    assert after.status is ServerStatus.SUSPENDED and after.raw_status == (
+        "stopped tag=panelql-suspended")
+    assert after.suspension_reason == "Invoice #17 overdue"
+    live = await fresh.get_live_states([vmid])
+    assert live[vmid].status is ServerStatus.SUSPENDED
+    with pytest.raises(errors.Conflict, match="already suspended"):
+        await fresh.suspend_server(vmid, "again")
+    await fresh.aclose()
+    assert await finish(provider, await provider.unsuspend_server(vmid)) == (True, None)
+    resumed = await server(provider, vmid)
     assert resumed.status is ServerStatus.RUNNING and not resumed.suspended
+    assert resumed.suspension_reason is None
+    assert guest.tags == "customer-004;gold" and guest.description == "Rack 4, call before reboot"
+    with pytest.raises(errors.Conflict, match="not suspended"):
+        await provider.unsuspend_server(vmid)
+
+
+async def test_a_stopped_guest_stays_stopped_after_unsuspend(
+        lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
+    panel, provider = lab
+    guest = panel.guests[106]  # a stopped container
+    guest.tags = ""  # without tags or notes
+    assert guest.type == "lxc" and not guest.running and not guest.description
+    assert await provider.suspend_server("106", None) is None  # nothing to stop
+    assert (await server(provider, "106")).status is ServerStatus.SUSPENDED
+    assert guest.description == "[PanelQL] suspended, was stopped: null"
+    assert await provider.unsuspend_server("106") is None  # nothing to start
+    assert (await server(provider, "106")).status is ServerStatus.STOPPED
+    assert (guest.tags, guest.description) == ("", "")  # deleted, not left empty
+
+
+async def test_suspension_without_stopping_and_a_hibernated_vm(
+        lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
+    panel, provider = lab
+    assert await provider.suspend_server("100", "review", stop=False) is None
+    assert panel.guests[100].running
+    assert (await server(provider, "100")).status is ServerStatus.SUSPENDED
+    assert await provider.unsuspend_server("100") is None  # still running: nothing to start
+    # a VM hibernated in PVE (lock=suspended) is resumed, as before
+    panel.guests[100].power_off()
+    panel.guests[100].lock = "suspended"
+    assert await finish(provider, await provider.unsuspend_server("100")) == (True, None)
+    assert (await server(provider, "100")).status is ServerStatus.RUNNING
+
+
+async def test_a_concurrent_config_edit_is_not_overwritten(
+        lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
+    """The config is written with the digest read: an edit in between fails the write."""
+    panel, provider = lab
+    stale = await provider.client.call(lambda api: api.nodes("pve1").lxc(103).config.get(),
+                                       "config")
+    panel.guests[103].description = "edited in the PVE UI meanwhile"
+    with pytest.raises(errors.Conflict) as raced:
+        await provider.client.call(lambda api: api.nodes("pve1").lxc(103).config.put(
+            tags="x", digest=stale["digest"]), "config")
+    assert raced.value.retryable and "changed by other user" in raced.value.message
+
+
+async def test_the_simulator_checks_parameters_as_pve_does(
+        lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
+    """pve-common JSONSchema wording; vzdump's notes-template requires storage (the old bug)."""
+    _, provider = lab
+    with pytest.raises(errors.InvalidRequest) as no_storage:
+        await provider.client.call(lambda api: api.nodes("pve1").vzdump.post(
+            vmid=100, **{"notes-template": "{{guestname}}"}), "vzdump")
+    assert no_storage.value.fields == {"storage": "missing property required by "
+                                                  "'notes-template'"}
+    with pytest.raises(errors.InvalidRequest) as bad:
+        await provider.client.call(lambda api: api.nodes("pve1").lxc(103).config.put(
+            tags="ok;not ok!", colour="red"), "config")
+    assert bad.value.fields == {
+        "tags": "invalid format - invalid characters in tag",
+        "colour": "property is not defined in schema and the schema does not allow "
+                  "additional properties"}
+    with pytest.raises(errors.InvalidRequest) as flag:
+        await provider.client.call(lambda api: api.nodes("pve1").lxc(103).status.shutdown.post(
+            forceStop="yes"), "shutdown")
+    assert flag.value.fields == {"forceStop": "type check ('boolean') failed - got 'yes'"}
 
 
 async def test_create_resize_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
@@ -283,6 +363,8 @@ async def test_backup_restore_and_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]
     after = (await provider.list_backups(["100"]))["100"]
     new = [b for b in after if b.id not in before]
     assert len(new) == 1 and new[0].name == "before-upgrade"
+    # no backup_storage option: the node's shared backup storage, so notes can be kept
+    assert new[0].id.startswith("nfs-backup:backup/vzdump-qemu-100-")
     with pytest.raises(errors.Conflict, match="is running"):
         await provider.restore_backup("100", new[0].id)
     await finish(provider, await provider.power("100", PowerAction.KILL))

@@ -42,14 +42,14 @@ from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
 from panelql.providers.errors import (
-    CapabilityNotSupported,
     Conflict,
     InvalidRequest,
     NotFound,
+    Unavailable,
     UnexpectedResponse,
 )
 from panelql.providers.http import ClientFactory, expect
-from panelql.providers.proxmox import mapping
+from panelql.providers.proxmox import mapping, suspension
 from panelql.providers.proxmox.boundary import Call, ProxmoxClient
 from panelql.providers.proxmox.tasks import decode_upid, progress
 
@@ -151,8 +151,24 @@ class ProxmoxProvider(ComputeProvider):
 
     # -- servers and nodes --------------------------------------------------------------------
     async def list_servers(self) -> list[ServerRecord]:
-        return [mapping.server_record(self.name, e)
-                for e in self._guests(await self._resources("vm"))]
+        guests = self._guests(await self._resources("vm"))
+        records = [mapping.server_record(self.name, e) for e in guests]
+        # The reason is in the notes, which /cluster/resources does not carry: one config read
+        # per guest suspended by PanelQL (suspended guests only, concurrently).
+        marked = [(r, e) for r, e in zip(records, guests, strict=True)
+                  if suspension.is_marked(e) and e.get("status") != "unknown"]
+        notes = await asyncio.gather(*(self._note(e) for _, e in marked))
+        for (record, _), note in zip(marked, notes, strict=True):
+            record.suspension_reason = note.reason if note else None
+        return records
+
+    async def _note(self, entry: dict[str, Any]) -> suspension.Note | None:
+        guest = Guest(str(entry["vmid"]), str(entry["node"]), str(entry["type"]), entry)
+        try:
+            config = await self._config(guest)
+        except (NotFound, Unavailable):  # gone or node unreachable since the list: no reason
+            return None
+        return suspension.read_note(config.get("description"))
 
     async def list_nodes(self) -> list[NodeRecord]:
         entries = await self._resources()
@@ -179,7 +195,7 @@ class ProxmoxProvider(ComputeProvider):
         current = await self._call(
             lambda api: api.nodes(node)(kind)(vmid).status.current.get(), "status/current")
         expect(isinstance(current, dict) and "status" in current, self.name, "guest status")
-        merged = {**current, "hastate": entry.get("hastate")}
+        merged = {"tags": entry.get("tags"), **current, "hastate": entry.get("hastate")}
         return LiveState(mapping.server_status(merged), mapping.raw_status(merged))
 
     # -- backups ------------------------------------------------------------------------------
@@ -282,24 +298,71 @@ class ProxmoxProvider(ComputeProvider):
         return self._task(await self._guest_call(guest, "post", path, path), path)
 
     async def suspend_server(self, server_id: str, reason: str | None, *,
-                             stop: bool = True) -> TaskHandle:
-        # Hibernation (RAM to disk, lock "suspended") survives host reboots and frees the RAM;
-        # PVE has nowhere to keep `reason`, so it is only in the gateway's audit log.
-        guest = await self._locate(server_id)
-        if guest.type != "qemu":
-            raise CapabilityNotSupported("Proxmox containers cannot be hibernated",
-                                         provider=self.name)
-        return self._task(await self._guest_call(guest, "post", "status/suspend", "suspend",
-                                                 todisk=1), "suspend")
+                             stop: bool = True) -> TaskHandle | None:
+        """Mark the guest suspended in its config (suspension.py), then shut it down.
 
-    async def unsuspend_server(self, server_id: str) -> TaskHandle:
-        # `resume` continues a paused VM and starts a hibernated one from its saved state.
+        The mark comes first: if the shutdown fails the guest is already refused by
+        ``startServer``, and a retry of the suspension finds it marked (CONFLICT) rather than
+        half done. The same for VMs and containers; `reason` and the power state to restore go
+        into the guest's notes.
+        """
         guest = await self._locate(server_id)
-        if guest.type != "qemu":
-            raise CapabilityNotSupported("Proxmox containers cannot be hibernated",
-                                         provider=self.name)
-        return self._task(await self._guest_call(guest, "post", "status/resume", "resume"),
-                          "resume")
+        config, current = await asyncio.gather(self._config(guest), self._current(guest))
+        if suspension.is_marked(config):
+            raise Conflict("the guest is already suspended", provider=self.name)
+        running = current.get("status") == "running"
+        await self._write_config(guest, config, {
+            "tags": suspension.tags_with_mark(config.get("tags")),
+            "description": suspension.add_note(config.get("description"),
+                                               "running" if running else "stopped", reason)})
+        if not (stop and running):
+            return None
+        # forceStop: a guest that ignores the ACPI request (or a paused VM, which refuses a
+        # plain shutdown) is stopped when the timeout ends (qemu-server/pve-container shutdown).
+        return self._task(await self._guest_call(guest, "post", "status/shutdown", "shutdown",
+                                                 forceStop=1), "shutdown")
+
+    async def unsuspend_server(self, server_id: str) -> TaskHandle | None:
+        guest = await self._locate(server_id)
+        if guest.entry.get("lock") == "suspended" and not suspension.is_marked(guest.entry):
+            # Hibernated in PVE (status/suspend todisk=1): resume starts it from the saved RAM.
+            return self._task(await self._guest_call(guest, "post", "status/resume", "resume"),
+                              "resume")
+        config, current = await asyncio.gather(self._config(guest), self._current(guest))
+        if not suspension.is_marked(config):
+            raise Conflict("the guest is not suspended", provider=self.name)
+        note = suspension.read_note(config.get("description"))
+        await self._write_config(guest, config, {
+            "tags": suspension.tags_without_mark(config.get("tags")),
+            "description": suspension.remove_note(config.get("description"))})
+        # Without our note (edited away in PVE) the guest is started: a paid-up customer
+        # expects the service back.
+        if (note is not None and note.previous == "stopped") or current.get("status") == "running":
+            return None
+        return self._task(await self._guest_call(guest, "post", "status/start", "start"),
+                          "start")
+
+    async def _config(self, guest: Guest) -> dict[str, Any]:
+        config = await self._guest_call(guest, "get", "config", "config")
+        expect(isinstance(config, dict), self.name, "guest config")
+        return dict(config)
+
+    async def _current(self, guest: Guest) -> dict[str, Any]:
+        current = await self._guest_call(guest, "get", "status/current", "status/current")
+        expect(isinstance(current, dict) and "status" in current, self.name, "guest status")
+        return dict(current)
+
+    async def _write_config(self, guest: Guest, config: dict[str, Any],
+                            changes: dict[str, str]) -> None:
+        """PUT config with the digest read, so a concurrent edit fails instead of being lost;
+        empty values are deleted (PVE keeps no empty tags or notes)."""
+        data: dict[str, Any] = {k: v for k, v in changes.items() if v}
+        empty = [k for k, v in changes.items() if not v]
+        if empty:
+            data["delete"] = ",".join(empty)
+        if config.get("digest"):
+            data["digest"] = config["digest"]
+        await self._guest_call(guest, "put", "config", "config", **data)
 
     async def create_server(self, spec: ServerSpec) -> ServerRecord | TaskHandle:
         kind = str(spec.options.get("type", "qemu"))
@@ -367,13 +430,33 @@ class ProxmoxProvider(ComputeProvider):
             return self._task(await self._guest_call(guest, "post", "snapshot", "snapshot",
                                                      snapname=snapname,
                                                      description=name or ""), "snapshot")
-        data = {"vmid": guest.vmid, "mode": self.options.get("backup_mode", "snapshot"),
-                "compress": self.options.get("backup_compress", "zstd"),
-                "storage": self.options.get("backup_storage"),
-                "notes-template": name or "{{guestname}}"}
+        data: dict[str, Any] = {"vmid": guest.vmid,
+                                "mode": self.options.get("backup_mode", "snapshot"),
+                                "compress": self.options.get("backup_compress", "zstd")}
+        storage = await self._backup_target(guest.node)
+        if storage is not None:
+            # vzdump's schema: `notes-template` requires `storage` (pve-guest-common
+            # src/PVE/VZDump/Common.pm @4a8f6cbf); without one the name cannot be kept.
+            data.update(storage=storage, **{"notes-template": _notes_template(name)})
         result = await self._call(lambda api: api.nodes(guest.node).vzdump.post(**data),
                                   "vzdump")
         return self._task(result, "vzdump")
+
+    async def _backup_target(self, node: str) -> str | None:
+        """The ``backup_storage`` option, else one of the node's active backup storages:
+        shared ones first (the archive outlives the node and restores anywhere), then by name
+        (PVE lists storages in hash order). None: vzdump's own default (vzdump.conf / local)."""
+        if self.options.get("backup_storage"):
+            return str(self.options["backup_storage"])
+        items = await self._call(lambda api: api.nodes(node).storage.get(content="backup",
+                                                                         enabled=1),
+                                 "storage list")
+        expect(isinstance(items, list), self.name, "storage list")
+        usable = [i for i in items if isinstance(i, dict) and i.get("storage")
+                  and i.get("active", 1) and i.get("enabled", 1)
+                  and "backup" in str(i.get("content", "")).split(",")]
+        usable.sort(key=lambda i: (not i.get("shared"), str(i["storage"])))
+        return str(usable[0]["storage"]) if usable else None
 
     async def restore_backup(self, server_id: str, backup_id: str) -> TaskHandle | None:
         guest = await self._locate(server_id)
@@ -411,6 +494,16 @@ class ProxmoxProvider(ComputeProvider):
         if vmid != guest.vmid or not snap:
             raise NotFound(f"no snapshot {backup_id} of guest {guest.vmid}", provider=self.name)
         return snap
+
+
+def _notes_template(name: str | None) -> str:
+    """vzdump reads the template as one line in which ``\\`` and ``\\n`` are escapes and
+    ``{{guestname}}``, ``{{vmid}}``, ``{{node}}``, ``{{cluster}}`` are expanded (pve-manager
+    PVE/VZDump.pm @14a22df3 ``$generate_notes``): escape a given name so it comes back as
+    typed; at most 1024 characters (Common.pm)."""
+    if not name:
+        return "{{guestname}}"
+    return name.replace("\\", "\\\\").replace("\n", "\\n")[:1024]
 
 
 def _snapshot_name(name: str | None) -> str:

@@ -48,6 +48,10 @@ Call = Callable[[Any], Any]
 # "can't lock file … got timeout" and "VM is locked (backup)" are both worth retrying.
 _MESSAGE_TABLE: tuple[tuple[str, str], ...] = (
     ("lock", "conflict-retry"),
+    # a `digest` that no longer matches: qemu-server "checksum mismatch (file change by other
+    # user?)", pve-common assert_if_modified "detected modified configuration - file changed…"
+    ("file change by other user", "conflict-retry"),
+    ("file changed by other user", "conflict-retry"),
     ("does not exist", "not-found"),
     ("no such", "not-found"),
     ("already running", "conflict"),

@@ -3,8 +3,9 @@
 A guest's state is spread over several fields: ``status`` (``running|stopped|unknown``; on
 ``/cluster/resources`` a running VM's QEMU run state such as ``paused``, because pvestatd
 stores ``qmpstatus || status`` in the RRD that endpoint reads), ``qmpstatus`` (only in
-``status/current``), ``lock`` and ``hastate``. They are reduced to one key by precedence —
-HA error > lifecycle lock > power state — and that key is looked up in ``SERVER_STATUS``.
+``status/current``), ``lock``, ``hastate`` and PanelQL's suspension tag (``tags``). They are
+reduced to one key by precedence — HA error > lifecycle lock > suspension tag > power state —
+and that key is looked up in ``SERVER_STATUS``.
 Locks that do not change what the guest is doing (``backup``, ``snapshot``, ``mounted``…) fall
 through to the power state; they stay visible in ``raw_status``.
 """
@@ -21,6 +22,7 @@ from panelql.domain.status import (
     ServerStatus,
     map_status,
 )
+from panelql.providers.proxmox import suspension
 
 SOURCE = "proxmox"
 MIB = 1024 * 1024
@@ -52,6 +54,8 @@ SERVER_STATUS: dict[str, ServerStatus] = {
     "lock:suspending": ServerStatus.SUSPENDED,  # status/suspend todisk=1 in progress
     "lock:suspended": ServerStatus.SUSPENDED,  # hibernated
     "lock:destroyed": ServerStatus.DELETING,  # pve-container, while a CT is removed
+    # suspended by PanelQL (suspension.py): stopped and tagged, whatever the power state says
+    f"tag:{suspension.TAG}": ServerStatus.SUSPENDED,
     # HA manager gave up on the guest
     "hastate:error": ServerStatus.ERROR,
 }
@@ -85,6 +89,8 @@ def status_key(entry: dict[str, Any]) -> str:
     lock = entry.get("lock")
     if lock in LIFECYCLE_LOCKS:
         return f"lock:{lock}"
+    if suspension.is_marked(entry):
+        return f"tag:{suspension.TAG}"
     power = entry.get("status")
     if power == "running" and entry.get("qmpstatus"):
         power = entry["qmpstatus"]
@@ -98,6 +104,8 @@ def raw_status(entry: dict[str, Any]) -> str:
         parts.append(f"qmpstatus={entry['qmpstatus']}")
     if entry.get("lock"):
         parts.append(f"lock={entry['lock']}")
+    if suspension.is_marked(entry):
+        parts.append(f"tag={suspension.TAG}")
     if entry.get("hastate") == "error":
         parts.append("hastate=error")
     return " ".join(parts)
@@ -120,7 +128,7 @@ def server_record(connection: str, entry: dict[str, Any]) -> ServerRecord:
     return ServerRecord(
         connection=connection, id=vmid, name=str(entry.get("name") or f"{label} {vmid}"),
         status=server_status(entry), raw_status=raw_status(entry),
-        suspended=entry.get("lock") in SUSPENSION_LOCKS,
+        suspended=entry.get("lock") in SUSPENSION_LOCKS or suspension.is_marked(entry),
         node_id=_str(entry.get("node")),
         resources=Resources(memory_mb=_int_mib(entry.get("maxmem")),
                             cpu_cores=_num(entry.get("maxcpu")),
