@@ -7,10 +7,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test lint bench schema clean
 
+# The first install takes about a minute; pip's progress shows instead of a silent wait.
 $(STAMP): pyproject.toml
+	@echo "Installing PanelQL and its test tools into $(VENV) (first run only, about a minute)..."
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	touch $(STAMP)
 
 demo: $(STAMP)

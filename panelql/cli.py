@@ -107,7 +107,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from panelql.app import create_app
-    from panelql_sim.demo import start_panels
+    from panelql_sim.demo import demo_config, start_panels
     from panelql_sim.runner import BackgroundServers
 
     key_file = Path(args.key_file)
@@ -121,12 +121,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             settings = settings.model_copy(update={"ws_allowed_origins": ["*"]})
         configure_logging("warning", settings.log_format)
         key, created = asyncio.run(admin.ensure_demo_key(settings, key_file))
+        config_file = key_file.parent / "demo.toml"
+        config_file.write_text(demo_config(entries))
         port = args.port or settings.port
         url = f"http://{settings.host}:{port}/graphql"
         print(f"PanelQL demo: {len(entries)} simulated panels "
               f"({', '.join(e.kind for e in entries)})")
         print(f"GraphiQL: {url}")
         print(demo_banner(url, key, created, key_file), flush=True)
+        print(f"The simulated panels' connections: panelql --config {config_file} providers list\n",
+              flush=True)
         uvicorn.run(create_app(settings), host=settings.host, port=port,
                     log_level="warning", ws="websockets-sansio", log_config=None)
     finally:
@@ -141,9 +145,14 @@ def cmd_db(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     if args.db_command == "upgrade":
+        before = asyncio.run(current_revision(settings.database_url))
         print("migrating…", file=sys.stderr, flush=True)
         asyncio.run(upgrade(settings.database_url))
-        print("database is at the latest revision")
+        after = asyncio.run(current_revision(settings.database_url))
+        if before == after:
+            print(f"database already at the latest revision ({after})")
+        else:
+            print(f"database migrated from {before or '(empty)'} to {after}")
     else:
         print(asyncio.run(current_revision(settings.database_url)) or "(empty database)")
     return 0
@@ -152,10 +161,21 @@ def cmd_db(args: argparse.Namespace) -> int:
 def cmd_schema(args: argparse.Namespace) -> int:
     from panelql.schema.root import SDL_PATH, export_sdl
 
-    target = Path(args.output) if args.output else SDL_PATH
+    if args.output == "-":
+        sys.stdout.write(export_sdl())
+        return 0
+    target = Path(args.output) if args.output else _default_sdl_target(SDL_PATH)
     target.write_text(export_sdl())
-    print(f"wrote {target}")
+    print(f"wrote {target}", file=sys.stderr)
     return 0
+
+
+def _default_sdl_target(packaged: Path) -> Path:
+    """In a source checkout, the SDL file the drift test reads; in an installed package, never
+    site-packages: ``./schema.graphql``."""
+    if "site-packages" in packaged.parts or "dist-packages" in packaged.parts:
+        return Path("schema.graphql")
+    return packaged
 
 
 def redacted_settings(settings: Settings) -> dict[str, Any]:
@@ -212,8 +232,14 @@ def cmd_providers(args: argparse.Namespace) -> int:
     settings = _settings(args)
     command = args.providers_command
     if command == "list":
-        for row in asyncio.run(admin.list_connections(settings)):
+        rows = asyncio.run(admin.list_connections(settings))
+        for row in rows:
             print(f"{row.name}\t{row.kind}\t{row.base_url}\t{row.source}\t{row.region or '-'}")
+        if not rows:
+            _err("no provider connections: add [[providers]] to the config file (--config or "
+                 "PANELQL_CONFIG_FILE) or use `panelql providers add`; while `make demo` runs, "
+                 "its panels are in .panelql/demo.toml (panelql --config .panelql/demo.toml "
+                 "providers list)")
         return 0
     if command == "test":
         return _providers_test(settings, args)
@@ -391,7 +417,8 @@ def parser() -> argparse.ArgumentParser:
 
     schema = sub.add_parser("schema", help="GraphQL schema")
     schema.add_argument("schema_command", choices=["export"])
-    schema.add_argument("--output", help="file to write (default: panelql/schema/schema.graphql)")
+    schema.add_argument("--output", help="file to write, - for standard output (default: "
+                        "panelql/schema/schema.graphql in a checkout, else ./schema.graphql)")
     schema.set_defaults(func=cmd_schema)
 
     audit = sub.add_parser("audit", help="the audit log of mutations")

@@ -7,6 +7,7 @@ so adding a kind to the demo is one line here.
 from __future__ import annotations
 
 import importlib
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -88,3 +89,29 @@ def start_panels(background: BackgroundServers, *, transition_seconds: float = 3
             region=demo.region,
         ))
     return sims, entries
+
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, dict):
+        return "{ " + ", ".join(f"{k} = {_toml_value(v)}" for k, v in value.items()) + " }"
+    return json.dumps(str(value))  # a JSON string is a valid TOML basic string
+
+
+def demo_config(entries: list[ProviderEntry]) -> str:
+    """The demo's connections as a config file, so `panelql --config .panelql/demo.toml
+    providers list|test` shows the simulated panels while `make demo` runs. The credentials are
+    the simulators' own throwaway values."""
+    lines = ["# Written by `panelql demo` for its simulated panels; rewritten at each start.",
+             ""]
+    for entry in entries:
+        lines.append("[[providers]]")
+        data = entry.model_dump(exclude_defaults=True)
+        for key in ("name", "kind", "base_url", "region", "credentials", "options"):
+            if data.get(key):
+                lines.append(f"{key} = {_toml_value(data[key])}")
+        lines.append("")
+    return "\n".join(lines)

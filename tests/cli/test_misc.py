@@ -84,6 +84,9 @@ def test_db_upgrade_and_current(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["db", "current"]) == 0
     assert "(empty database)" in capsys.readouterr().out
     assert main(["db", "upgrade"]) == 0
+    assert capsys.readouterr().out.startswith("database migrated from (empty) to ")
+    assert main(["db", "upgrade"]) == 0  # nothing left to do, and it says so
+    assert capsys.readouterr().out.startswith("database already at the latest revision (")
     assert main(["db", "current"]) == 0
     assert capsys.readouterr().out.strip().splitlines()[-1] != "(empty database)"
 
@@ -92,6 +95,16 @@ def test_schema_export(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> No
     target = tmp_path / "out.graphql"
     assert main(["schema", "export", "--output", str(target)]) == 0
     assert "type Query" in target.read_text()
+    assert main(["schema", "export", "--output", "-"]) == 0  # standard output, no file "-"
+    assert "type Query" in capsys.readouterr().out and not Path("-").exists()
+
+
+def test_providers_list_without_connections_says_where_they_come_from(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["providers", "list"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert "no provider connections" in captured.err and "demo.toml" in captured.err
 
 
 def test_database_errors_are_one_line(monkeypatch: pytest.MonkeyPatch,

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
-from panelql_sim.demo import DEMO_PANELS, start_panels
+from panelql.cli import main
+from panelql.settings import ProviderEntry
+from panelql_sim.demo import DEMO_PANELS, demo_config, start_panels
 from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
@@ -64,3 +67,21 @@ def test_invoices_of_every_billing_kind(demo: GatewayUnderTest) -> None:
     for edge in edges:
         amount = edge["node"]["total"]["amount"]
         assert amount.replace(".", "", 1).isdigit()  # an exact decimal string
+
+
+def test_demo_config_file_lists_the_simulated_panels(
+        demo: GatewayUnderTest, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """What `make demo` writes to .panelql/demo.toml is a config file the CLI reads."""
+    entries = [ProviderEntry(name=name, kind=kind, base_url=url,
+                             credentials={"api_key": "x"}, options={"n": 1, "on": True})
+               for name, kind, url in [("a", "catalyst", "http://127.0.0.1:1"),
+                                       ("b", "stripe", "http://127.0.0.1:2/v1")]]
+    config = tmp_path / "demo.toml"
+    config.write_text(demo_config(entries))
+    monkeypatch.setenv("PANELQL_DATABASE_URL", f"sqlite+aiosqlite:///{tmp_path / 'c.db'}")
+    assert main(["--config", str(config), "providers", "list"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert [(r[0], r[1], r[2], r[3]) for r in rows] == [
+        ("a", "catalyst", "http://127.0.0.1:1", "config"),
+        ("b", "stripe", "http://127.0.0.1:2/v1", "config")]
