@@ -79,7 +79,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         if settings.config_file:
             os.environ["PANELQL_CONFIG_FILE"] = str(settings.config_file)
         os.environ["PANELQL_AUTO_MIGRATE"] = "false"  # migrated above, once, not per worker
-        uvicorn.run("panelql.cli:app_factory", factory=True, workers=args.workers, **common)
+        # uvicorn restarts a worker that misses its 5 s health ping; on a busy host that kills
+        # healthy workers mid-request, so allow what a loaded machine needs.
+        uvicorn.run("panelql.cli:app_factory", factory=True, workers=args.workers,
+                    timeout_worker_healthcheck=30, **common)
     else:
         uvicorn.run(create_app(settings), **common)
     return 0

@@ -70,9 +70,13 @@ class JsonFormatter(logging.Formatter):
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
+# uvicorn passes an ANSI-coloured copy of its message as an extra; it is not a field.
+_NOT_FIELDS = {"request_id", "color_message"}
+
+
 def _extras(record: logging.LogRecord) -> dict[str, Any]:
     return {key: value for key, value in vars(record).items()
-            if key not in _STANDARD and key != "request_id"}
+            if key not in _STANDARD and key not in _NOT_FIELDS}
 
 
 class TextFormatter(logging.Formatter):
