@@ -24,6 +24,7 @@ from strawberry.subscriptions import (
 from panelql.application.gateway import Gateway
 from panelql.application.housekeeping import Housekeeping
 from panelql.application.rate_limit import RedisRateLimiter
+from panelql.application.write_locks import RedisWriteLocks
 from panelql.db.connections import load_connections
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
@@ -86,6 +87,7 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if redis is not None:  # every replica draws from the same per-key budget
             gateway.rate_limiter = RedisRateLimiter(redis)
+            gateway.write_locks = RedisWriteLocks(redis)
         app.state.gateway = gateway
         watcher = Watcher.for_gateway(gateway)
         await watcher.start()  # no-op when settings.watcher.enabled is false

@@ -1,9 +1,10 @@
 """Simulated PowerDNS Authoritative HTTP API, per upstream-apis.md §5c.
 
 ``X-API-Key`` auth, ``/api/v1/servers/{server_id}`` with the zone list (no rrsets), one zone with
-all its rrsets, rrset ``PATCH`` (REPLACE/DELETE/EXTEND/PRUNE, all rrsets validated before any is
-applied, 204), zone ``POST`` (201) / ``DELETE`` (204), and ``{"error": …}`` bodies (422 adds an
-``errors`` list). Every PATCH bumps the SOA serial, as ``soa_edit_api`` does.
+all its rrsets, rrset ``PATCH`` (REPLACE/DELETE as 4.7.3 has them, every entry's ``disabled``
+kept, all rrsets validated before any is applied, 204), zone ``POST`` (201) / ``DELETE`` (204),
+and ``{"error": …}`` bodies (422 adds an ``errors`` list). Every PATCH bumps the SOA serial, as
+``soa_edit_api`` does.
 """
 
 from __future__ import annotations
@@ -120,7 +121,7 @@ class PowerDNSSim(SimPanel):
     def _server_json(self) -> dict[str, Any]:
         base = f"/api/v1/servers/{self.server_id}"
         return {"type": "Server", "id": self.server_id, "daemon_type": "authoritative",
-                "version": "4.9.2", "url": base, "config_url": base + "/config{/config_setting}",
+                "version": "4.7.3", "url": base, "config_url": base + "/config{/config_setting}",
                 "zones_url": base + "/zones{/zone}"}
 
     def _check_server(self, request: Request) -> Response | None:
@@ -219,24 +220,25 @@ class PowerDNSSim(SimPanel):
             if changetype == "DELETE":
                 sets.pop((name, rtype), None)
                 continue
-            if changetype not in ("REPLACE", "EXTEND", "PRUNE"):
-                raise PdnsError(422, f"Changetype '{changetype}' is not supported")
+            if changetype != "REPLACE":
+                # ws-auth.cc @auth-4.7.3 knows DELETE and REPLACE only (EXTEND/PRUNE came in
+                # 4.9.12 and 5.0.2), and this simulator answers as 4.7.3.
+                raise PdnsError(422, "Changetype not understood")
             records = [r for r in change.get("records") or [] if isinstance(r, dict)]
-            contents = [str(r.get("content", "")) for r in records]
-            current = [r["content"] for r in sets.get((name, rtype), {}).get("records", [])]
-            if changetype == "EXTEND":
-                contents = current + [c for c in contents if c not in current]
-            elif changetype == "PRUNE":
-                contents = [c for c in current if c not in contents]
-            if len(set(contents)) != len(contents):
+            # ws-auth.cc gatherRecords @20096dc7: a missing "disabled" reads as false.
+            wanted = {str(r.get("content", "")): r.get("disabled") is True for r in records}
+            if len(wanted) != len(records):
                 raise PdnsError(422, f"{label}: Duplicate record in RRset")
-            for content in contents:
+            for content in wanted:
                 self._validate(name, rtype, content)
             ttl = change.get("ttl") or sets.get((name, rtype), {}).get("ttl") or 3600
-            if not contents:
+            if not wanted:
                 sets.pop((name, rtype), None)
             else:
-                sets[(name, rtype)] = self._rrset(name, rtype, int(ttl), contents)
+                rrset = self._rrset(name, rtype, int(ttl), list(wanted))
+                for entry in rrset["records"]:
+                    entry["disabled"] = wanted[entry["content"]]
+                sets[(name, rtype)] = rrset
         for name, rtype in sets:
             if rtype == "CNAME" and any(n == name and t != "CNAME" for n, t in sets):
                 raise PdnsError(422, f"RRset {name} IN CNAME: Conflicts with pre-existing "
@@ -261,6 +263,6 @@ class PowerDNSSim(SimPanel):
                             f"'{content}.{name}')")
         if rtype == "MX" and not content.partition(" ")[0].isdigit():
             raise PdnsError(422, f"{problem}: Data field in DNS should start with a digit")
-        if rtype == "TXT" and not content.startswith('"'):
+        if rtype == "TXT" and not (content.startswith('"') and content.endswith('"')):
             raise PdnsError(422, f"{problem}: Data field in DNS should start with quote (\") "
                             "at position 0")

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from panelql.application.errors import NotFoundError
 from panelql.application.rate_limit import LocalRateLimiter, RateLimiter
+from panelql.application.write_locks import LocalWriteLocks, WriteLocks
 from panelql.db.api_keys import ApiKeys
 from panelql.db.customer_links import CustomerLinks
 from panelql.db.repositories import Audit, Idempotency, Operations
@@ -50,6 +51,8 @@ class Gateway:
         self.customer_links = CustomerLinks(self.sessions)
         self.keys = ApiKeys(self.sessions)
         self.rate_limiter: RateLimiter = LocalRateLimiter()
+        # Read-modify-write changes upstream (a PowerDNS rrset): Redis-backed when scaled out.
+        self.write_locks: WriteLocks = LocalWriteLocks()
         self.tracker = OperationTracker(
             self.operations, self.bus, poll_seconds=self.settings.operation_poll_seconds,
             timeout_seconds=self.settings.operation_timeout_seconds)

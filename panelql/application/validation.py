@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 
 from panelql.application.errors import BadUserInput
 
@@ -75,14 +76,57 @@ def hostname(value: str, field: str) -> str:
     return value
 
 
+# Record types beyond RECORD_TYPES that a provider takes (in presentation form for PowerDNS,
+# as structured ``data`` for Cloudflare: providers/cloudflare/records.py).
+EXTRA_RECORD_TYPES: dict[str, tuple[str, ...]] = {
+    "cloudflare": ("PTR", "CERT", "DNSKEY", "DS", "HTTPS", "LOC", "NAPTR", "SMIMEA", "SSHFP",
+                   "SVCB", "TLSA", "URI"),
+    "powerdns": ("PTR", "CERT", "DNSKEY", "DS", "HTTPS", "LOC", "NAPTR", "SMIMEA", "SSHFP",
+                 "SVCB", "TLSA", "URI"),
+}
+
+
+@dataclass(frozen=True)
+class TtlRule:
+    low: int
+    high: int
+    automatic: int | None = None  # a value outside the range that means "let the provider pick"
+
+    def check(self, ttl: int | None, provider: str) -> None:
+        if ttl is None or ttl == self.automatic or self.low <= ttl <= self.high:
+            return
+        auto = f"{self.automatic} (automatic) or " if self.automatic is not None else ""
+        raise BadUserInput(f"ttl must be {auto}between {self.low} and {self.high} for "
+                           f"{provider}", field="ttl")
+
+
+# Each provider's own TTL limits; DEFAULT_TTL_RULE for the others.
+TTL_RULES: dict[str, TtlRule] = {
+    # Cloudflare API v4, dns-records ttl: "Value must be between 60 and 86400, with the
+    # minimum reduced to 30 for Enterprise zones"; 1 means automatic
+    # (cloudflare-v4.openapi.json, dns-records_ttl).
+    "cloudflare": TtlRule(60, 86400, automatic=1),
+    # PowerDNS stores any 32-bit TTL; RFC 2181 §8 caps it at 2^31 - 1.
+    "powerdns": TtlRule(0, 2_147_483_647),
+}
+DEFAULT_TTL_RULE = TtlRule(60, 86400 * 7)
+MAX_TXT_STRING = 255  # bytes in one DNS character-string (RFC 1035 §3.3)
+
+
 def dns_record(kind: str, record_name: str, content: str, ttl: int | None,
-               priority: int | None) -> str:
+               priority: int | None, *, provider: str = "",
+               txt_strings: list[str] | None = None) -> str:
     kind = kind.upper()
-    if kind not in RECORD_TYPES:
-        raise BadUserInput(f"type must be one of {', '.join(RECORD_TYPES)}", field="type")
+    allowed = RECORD_TYPES + EXTRA_RECORD_TYPES.get(provider, ())
+    if kind not in allowed:
+        raise BadUserInput(f"type must be one of {', '.join(allowed)}", field="type")
     if record_name not in ("@", "") and record_name != "*":
         hostname(record_name.removeprefix("*."), "name")
-    in_range(ttl, 60, 86400 * 7, "ttl")
+    TTL_RULES.get(provider, DEFAULT_TTL_RULE).check(ttl, provider or "this provider")
+    if txt_strings is not None:
+        content = _txt_strings(kind, content, txt_strings)
+    elif not content.strip():
+        raise BadUserInput("content is required", field="content")
     try:
         if kind == "A":
             ipaddress.IPv4Address(content)
@@ -99,3 +143,21 @@ def dns_record(kind: str, record_name: str, content: str, ttl: int | None,
     if kind == "TXT" and not (1 <= len(content) <= 4096):
         raise BadUserInput("TXT content must be 1 to 4096 characters", field="content")
     return kind
+
+
+def _txt_strings(kind: str, content: str, strings: list[str]) -> str:
+    """txtStrings: TXT only, at least one, each at most 255 bytes; content, when given too,
+    must be their concatenation. Returns that concatenation."""
+    if kind != "TXT":
+        raise BadUserInput("txtStrings is for TXT records only", field="txtStrings")
+    if not strings:
+        raise BadUserInput("txtStrings needs at least one string", field="txtStrings")
+    for value in strings:
+        if len(value.encode()) > MAX_TXT_STRING:
+            raise BadUserInput(f"each of txtStrings must be at most {MAX_TXT_STRING} bytes",
+                               field="txtStrings")
+    joined = "".join(strings)
+    if content and content != joined:
+        raise BadUserInput("content must be the concatenation of txtStrings (or be left out)",
+                           field="content")
+    return joined

@@ -172,6 +172,10 @@ class DnsRecordRecord:
     content: str
     ttl: int | None = None
     priority: int | None = None
+    disabled: bool = False  # kept in the zone but not served (PowerDNS)
+    # TXT: the record's character-strings as the upstream holds them (content is their
+    # concatenation); None where the upstream has only one string per record.
+    txt_strings: list[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -250,6 +254,7 @@ class DnsRecordInput:
     ttl: int | None = None
     priority: int | None = None
     id: str | None = None  # set: update that record; unset: create (or replace same name+type)
+    txt_strings: list[str] | None = None  # TXT written as exactly these character-strings
 
 
 @dataclass(frozen=True, slots=True)

@@ -96,9 +96,14 @@ class DnsRecordWriteInput:
                                       description="Update this record; omit to create.")
     type: str
     name: str
-    content: str
+    content: str | None = strawberry.field(
+        default=None, description="The value; for TXT, the text as a reader sees it (cut into "
+        "strings of 255 bytes where longer). Required unless txtStrings is given.")
     ttl: int | None = None
     priority: int | None = None
+    txt_strings: list[str] | None = strawberry.field(
+        default=None, description="TXT only: the record's character-strings exactly (each at "
+        "most 255 bytes), e.g. a DKIM key split in two. content may then be left out.")
 
 
 def _values(**values: Any) -> dict[str, Any]:
@@ -324,8 +329,9 @@ class Mutation(CustomerMutation, KeyMutation):
     async def upsert_dns_record(self, info: Info, zone: strawberry.ID,
                                 record: DnsRecordWriteInput, idempotency_key: Key = None
                                 ) -> DnsZonePayload:
-        value = DnsRecordInput(type=record.type, name=record.name, content=record.content,
-                               ttl=record.ttl, priority=record.priority, id=record.id)
+        value = DnsRecordInput(type=record.type, name=record.name, content=record.content or "",
+                               ttl=record.ttl, priority=record.priority, id=record.id,
+                               txt_strings=record.txt_strings)
         result = await _run(info, "upsertDnsRecord", zone, idempotency_key,
                             _values(zone=zone, record=record),
                             lambda: dns_invoice_actions.upsert_record(info.context, zone, value))

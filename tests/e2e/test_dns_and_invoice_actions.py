@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -51,6 +52,81 @@ def test_zone_and_record_lifecycle(gw: GatewayUnderTest, provider: str) -> None:
     ok(gw.query("mutation($z: ID!) { deleteDnsZone(id: $z) { deletedId } }", {"z": zone["id"]}))
     gone = gw.query("query($z: ID!) { dnsZone(id: $z) { name } }", {"z": zone["id"]})
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+
+
+UPSERT = ("mutation($z: ID!, $r: DnsRecordWriteInput!) { upsertDnsRecord(zone: $z, record: $r) "
+          "{ recordId zone { records { id type name content ttl disabled txtStrings } } } }")
+
+
+def _zone(gw: GatewayUnderTest, provider: str, name: str) -> str:
+    zone = ok(gw.query("mutation($p: String!, $n: String!) { createDnsZone(provider: $p, "
+                       "name: $n) { zone { id } } }", {"p": provider, "n": name}))["zone"]
+    assert isinstance(zone, dict)
+    return str(zone["id"])
+
+
+def test_txt_strings_and_disabled_through_graphql(gw: GatewayUnderTest) -> None:
+    zone = _zone(gw, "powerdns", "dkim-graphql.example")
+    written = ok(gw.query(UPSERT, {"z": zone, "r": {
+        "type": "TXT", "name": "sel._domainkey", "txtStrings": ["v=DKIM1; p=abc", "def"],
+        "ttl": 300}}))
+    [dkim] = [r for r in written["zone"]["records"]  # type: ignore[index]
+              if r["id"] == written["recordId"]]
+    assert dkim == {"id": written["recordId"], "type": "TXT",
+                    "name": "sel._domainkey.dkim-graphql.example", "content": "v=DKIM1; p=abcdef",
+                    "ttl": 300, "disabled": False, "txtStrings": ["v=DKIM1; p=abc", "def"]}
+    # Writing back what was read, with a new TTL, keeps the two strings.
+    again = ok(gw.query(UPSERT, {"z": zone, "r": {
+        "id": dkim["id"], "type": "TXT", "name": "sel._domainkey", "content": dkim["content"],
+        "ttl": 900}}))
+    [after] = [r for r in again["zone"]["records"]  # type: ignore[index]
+               if r["type"] == "TXT" and r["name"].startswith("sel.")]
+    assert (after["ttl"], after["txtStrings"]) == (900, ["v=DKIM1; p=abc", "def"])
+    bad = gw.query(UPSERT, {"z": zone, "r": {"type": "TXT", "name": "x", "content": "other",
+                                             "txtStrings": ["a", "b"]}})
+    assert bad["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "content"}
+    too_long = gw.query(UPSERT, {"z": zone, "r": {"type": "TXT", "name": "x",
+                                                  "txtStrings": ["a" * 256]}})
+    assert too_long["errors"][0]["extensions"]["field"] == "txtStrings"
+    missing = gw.query(UPSERT, {"z": zone, "r": {"type": "A", "name": "x"}})
+    assert missing["errors"][0]["extensions"]["field"] == "content"
+
+
+def test_a_name_outside_the_zone_is_bad_user_input(gw: GatewayUnderTest) -> None:
+    zone = _zone(gw, "powerdns", "inside.example")
+    body = gw.query(UPSERT, {"z": zone, "r": {"type": "A", "name": "host.other.example.",
+                                              "content": "192.0.2.1"}})
+    assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+    assert "not inside the zone" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(("provider", "ttl", "accepted"), [
+    ("cloudflare", 604800, False), ("cloudflare", 30, False), ("cloudflare", 1, True),
+    ("cloudflare", 86400, True), ("powerdns", 604800, True), ("powerdns", 0, True),
+    ("ispconfig-dns", 30, False),
+])
+def test_ttl_limits_are_the_providers_own(gw: GatewayUnderTest, provider: str, ttl: int,
+                                           accepted: bool) -> None:
+    zone = _zone(gw, provider, f"ttl{ttl}-{provider.split('-')[0]}.example")
+    body = gw.query(UPSERT, {"z": zone, "r": {"type": "A", "name": "www",
+                                              "content": "192.0.2.1", "ttl": ttl}})
+    if accepted:
+        ok(body)
+    else:
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "ttl"}
+
+
+def test_ten_concurrent_upserts_through_graphql_all_remain(gw: GatewayUnderTest) -> None:
+    zone = _zone(gw, "powerdns", "busy-graphql.example")
+    wanted = {f"198.51.100.{i}" for i in range(10)}
+    with ThreadPoolExecutor(10) as pool:
+        answers = list(pool.map(lambda ip: gw.query(UPSERT, {"z": zone, "r": {
+            "type": "A", "name": "www", "content": ip}}), sorted(wanted)))
+    assert all("errors" not in a for a in answers), answers
+    body = gw.query("query($z: ID!) { dnsZone(id: $z) { records { type name content } } }",
+                    {"z": zone})
+    assert {r["content"] for r in body["data"]["dnsZone"]["records"]
+            if r["type"] == "A" and r["name"].startswith("www.")} == wanted
 
 
 @pytest.mark.parametrize("provider", ["stripe", "paypal"])

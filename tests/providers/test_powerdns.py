@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterator
 
@@ -15,9 +16,14 @@ from panelql.providers.http import ClientFactory
 from panelql.providers.powerdns.adapter import PowerDNSProvider
 from panelql.providers.powerdns.mapping import (
     ZONE_STATUS,
+    OutOfZone,
+    absolute,
+    chunk_text,
+    escape_text,
     join_content,
     record_id,
     split_content,
+    text_strings,
     zone_status,
 )
 from panelql_sim.powerdns import PowerDNSSim
@@ -87,6 +93,40 @@ def test_content_round_trip(rtype: str, raw: str, content: str, priority: int | 
     assert join_content(rtype, content, priority) == raw
 
 
+@pytest.mark.parametrize(("value", "raw"), [
+    (r"C:\dir\x", r'"C:\\dir\\x"'),
+    ('say "hi"', r'"say \"hi\""'),
+    ("café\ttab", r'"caf\195\169\009tab"'),
+])
+def test_text_is_escaped_as_powerdns_writes_it(value: str, raw: str) -> None:
+    assert escape_text(value) == raw
+    assert text_strings(raw) == [value]
+    assert split_content("TXT", raw) == (value, None)
+
+
+def test_multi_string_txt_keeps_its_strings() -> None:
+    raw = '"v=DKIM1; p=abc" "def"'
+    assert text_strings(raw) == ["v=DKIM1; p=abc", "def"]
+    assert split_content("TXT", raw) == ("v=DKIM1; p=abcdef", None)
+    assert join_content("TXT", "", None, ["v=DKIM1; p=abc", "def"]) == raw
+    assert text_strings("bare words") == ["bare", "words"]  # zone-file form without quotes
+
+
+def test_long_text_is_cut_at_255_bytes_between_characters() -> None:
+    assert [len(c) for c in chunk_text("x" * 600)] == [255, 255, 90]
+    chunks = chunk_text("é" * 200)  # 2 bytes each: never split inside one
+    assert [len(c.encode()) for c in chunks] == [254, 146] and "".join(chunks) == "é" * 200
+
+
+def test_names_with_a_trailing_dot_are_absolute() -> None:
+    assert absolute("www", "example.org.") == "www.example.org."
+    assert absolute("@", "example.org.") == "example.org."
+    assert absolute("www.example.org.", "example.org.") == "www.example.org."
+    assert absolute("host.other.example", "example.org.") == "host.other.example.example.org."
+    with pytest.raises(OutOfZone):
+        absolute("host.other.example.", "example.org.")
+
+
 def test_record_ids_are_stable() -> None:
     assert record_id("www.example.org.", "A", "192.0.2.1") == \
         record_id("WWW.example.org.", "A", "192.0.2.1")
@@ -140,6 +180,31 @@ async def test_upsert_is_one_get_and_one_patch() -> None:
                                     {"content": "192.0.2.2", "disabled": False},
                                     {"content": "192.0.2.3", "disabled": False}]}]}
     assert written.id == record_id("example.org.", "A", "192.0.2.3")
+
+
+@respx.mock
+async def test_upsert_keeps_every_entry_disabled_flag() -> None:
+    zone = fixture("powerdns", "zone_example.json")
+    zone["rrsets"][2]["records"][0]["disabled"] = True
+    respx.get(f"{API}/zones/example.org.").mock(return_value=httpx.Response(200, json=zone))
+    patch = respx.patch(f"{API}/zones/example.org.").mock(return_value=httpx.Response(204))
+    [listed] = [r for r in (await make(BASE).get_zones(["example.org."]))["example.org."].records
+                or [] if r.content == "192.0.2.1"]
+    assert listed.disabled
+    await make(BASE).upsert_record("example.org.", DnsRecordInput("A", "@", "192.0.2.3"))
+    sent = json.loads(patch.calls.last.request.content)["rrsets"][0]["records"]
+    assert [e["disabled"] for e in sent] == [True, False, False]
+
+
+@respx.mock
+async def test_out_of_zone_name_is_refused_before_any_write() -> None:
+    respx.get(f"{API}/zones/example.org.").mock(
+        return_value=httpx.Response(200, json=fixture("powerdns", "zone_example.json")))
+    patch = respx.patch(f"{API}/zones/example.org.").mock(return_value=httpx.Response(204))
+    with pytest.raises(errors.InvalidRequest) as info:
+        await make(BASE).upsert_record("example.org.",
+                                       DnsRecordInput("A", "host.other.example.", "192.0.2.1"))
+    assert info.value.code == "BAD_USER_INPUT" and not patch.called
 
 
 @respx.mock
@@ -226,3 +291,13 @@ async def test_zone_and_record_lifecycle(live: PowerDNSProvider,
     with pytest.raises(errors.NotFound):
         await live.delete_zone(zone.id)
     assert await live.get_zones([zone.id]) == {}
+
+
+async def test_concurrent_upserts_in_one_process_lose_nothing(live: PowerDNSProvider) -> None:
+    zone = await live.create_zone("busy.example", None)
+    wanted = {f"198.51.100.{i}" for i in range(10)}
+    await asyncio.gather(*(live.upsert_record(zone.id, DnsRecordInput("A", "www", ip))
+                           for ip in wanted))
+    [read] = (await live.get_zones([zone.id])).values()
+    assert {r.content for r in read.records or [] if r.type == "A"} == wanted
+    await live.delete_zone(zone.id)

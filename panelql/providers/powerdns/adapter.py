@@ -7,11 +7,20 @@ every change is one ``PATCH /zones/{id}`` with ``changetype`` REPLACE/DELETE rrs
 
 Records have no ids upstream; each rrset entry gets a stable id from its name, type and content
 (see mapping.record_id), so an update that changes the content also changes the id.
+
+Lost updates: a REPLACE carries the whole rrset, so two writers that read the same rrset and
+each add one entry would keep only the last one. PowerDNS 4.7 has no conditional PATCH and no
+single-entry change (EXTEND/PRUNE arrived in 4.9.12 and 5.0.2, docs/http-api/zone.rst
+@20096dc7), so every read-modify-write of a zone runs under a per-zone lock here (one process)
+and under the gateway's write lock (``application/write_locks.py``, across replicas).
+Every entry's ``disabled`` flag is carried through a REPLACE unchanged: ws-auth.cc
+``gatherRecords`` @20096dc7 reads a missing ``disabled`` as false, which would re-enable it.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
@@ -20,13 +29,17 @@ from urllib.parse import quote
 from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
-from panelql.providers.errors import NotFound
+from panelql.providers.errors import InvalidRequest, NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.powerdns.mapping import (
+    TEXT_TYPES,
+    OutOfZone,
     absolute,
     join_content,
     record_id,
     split_content,
+    text_strings,
+    text_value,
     zone_status,
 )
 
@@ -42,11 +55,17 @@ def read_error(body: Any) -> str | None:
 
 
 @dataclass
+class _Entry:
+    content: str
+    disabled: bool = False
+
+
+@dataclass
 class _RRset:
     name: str
     type: str
     ttl: int
-    contents: list[str] = field(default_factory=list)
+    entries: list[_Entry] = field(default_factory=list)
     changed: bool = False
 
 
@@ -65,6 +84,7 @@ class PowerDNSProvider(DnsProvider):
         self.zone_kind = str(opts.get("zone_kind", "Native"))
         self.nameservers = [str(ns) for ns in opts.get("nameservers", [])]
         self._per_zone = asyncio.Semaphore(CONCURRENCY)
+        self._writing: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
@@ -131,14 +151,19 @@ class PowerDNSProvider(DnsProvider):
         for entry in rrset.get("records") or []:
             expect(isinstance(entry, dict) and "content" in entry, self.name, "rrset record")
             rtype, raw = str(rrset["type"]), str(entry["content"])
-            content, priority = split_content(rtype, raw)
-            out.append(DnsRecordRecord(
-                id=record_id(str(rrset["name"]), rtype, raw), type=rtype,
-                name=str(rrset["name"]).rstrip(".").lower(), content=content,
-                ttl=rrset.get("ttl") if isinstance(rrset.get("ttl"), int) else None,
-                priority=priority,
-            ))
+            out.append(self._record(str(rrset["name"]), rtype, raw,
+                                    rrset.get("ttl") if isinstance(rrset.get("ttl"), int)
+                                    else None, entry.get("disabled") is True))
         return out
+
+    @staticmethod
+    def _record(name: str, rtype: str, raw: str, ttl: int | None,
+                disabled: bool) -> DnsRecordRecord:
+        content, priority = split_content(rtype, raw)
+        return DnsRecordRecord(
+            id=record_id(name, rtype, raw), type=rtype, name=name.rstrip(".").lower(),
+            content=content, ttl=ttl, priority=priority, disabled=disabled,
+            txt_strings=text_strings(raw) if rtype in TEXT_TYPES else None)
 
     # -- writes -------------------------------------------------------------------------------
     async def create_zone(self, name: str, account_id: str | None) -> DnsZoneRecord:
@@ -162,48 +187,72 @@ class PowerDNSProvider(DnsProvider):
         self, zone_id: str, *, upserts: Sequence[DnsRecordInput] = (),
         deletes: Sequence[str] = (),
     ) -> list[DnsRecordRecord]:
-        """Any number of record changes: one GET of the zone, then one PATCH of the rrsets."""
+        """Any number of record changes: one GET of the zone, then one PATCH of the rrsets.
+
+        The GET and PATCH run under this zone's lock, so concurrent writers in this process
+        cannot overwrite each other's entries (see the module docstring).
+        """
+        async with self._writing[zone_id.rstrip(".").lower()]:
+            return await self._apply_changes(zone_id, upserts, deletes)
+
+    async def _apply_changes(self, zone_id: str, upserts: Sequence[DnsRecordInput],
+                             deletes: Sequence[str]) -> list[DnsRecordRecord]:
         zone = await self._zone_body(zone_id)
         sets = {(str(r["name"]).lower(), str(r["type"])): _RRset(
             str(r["name"]).lower(), str(r["type"]), int(r.get("ttl") or DEFAULT_TTL),
-            [str(e["content"]) for e in r.get("records") or []]) for r in zone["rrsets"]}
+            [_Entry(str(e["content"]), e.get("disabled") is True)
+             for e in r.get("records") or []]) for r in zone["rrsets"]}
         for rid in deletes:
             self._remove(sets, rid)
         written = [self._put(sets, str(zone["name"]), rec) for rec in upserts]
         changed = [s for s in sets.values() if s.changed]
         if changed:
+            # ws-auth.cc patchZone @20096dc7: all rrsets in one backend transaction.
             await self.api.request("PATCH", self._zone_path(zone_id), json={"rrsets": [
                 {"name": s.name, "type": s.type, "ttl": s.ttl, "changetype": "REPLACE",
-                 "records": [{"content": c, "disabled": False} for c in s.contents]}
-                if s.contents else {"name": s.name, "type": s.type, "changetype": "DELETE"}
+                 "records": [{"content": e.content, "disabled": e.disabled}
+                             for e in s.entries]}
+                if s.entries else {"name": s.name, "type": s.type, "changetype": "DELETE"}
                 for s in changed]})
         return written
 
-    def _remove(self, sets: dict[tuple[str, str], _RRset], rid: str) -> _RRset:
+    def _remove(self, sets: dict[tuple[str, str], _RRset], rid: str) -> tuple[_RRset, _Entry]:
         for rrset in sets.values():
-            for content in rrset.contents:
-                if record_id(rrset.name, rrset.type, content) == rid:
-                    rrset.contents.remove(content)
+            for entry in rrset.entries:
+                if record_id(rrset.name, rrset.type, entry.content) == rid:
+                    rrset.entries.remove(entry)
                     rrset.changed = True
-                    return rrset
+                    return rrset, entry
         raise NotFound("DNS record not found", provider=self.name)
 
     def _put(self, sets: dict[tuple[str, str], _RRset], zone: str,
              record: DnsRecordInput) -> DnsRecordRecord:
         rtype = record.type.upper()
-        name = absolute(record.name, zone)
+        try:
+            name = absolute(record.name, zone)
+        except OutOfZone as exc:
+            raise InvalidRequest(str(exc), provider=self.name,
+                                 fields={"name": "outside the zone"}) from None
+        old: _Entry | None = None
         old_ttl = None
         if record.id is not None:
-            old_ttl = self._remove(sets, record.id).ttl
+            old_set, old = self._remove(sets, record.id)
+            old_ttl = old_set.ttl
         rrset = sets.setdefault((name, rtype), _RRset(name, rtype, old_ttl or DEFAULT_TTL))
-        content = join_content(rtype, record.content, record.priority)
+        content = join_content(rtype, record.content, record.priority, record.txt_strings)
+        if rtype in TEXT_TYPES and record.txt_strings is None:
+            # The same text as an entry already has (e.g. a TTL-only update of a DKIM key that
+            # is split into several strings) keeps that entry's strings as they are.
+            wanted = text_value(content)
+            same = [e.content for e in [old, *rrset.entries]
+                    if e is not None and text_value(e.content) == wanted]
+            content = same[0] if same else content
         if rtype == "CNAME":
-            rrset.contents.clear()  # a CNAME rrset holds one record: an upsert replaces it
-        if content not in rrset.contents:
-            rrset.contents.append(content)
+            rrset.entries.clear()  # a CNAME rrset holds one record: an upsert replaces it
+        entry = next((e for e in rrset.entries if e.content == content), None)
+        if entry is None:
+            entry = _Entry(content, old.disabled if old is not None else False)
+            rrset.entries.append(entry)
         rrset.ttl = record.ttl or rrset.ttl
         rrset.changed = True
-        shown, priority = split_content(rtype, content)
-        return DnsRecordRecord(id=record_id(name, rtype, content), type=rtype,
-                               name=name.rstrip("."), content=shown, ttl=rrset.ttl,
-                               priority=priority)
+        return self._record(name, rtype, content, rrset.ttl, entry.disabled)

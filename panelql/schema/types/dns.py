@@ -19,11 +19,16 @@ class DnsRecord:
     content: str
     ttl: int | None
     priority: int | None
+    disabled: bool = strawberry.field(description="Kept in the zone but not served (PowerDNS).")
+    txt_strings: list[str] | None = strawberry.field(
+        description="TXT: the character-strings as the provider holds them (content is their "
+        "concatenation); null where the provider keeps one string per record.")
 
     @staticmethod
     def of(r: DnsRecordRecord) -> DnsRecord:
         return DnsRecord(id=strawberry.ID(r.id), type=r.type, name=r.name, content=r.content,
-                         ttl=r.ttl, priority=r.priority)
+                         ttl=r.ttl, priority=r.priority, disabled=r.disabled,
+                         txt_strings=r.txt_strings)
 
 
 @strawberry.type
