@@ -20,7 +20,26 @@ from starlette.routing import BaseRoute, Route
 from panelql_sim.framework import Knobs, SimPanel, iso, json_body
 
 PREFIX = "/client/v4"
-RECORD_TYPES = {"A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "CAA", "PTR"}
+# Types whose parts are given as "data"; "content" is then read-only and formatted by Cloudflare
+# (cloudflare-v4.openapi.json @65061ff9, dns-records_<TYPE>Record: required [type, name, data]).
+DATA_FIELDS: dict[str, tuple[str, ...]] = {
+    "CAA": ("flags", "tag", "value"),
+    "CERT": ("type", "key_tag", "algorithm", "certificate"),
+    "DNSKEY": ("flags", "protocol", "algorithm", "public_key"),
+    "DS": ("key_tag", "algorithm", "digest_type", "digest"),
+    "HTTPS": ("priority", "target", "value"),
+    "LOC": ("lat_degrees", "lat_minutes", "lat_seconds", "lat_direction", "long_degrees",
+            "long_minutes", "long_seconds", "long_direction", "altitude", "size",
+            "precision_horz", "precision_vert"),
+    "NAPTR": ("order", "preference", "flags", "service", "regex", "replacement"),
+    "SMIMEA": ("usage", "selector", "matching_type", "certificate"),
+    "SRV": ("priority", "weight", "port", "target"),
+    "SSHFP": ("algorithm", "type", "fingerprint"),
+    "SVCB": ("priority", "target", "value"),
+    "TLSA": ("usage", "selector", "matching_type", "certificate"),
+    "URI": ("weight", "target"),
+}
+RECORD_TYPES = {"A", "AAAA", "CNAME", "MX", "NS", "TXT", "PTR", *DATA_FIELDS}
 ZONE_STATES = ["active", "active", "active", "pending", "active", "initializing", "moved",
                "active"]
 
@@ -56,6 +75,7 @@ class CloudflareSim(SimPanel):
         super().__init__(seed=seed, knobs=knobs)
         self.api_token = api_token
         self.account_id = account_id
+        self.records_page_cap = 5_000_000  # dns-records_per_page maximum in the v4 document
         self.zones: dict[str, dict[str, Any]] = {}
         self.records: dict[str, dict[str, Any]] = {}
         for i in range(zones):
@@ -120,8 +140,10 @@ class CloudflareSim(SimPanel):
             "comment": fields.get("comment"), "tags": fields.get("tags") or [],
             "created_on": now, "modified_on": now,
         }
-        if fields.get("priority") is not None:
+        if fields.get("priority") is not None and rtype in ("MX", "URI"):
             record["priority"] = int(fields["priority"])
+        if fields.get("data") is not None:
+            record["data"] = fields["data"]
         self.records[record["id"]] = record
         return record
 
@@ -171,9 +193,9 @@ class CloudflareSim(SimPanel):
         per_page = min(cap, max(1, int(request.query_params.get("per_page", 20 if cap == 50
                                                                        else 100))))
         chunk = items[(page - 1) * per_page: page * per_page]
+        # result_info as the document defines it (count, page, per_page, total_count).
         return _ok(chunk, {"page": page, "per_page": per_page, "count": len(chunk),
-                           "total_count": len(items),
-                           "total_pages": max(1, -(-len(items) // per_page))})
+                           "total_count": len(items)})
 
     async def _guard(self, request: Request, handler: Any) -> Response:
         try:
@@ -236,7 +258,7 @@ class CloudflareSim(SimPanel):
         items = [r for r in self.records.values() if r["zone_id"] == zone["id"]
                  and all(q.get(k) is None or str(r[k]).lower() == q[k].lower()
                          for k in ("type", "name", "content"))]
-        return self._page(request, items, 5_000_000)
+        return self._page(request, items, self.records_page_cap)
 
     async def get_record(self, request: Request) -> Response:
         return await self._guard(request, self._get_record)
@@ -262,6 +284,22 @@ class CloudflareSim(SimPanel):
         elif name != zname and not name.endswith(f".{zname}"):
             name = f"{name}.{zname}"
         content = str(fields.get("content") or "")
+        data = fields.get("data")
+        if rtype in DATA_FIELDS:
+            wanted = DATA_FIELDS[rtype]
+            if not isinstance(data, dict) or any(data.get(k) is None for k in wanted
+                                                 if k not in ("value", "size",
+                                                              "precision_horz",
+                                                              "precision_vert")):
+                raise CfError(400, 1004, f"DNS Validation Error: {rtype} records need data "
+                              f"with {', '.join(wanted)}")
+            content = self._formatted(rtype, data)
+            if rtype == "URI" and fields.get("priority") is None:
+                raise CfError(400, 1004, "DNS Validation Error: URI records need a priority")
+        else:
+            data = None
+            if rtype == "MX" and fields.get("priority") is None:
+                raise CfError(400, 1004, "DNS Validation Error: MX records need a priority")
         if rtype in ("A", "AAAA"):
             try:
                 ok = ipaddress.ip_address(content).version == (4 if rtype == "A" else 6)
@@ -273,8 +311,8 @@ class CloudflareSim(SimPanel):
                 raise CfError(400, code,
                               f"Content for {rtype} record must be a valid {version} address.")
         ttl = int(fields.get("ttl") or 1)
-        if ttl != 1 and not 30 <= ttl <= 86400:
-            raise CfError(400, 9021, "Invalid TTL. Must be between 30 and 86,400 seconds, "
+        if ttl != 1 and not 60 <= ttl <= 86400:  # 30 only on Enterprise zones
+            raise CfError(400, 9021, "Invalid TTL. Must be between 60 and 86,400 seconds, "
                           "or 1 for Automatic.")
         for other in self.records.values():
             if other["zone_id"] != zone["id"] or other["id"] == exclude or other["name"] != name:
@@ -284,7 +322,15 @@ class CloudflareSim(SimPanel):
             if "CNAME" in (rtype, other["type"]):
                 raise CfError(400, 81053,
                               "An A, AAAA, or CNAME record with that host already exists.")
-        return {**fields, "type": rtype, "name": name, "content": content, "ttl": ttl}
+        return {**fields, "type": rtype, "name": name, "content": content, "ttl": ttl,
+                "data": data}
+
+    @staticmethod
+    def _formatted(rtype: str, data: dict[str, Any]) -> str:
+        """Cloudflare's read-only content of a data record (zone-file order of the parts)."""
+        if rtype == "CAA":
+            return f'{data["flags"]} {data["tag"]} "{data.get("value", "")}"'
+        return " ".join(str(data[k]) for k in DATA_FIELDS[rtype] if data.get(k) is not None)
 
     async def create_record(self, request: Request) -> Response:
         return await self._guard(request, self._create_record)
@@ -313,7 +359,8 @@ class CloudflareSim(SimPanel):
     async def _delete_record(self, request: Request) -> Response:
         record = self._record(self._zone(request), request.path_params["rid"])
         del self.records[record["id"]]
-        return _ok({"id": record["id"]})
+        # cloudflare-v4.openapi.json @65061ff9, delete-dns-record 200: {"result": {"id": …}}.
+        return JSONResponse({"result": {"id": record["id"]}})
 
     async def batch(self, request: Request) -> Response:
         return await self._guard(request, self._batch)

@@ -233,3 +233,144 @@ async def test_create_zone_needs_an_account(sim: tuple[CloudflareSim, str]) -> N
     _, url = sim
     with pytest.raises(errors.InvalidRequest):
         await make(url).create_zone("x.example", None)
+
+
+# -- pagination, structured data, the DELETE answer (issue 14) --------------------------------
+def _page(rows: list[dict[str, object]], page: int, per_page: int,
+          total: int | None) -> httpx.Response:
+    """A page as cloudflare-v4.openapi.json defines result_info: no total_pages."""
+    info: dict[str, object] = {"page": page, "per_page": per_page, "count": len(rows)}
+    if total is not None:
+        info["total_count"] = total
+    return httpx.Response(200, json={"success": True, "errors": [], "messages": [],
+                                     "result": rows, "result_info": info})
+
+
+def _zones(first: int, count: int) -> list[dict[str, object]]:
+    return [{"id": f"{i:032x}", "name": f"z{i}.example", "status": "active"}
+            for i in range(first, first + count)]
+
+
+@respx.mock
+async def test_pages_come_from_total_count_and_per_page() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        return _page(_zones((page - 1) * 50, 50 if page < 40 else 0), page, 50, 1950)
+
+    route = respx.get(f"{BASE}/zones").mock(side_effect=answer)
+    zones = await make(BASE).list_zones(with_records=False)
+    assert len(zones) == 1950 and route.call_count == 39
+    assert len({z.id for z in zones}) == 1950
+
+
+@respx.mock
+async def test_without_total_count_pages_are_read_until_a_short_one() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        page = int(request.url.params["page"])
+        return _page(_zones((page - 1) * 50, 50 if page < 3 else 7), page, 50, None)
+
+    route = respx.get(f"{BASE}/zones").mock(side_effect=answer)
+    assert len(await make(BASE).list_zones(with_records=False)) == 107
+    assert route.call_count == 3
+
+
+@respx.mock
+async def test_record_delete_answer_without_success_flag_is_accepted() -> None:
+    rid = "372e67954025e0ba6aaa6d586b9e0b59"
+    respx.delete(f"{BASE}/zones/{ZONE}/dns_records/{rid}").mock(
+        return_value=httpx.Response(200, json={"result": {"id": rid}}))
+    await make(BASE).delete_record(ZONE, rid)
+    respx.delete(f"{BASE}/zones/{ZONE}/dns_records/{rid}").mock(
+        return_value=httpx.Response(200, json={"result": {"id": "someone-else"}}))
+    with pytest.raises(errors.UnexpectedResponse):
+        await make(BASE).delete_record(ZONE, rid)
+
+
+STRUCTURED_CASES = [
+    ("CAA", '0 issue "letsencrypt.org"', None, {"flags": 0, "tag": "issue",
+                                                 "value": "letsencrypt.org"}),
+    ("SRV", "5 5060 sip.example.com", 10, {"priority": 10, "weight": 5, "port": 5060,
+                                            "target": "sip.example.com"}),
+    ("CERT", "1 12345 8 TUlJQ2Rq", None, {"type": 1, "key_tag": 12345, "algorithm": 8,
+                                           "certificate": "TUlJQ2Rq"}),
+    ("DNSKEY", "257 3 13 mdsswUyr3DPW132mOi8V9xESWE8jTo0d", None, {
+        "flags": 257, "protocol": 3, "algorithm": 13,
+        "public_key": "mdsswUyr3DPW132mOi8V9xESWE8jTo0d"}),
+    ("DS", "2371 13 2 1F987CC6583E92DF0890718C42", None, {
+        "key_tag": 2371, "algorithm": 13, "digest_type": 2,
+        "digest": "1F987CC6583E92DF0890718C42"}),
+    ("HTTPS", '1 . alpn="h3,h2"', None, {"priority": 1, "target": ".", "value": 'alpn="h3,h2"'}),
+    ("SVCB", "1 svc.example.com. port=8443", None, {"priority": 1, "target": "svc.example.com.",
+                                                     "value": "port=8443"}),
+    ("LOC", "37 46 46 N 122 23 35 W 0m 1m 10000m 10m", None, {
+        "lat_degrees": 37, "lat_minutes": 46, "lat_seconds": 46.0, "lat_direction": "N",
+        "long_degrees": 122, "long_minutes": 23, "long_seconds": 35.0, "long_direction": "W",
+        "altitude": 0.0, "size": 1.0, "precision_horz": 10000.0, "precision_vert": 10.0}),
+    ("NAPTR", '100 10 "S" "SIP+D2U" "" _sip._udp.example.com.', None, {
+        "order": 100, "preference": 10, "flags": "S", "service": "SIP+D2U", "regex": "",
+        "replacement": "_sip._udp.example.com."}),
+    ("SMIMEA", "3 0 1 AB12CD34", None, {"usage": 3, "selector": 0, "matching_type": 1,
+                                        "certificate": "AB12CD34"}),
+    ("SSHFP", "4 2 123456789ABCDEF67890", None, {"algorithm": 4, "type": 2,
+                                                  "fingerprint": "123456789ABCDEF67890"}),
+    ("TLSA", "3 1 1 0D6FCE13243AA7", None, {"usage": 3, "selector": 1, "matching_type": 1,
+                                            "certificate": "0D6FCE13243AA7"}),
+    ("URI", '1 "ftp://ftp1.example.com/public"', 10, {"weight": 1,
+                                                       "target": "ftp://ftp1.example.com/public"}),
+]
+
+
+@pytest.mark.parametrize(("rtype", "content", "priority", "data"), STRUCTURED_CASES)
+def test_structured_types_are_sent_as_data(rtype: str, content: str, priority: int | None,
+                                           data: dict[str, object]) -> None:
+    body = make(BASE)._body(DnsRecordInput(rtype, "x", content, priority=priority))
+    assert body["data"] == data and "content" not in body
+    assert ("priority" in body) == (rtype == "URI")
+    shown = make(BASE)._record({"id": "r", "type": rtype, "name": "x.example", "data": data,
+                                "content": "whatever Cloudflare formats",
+                                **({"priority": priority} if rtype == "URI" else {})})
+    assert (shown.content, shown.priority) == (content, priority)
+
+
+@pytest.mark.parametrize("content", ["issue letsencrypt.org", "x y z", ""])
+def test_malformed_structured_content_is_bad_input(content: str) -> None:
+    with pytest.raises(errors.InvalidRequest):
+        make(BASE)._body(DnsRecordInput("CAA", "x", content))
+
+
+async def test_structured_records_through_the_simulator(live: CloudflareProvider,
+                                                        sim: tuple[CloudflareSim, str]) -> None:
+    panel, _ = sim
+    zone = next(z for z in await live.list_zones(with_records=False)
+                if z.name == "brand2.example")
+    written = {}
+    for rtype, content, priority, data in STRUCTURED_CASES:
+        rec = await live.upsert_record(zone.id, DnsRecordInput(rtype, f"{rtype.lower()}.x",
+                                                               content, priority=priority))
+        assert panel.records[rec.id]["data"] == data
+        assert (rec.content, rec.priority) == (content, priority)
+        written[rec.id] = (content, priority)
+    again = await live.upsert_record(zone.id, DnsRecordInput("CAA", "caa.x",
+                                                             '0 issue "letsencrypt.org"', 300))
+    assert again.id in written  # the same CAA is updated, not duplicated
+    [read] = (await live.get_zones([zone.id])).values()
+    by_id = {r.id: (r.content, r.priority) for r in read.records or []}
+    assert {rid: by_id[rid] for rid in written} == written
+    for rid in written:
+        await live.delete_record(zone.id, rid)
+
+
+async def test_many_records_are_all_read(live: CloudflareProvider,
+                                         sim: tuple[CloudflareSim, str]) -> None:
+    panel, _ = sim
+    zone = await live.create_zone("many.example", None)
+    panel.records_page_cap = 500  # pages smaller than the adapter asks for, as a real API may
+    for i in range(2000):
+        panel._store(zone.id, {"type": "A", "name": f"h{i}.many.example",
+                               "content": f"10.0.{i // 250}.{i % 250}", "ttl": 300})
+    try:
+        [read] = (await live.get_zones([zone.id])).values()
+    finally:
+        panel.records_page_cap = 5_000_000
+    assert len({r.id for r in read.records or []}) == 2000
+    await live.delete_zone(zone.id)

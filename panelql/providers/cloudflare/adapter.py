@@ -1,9 +1,13 @@
 """Cloudflare v4 adapter: zones and DNS records, with batch writes.
 
-Batching: zones come 50 a page (``result_info.total_pages`` tells how many pages; the rest are
-fetched concurrently). Records have no cross-zone list, so ``with_records`` costs one call per
-zone (pages of 5,000 records), run with bounded concurrency. ``apply_changes`` sends many record
-changes to ``POST /zones/{id}/dns_records/batch``, one call (one DB transaction) per 200 changes.
+Batching: zones come 50 a page. How many pages there are comes from ``result_info``'s
+``total_count`` and ``per_page`` (the fields cloudflare-v4.openapi.json @65061ff9 defines in
+``dns-records_result_info``/``zones_result_info``: count, page, per_page, total_count; not
+``total_pages``), and the rest are fetched concurrently; without ``total_count``, pages are read
+one after another until one comes back short. Records have no cross-zone list, so
+``with_records`` costs one call per zone (pages of 5,000 records), run with bounded concurrency.
+``apply_changes`` sends many record changes to ``POST /zones/{id}/dns_records/batch``, one call
+(one DB transaction) per 200 changes.
 """
 
 from __future__ import annotations
@@ -17,6 +21,13 @@ import httpx
 from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
 from panelql.domain.status import DnsZoneStatus, map_status
 from panelql.providers.cloudflare.mapping import ZONE_STATUS, error_class
+from panelql.providers.cloudflare.records import (
+    STRUCTURED,
+    TOP_PRIORITY,
+    from_data,
+    priority_of,
+    to_data,
+)
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
 from panelql.providers.errors import (
@@ -79,6 +90,13 @@ def _retry_after(response: httpx.Response) -> float | None:
         return float(response.headers["retry-after"])
     except (KeyError, ValueError):
         return None
+
+
+def _number(value: Any) -> int | None:
+    """result_info numbers are JSON numbers ("type": "number"), so 50.0 is 50."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        return None
+    return int(value) or None
 
 
 class CloudflareProvider(DnsProvider):
@@ -150,10 +168,18 @@ class CloudflareProvider(DnsProvider):
             return body
 
         first = await page(1)
-        info = first.get("result_info") or {}
-        pages = int(info.get("total_pages") or 1) if isinstance(info, dict) else 1
-        rest = await asyncio.gather(*(page(n) for n in range(2, pages + 1)))
-        return [row for body in (first, *rest) for row in body["result"]]
+        info = first.get("result_info")
+        info = info if isinstance(info, dict) else {}
+        size = _number(info.get("per_page")) or per_page
+        total = _number(info.get("total_count"))
+        bodies = [first]
+        if total is not None:
+            pages = max(1, -(-total // size))
+            bodies += await asyncio.gather(*(page(n) for n in range(2, pages + 1)))
+        else:  # no total: read on while pages come back full
+            while len(bodies[-1]["result"]) >= size and bodies[-1]["result"]:
+                bodies.append(await page(len(bodies) + 1))
+        return [row for body in bodies for row in body["result"]]
 
     async def _records(self, zone_id: str, **filters: str) -> list[DnsRecordRecord]:
         rows = await self._all_pages(f"/zones/{zone_id}/dns_records", RECORDS_PAGE, **filters)
@@ -174,12 +200,12 @@ class CloudflareProvider(DnsProvider):
     def _record(self, row: Any) -> DnsRecordRecord:
         expect(isinstance(row, dict) and {"id", "type", "name"} <= row.keys(), self.name,
                "DNS record")
-        ttl = row.get("ttl")
+        ttl, rtype = row.get("ttl"), str(row["type"])
         return DnsRecordRecord(
-            id=str(row["id"]), type=str(row["type"]), name=str(row["name"]).lower(),
-            content=str(row.get("content") or ""),
-            ttl=None if ttl == AUTO_TTL or not isinstance(ttl, int) else ttl,
-            priority=row.get("priority") if isinstance(row.get("priority"), int) else None,
+            id=str(row["id"]), type=rtype, name=str(row["name"]).lower(),
+            content=from_data(rtype, row.get("data"), str(row.get("content") or "")),
+            ttl=None if ttl == AUTO_TTL or not isinstance(ttl, int | float) else int(ttl),
+            priority=priority_of(rtype, row),
         )
 
     # -- writes -------------------------------------------------------------------------------
@@ -206,8 +232,9 @@ class CloudflareProvider(DnsProvider):
             return self._record(body["result"])
         fqdn = await self._fqdn(zone_id, record.name)
         same = await self._records(zone_id, type=record.type.upper(), name=fqdn)
-        match = next((r for r in same if r.content == record.content or r.type == "CNAME"),
-                     None)
+        shown = self._record({"id": "-", "type": record.type.upper(), "name": fqdn,
+                              **self._body(record)}).content
+        match = next((r for r in same if r.content == shown or r.type == "CNAME"), None)
         wanted = DnsRecordInput(record.type, fqdn, record.content, record.ttl, record.priority)
         if match is not None:
             body = await self._envelope("PATCH", f"/zones/{zone_id}/dns_records/{match.id}",
@@ -218,7 +245,12 @@ class CloudflareProvider(DnsProvider):
         return self._record(body["result"])
 
     async def delete_record(self, zone_id: str, record_id: str) -> None:
-        await self._envelope("DELETE", f"/zones/{zone_id}/dns_records/{record_id}")
+        # cloudflare-v4.openapi.json @65061ff9, delete-dns-record: the 200 answer is
+        # {"result": {"id": …}}, without the success flag of the other envelopes.
+        body = await self.api.json("DELETE", f"/zones/{zone_id}/dns_records/{record_id}")
+        result = body.get("result") if isinstance(body, dict) else None
+        expect(isinstance(result, dict) and result.get("id") == record_id
+               and body.get("success") is not False, self.name, "deleted record id")
 
     async def apply_changes(
         self, zone_id: str, *, upserts: Sequence[DnsRecordInput] = (),
@@ -252,11 +284,18 @@ class CloudflareProvider(DnsProvider):
             return name if name not in ("", "@") else zone
         return f"{name}.{zone}"
 
-    @staticmethod
-    def _body(record: DnsRecordInput) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": record.type.upper(), "name": record.name.rstrip("."),
-                                "content": record.content, "ttl": record.ttl or AUTO_TTL}
-        if record.priority is not None:
-            body["priority"] = record.priority
+    def _body(self, record: DnsRecordInput) -> dict[str, Any]:
+        rtype = record.type.upper()
+        body: dict[str, Any] = {"type": rtype, "name": record.name.rstrip("."),
+                                "ttl": record.ttl or AUTO_TTL}
+        if rtype in STRUCTURED:
+            try:
+                body["data"] = to_data(rtype, record.content, record.priority)
+            except InvalidRequest as exc:
+                raise exc.with_provider(self.name) from None
+        else:
+            body["content"] = record.content
+        if rtype in TOP_PRIORITY or (rtype not in STRUCTURED and record.priority is not None):
+            body["priority"] = record.priority if record.priority is not None else 10
         return body
 
