@@ -38,6 +38,7 @@ from panelql.providers.registry import build_provider
 from panelql.schema.root import build_schema
 from panelql.settings import Settings
 from panelql.web.auth import AuthMiddleware
+from panelql.web.graphiql import ASSET_PATH, graphiql_asset
 from panelql.web.graphql_http import GraphQLEndpoint
 from panelql.web.metrics import (
     MetricsExtension,
@@ -128,6 +129,7 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         Route("/readyz", readyz, methods=["GET"]),
         # Every method reaches the view, so a PUT gets a JSON 405 with Allow, like the rest.
         Route("/graphql", graphql),
+        Route(f"{ASSET_PATH}/{{name}}", graphiql_asset, methods=["GET"]),
         WebSocketRoute("/graphql", graphql),
         *webhook_routes(lambda request: request.app.state.gateway),
     ]

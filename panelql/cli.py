@@ -98,7 +98,7 @@ Every request needs it. With curl:
   curl -s {url} -H 'content-type: application/json' -H 'x-api-key: {key}' \\
     -d '{{"query":"{{ providers {{ name kind health {{ ok }} }} }}"}}'
 
-In GraphiQL ({url}) open "Headers" at the bottom left and paste:
+In GraphiQL ({url}, served by the gateway, works offline) replace the key in the Headers tab:
   {{"x-api-key": "{key}"}}
 
 Try:

@@ -40,6 +40,7 @@ from panelql.application.errors import GatewayError
 from panelql.application.gateway import Gateway
 from panelql.schema.errors import shape
 from panelql.web.auth import authenticate, key_from
+from panelql.web.graphiql import graphiql_page
 from panelql.web.media_types import (
     JSON,
     UnsupportedBody,
@@ -129,6 +130,10 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         body = {"errors": [{"message": exc.reason, "extensions": {"code": code}}]}
         return Response(self.encode_json(body), status_code=exc.status_code,
                         headers={**headers, "Vary": "Accept"}, media_type=content_type(media))
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        # Our page with local assets instead of strawberry's, which loads GraphiQL from a CDN.
+        return graphiql_page(request.url.path)
 
     def should_render_graphql_ide(self, request: BaseRequestProtocol) -> bool:
         # Only a browser asking for HTML gets the page (strawberry also serves it for */*, which
