@@ -114,7 +114,7 @@ class CatalystSim(SimPanel):
             )
         for server in list(self.servers.values())[: max(1, servers // 3)]:
             for n in range(2):
-                self._add_backup(server.id, f"nightly-{n + 1}", done=True)
+                self.add_backup(server.id, f"nightly-{n + 1}", done=True)
 
     def add_server(self, *, name: str, node_id: str, owner_id: str, status: str,
                    memory_mb: int, cpu_cores: int, disk_mb: int) -> CatalystServer:
@@ -130,7 +130,7 @@ class CatalystSim(SimPanel):
         self.servers[sid] = server
         return server
 
-    def _add_backup(self, server_id: str, name: str, *, done: bool) -> dict[str, Any]:
+    def add_backup(self, server_id: str, name: str, *, done: bool) -> dict[str, Any]:
         bid = f"cbak{len(self.backups) + 1:05d}{self.random.randrange(16**6):06x}"
         backup: dict[str, Any] = {
             "id": bid, "serverId": server_id, "name": name,
@@ -326,7 +326,7 @@ class CatalystSim(SimPanel):
         if server.status == "suspended":
             return JSONResponse({"error": "Server is suspended"}, status_code=423)
         body = await json_body(request)
-        backup = self._add_backup(server.id, str(body.get("name") or "backup"), done=False)
+        backup = self.add_backup(server.id, str(body.get("name") or "backup"), done=False)
 
         def finish() -> None:
             backup.update(sizeMb=640, checksum=f"sha256:{backup['id']}")

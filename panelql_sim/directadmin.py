@@ -87,6 +87,9 @@ class DirectAdminSim(SimPanel):
         self.json_error_status = json_error_status
         # Per-command counts: the shared stats collapse ``/CMD_API_…`` paths into one key.
         self.command_stats: Counter[str] = Counter()
+        # The same per command, with the HTTP method ("POST /CMD_API_SELECT_USERS"): writes are
+        # POSTs, so a test can tell whether a write reached the panel.
+        self.method_stats: Counter[str] = Counter()
         self.ips = ["203.0.113.50", "203.0.113.51"]
         self.users: dict[str, DAUser] = {}
         self.zones: dict[str, list[dict[str, str]]] = {}
@@ -119,6 +122,7 @@ class DirectAdminSim(SimPanel):
     def reset_stats(self) -> None:
         super().reset_stats()
         self.command_stats.clear()
+        self.method_stats.clear()
 
     def owner_of(self, domain: str) -> DAUser | None:
         return next((u for u in self.users.values() if domain in u.domains), None)
@@ -199,6 +203,7 @@ class DirectAdminSim(SimPanel):
     def _wrap(self, command: str, handler: Command) -> Any:
         async def endpoint(request: Request) -> Response:
             self.command_stats[command] += 1
+            self.method_stats[f"{request.method} /CMD_API_{command}"] += 1
             params = await self._params(request)
             response: Response = handler(params, self.acting_user(request))
             return response

@@ -70,6 +70,7 @@ class SimPanel:
         self.random = random.Random(seed)
         self.knobs = knobs or Knobs()
         self.stats: Counter[str] = Counter()
+        self.concurrency = Concurrency()
         self._window: list[float] = []
         self._pending: set[asyncio.TimerHandle] = set()
 
@@ -97,6 +98,7 @@ class SimPanel:
 
     def reset_stats(self) -> None:
         self.stats.clear()
+        self.concurrency = Concurrency()
 
     def later(self, fn: Callable[[], None], delay: float | None = None) -> None:
         """Run ``fn`` after ``delay`` (default: the transition knob) on the serving loop."""
@@ -143,6 +145,30 @@ class SimPanel:
         return None
 
 
+class Concurrency:
+    """How requests overlapped, by order of events rather than by clock: the most in flight at
+    once, and the number of sequential rounds (a request is one round after the deepest request
+    that had finished when it arrived). Tests assert bounded concurrency or "two rounds, not
+    three" with these instead of with wall-clock bounds that a loaded machine breaks."""
+
+    def __init__(self) -> None:
+        self.in_flight = 0
+        self.peak = 0
+        self.rounds = 0
+        self._finished_depth = 0
+
+    def enter(self) -> int:
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+        depth = self._finished_depth + 1
+        self.rounds = max(self.rounds, depth)
+        return depth
+
+    def leave(self, depth: int) -> None:
+        self.in_flight -= 1
+        self._finished_depth = max(self._finished_depth, depth)
+
+
 class _FaultMiddleware:
     """Applies the knobs and counts requests; control routes bypass both."""
 
@@ -154,8 +180,17 @@ class _FaultMiddleware:
         if scope["type"] != "http" or scope["path"].startswith(SIM_PREFIX):
             await self.app(scope, receive, send)
             return
-        panel, knobs = self.panel, self.panel.knobs
+        panel = self.panel
         panel.stats[f"{scope['method']} {_route_key(scope['path'])}"] += 1
+        concurrency = panel.concurrency
+        depth = concurrency.enter()
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            concurrency.leave(depth)
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        panel, knobs = self.panel, self.panel.knobs
         if panel.request_id_header:
             send = _with_header(send, panel.request_id_header, uuid.uuid4().hex[:16])
         spared_method = (knobs.fault_methods is not None

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from panelql.application.ids import decode
 from panelql.settings import ProviderEntry
 from panelql_sim.proxmox import ProxmoxSim
 from panelql_sim.runner import BackgroundServers
@@ -61,14 +62,22 @@ def test_vps_billing_flow(gw: GatewayUnderTest) -> None:
                      {"id": server_id})["data"]["server"]
     assert after["resources"] == {"memoryMb": 4096, "cpuCores": 4.0}
 
+    sim = gw.sims["pve-life"]
+    assert isinstance(sim, ProxmoxSim)
+    vmid = int(decode(server_id).id.rsplit("/", 1)[-1])
+    archives_before = {a.volid for a in sim.archives.values() if a.vmid == vmid}
     terminated = mutate(gw, "mutation($id: ID!) { deleteServer(id: $id, finalBackup: true) { "
                             "operation { id } } }", {"id": server_id})
     op = wait_operation(gw, terminated["operation"]["id"], timeout=30)
     assert op["status"] == "SUCCEEDED", op
     gone = gw.query("query($id: ID!) { server(id: $id) { id } }", {"id": server_id})
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
-    sim = gw.sims["pve-life"]
-    assert isinstance(sim, ProxmoxSim)
+    assert vmid not in sim.guests
+    # finalBackup: true made one vzdump archive of the guest before it was destroyed, and the
+    # archive outlives the guest (it is what the customer's data can be restored from).
+    final = [a for a in sim.archives.values()
+             if a.vmid == vmid and a.volid not in archives_before]
+    assert len(final) == 1, final
 
 
 SERVER = ("query($id: ID!) { server(id: $id) { status rawStatus suspended suspensionReason "

@@ -15,6 +15,7 @@ from panelql.events.lease import LocalLeases, RedisLeases
 from panelql.events.watcher import Watcher
 from panelql.settings import WatcherSettings
 from tests.events.conftest import ServedCatalyst, Sessions
+from tests.waits import until
 
 
 def pair(url: str, ttl: float) -> tuple[RedisLeases, RedisLeases]:
@@ -31,11 +32,13 @@ async def test_local_leases_always_grant() -> None:
 
 @pytest.mark.redis
 async def test_only_one_holder_and_renewal_keeps_it(redis_url: str) -> None:
-    a, b = pair(redis_url, ttl=0.5)
+    a, b = pair(redis_url, ttl=1.5)
     try:
         assert await a.hold("cat")
         assert not await b.hold("cat")
-        for _ in range(4):  # a renews inside the TTL for 1.2 s: b never gets it
+        # a renews every 0.3 s for 2.4 s, past the TTL: b never gets it. The TTL leaves 1.2 s
+        # of slack per renewal for a loaded machine.
+        for _ in range(8):
             await asyncio.sleep(0.3)
             assert await a.hold("cat")
             assert not await b.hold("cat")
@@ -73,7 +76,9 @@ async def test_release_on_shutdown_hands_over_at_once(redis_url: str) -> None:
 @pytest.mark.redis
 async def test_two_watchers_poll_a_connection_once(
         redis_url: str, catalyst: ServedCatalyst, sessions: Sessions) -> None:
-    settings = WatcherSettings(fast_seconds=0.1, slow_seconds=0.1, lease_seconds=0.6)
+    # A long lease: a stalled loop on a loaded machine must not lose it; the hand-over below
+    # comes from a's release on shutdown, not from expiry.
+    settings = WatcherSettings(fast_seconds=0.1, slow_seconds=0.1, lease_seconds=10)
     a_leases, b_leases = pair(redis_url, ttl=settings.lease_seconds)
     providers = {catalyst.name: catalyst.provider}
     a = Watcher(providers, InProcessBus(), Snapshots(sessions), settings=settings,
@@ -82,14 +87,15 @@ async def test_two_watchers_poll_a_connection_once(
                 leases=b_leases)
     try:
         await a.start()
-        await asyncio.sleep(0.05)
+        await until(lambda: a.polls[catalyst.name] >= 1, "a took the lease and polled")
         await b.start()
-        await asyncio.sleep(0.8)
-        assert a.polls[catalyst.name] >= 4
+        # b's loop turns as often as a's: while a polls four more times, b had as many chances
+        # to take the lease, and a renewing holder must refuse it every time.
+        target = a.polls[catalyst.name] + 4
+        await until(lambda: a.polls[catalyst.name] >= target, "a kept polling")
         assert b.polls[catalyst.name] == 0  # the lease holder polls; the other waits
         await a.aclose()  # a shuts down (releasing) and b takes over
-        await asyncio.sleep(0.5)
-        assert b.polls[catalyst.name] >= 2
+        await until(lambda: b.polls[catalyst.name] >= 2, "b took over after a released")
     finally:
         await a.aclose()
         await b.aclose()

@@ -61,8 +61,17 @@ def _php() -> str:
 def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     out = _run(demo, _php(), str(EXAMPLES / "whmcs" / "run_flow.php"), service="501")
     assert "ok   CreateAccount again (idempotent)" in out and "WHMCS flow done" in out, out
-    links = demo.query('{ customerLinks(customerRef: "whmcs:42") { resourceType } }')
+    # CreateAccount linked the new server to the WHMCS client (userid 42), so a key bound to
+    # whmcs:42 sees it; the link names exactly the server the module created.
+    audit = demo.query('{ auditLog(first: 200) { action target } }')["data"]["auditLog"]
+    created = [e["target"] for e in audit if e["action"] == "createServer"]
+    assert created, audit
+    links = demo.query('{ customerLinks(customerRef: "whmcs:42") { provider resourceType '
+                       "resource } }")
     assert "errors" not in links, links
+    servers = [link for link in links["data"]["customerLinks"]
+               if (link["provider"], link["resourceType"]) == ("catalyst-main", "Server")]
+    assert len(servers) == 1 and servers[0]["resource"] in created, (created, links)
 
 
 def test_paymenter_extension_flow(demo: GatewayUnderTest) -> None:

@@ -46,6 +46,9 @@ def env(sim: tuple[PayPalSim, str]) -> ContractEnv:
         provider=build(), knobs=panel.knobs,
         with_bad_credentials=lambda: build(client_secret="wrong_secret"),
         with_timeout=lambda t: build(timeout=t),
+        upstream_totals=lambda: {  # what the simulator sends as the invoice's amount
+            i.id: (Decimal(i.to_json("")["amount"]["value"]), i.currency)
+            for i in panel.invoices.values()},
     )
 
 

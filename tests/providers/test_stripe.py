@@ -21,7 +21,7 @@ from panelql.providers.stripe.mapping import INVOICE_STATUS, is_overdue, minor_t
 from panelql.providers.stripe.webhooks import StripeWebhooks
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.stripe import StripeSim, parse_form, sign_payload
-from tests.providers.contract import BillingContract, ContractEnv
+from tests.providers.contract import BillingContract, ContractEnv, exact_from_minor_units
 from tests.providers.helpers import builder, config, fixture
 
 BASE = "http://stripe.test"
@@ -49,6 +49,8 @@ def env(sim: tuple[StripeSim, str]) -> ContractEnv:
         provider=build(), knobs=panel.knobs,
         with_bad_credentials=lambda: build(api_key="sk_test_wrong_key_1234"),
         with_timeout=lambda t: build(timeout=t),
+        upstream_totals=lambda: {i.id: (exact_from_minor_units(i.total, i.currency), i.currency)
+                                for i in panel.invoices.values()},
     )
 
 

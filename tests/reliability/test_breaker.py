@@ -27,15 +27,15 @@ def test_breaker_opens_fails_fast_and_recovers(background: BackgroundServers,
     assert breaker_states()["brk-ok"] == "closed"
 
     sent = pair.bad.total_requests
-    started = time.monotonic()
     body = pair.gw.query(SERVERS)
     (error,) = body["errors"]
     assert "circuit open" in error["message"]
     assert error["extensions"] == {"code": "PROVIDER_UNAVAILABLE", "provider": "brk-bad",
                                    "retryable": True}
     assert body["data"]["servers"]["totalCount"] == len(pair.ok.servers)
-    assert pair.bad.total_requests == sent  # nothing reached the failing panel
-    assert time.monotonic() - started < 0.5
+    # Failing fast means not asking: nothing reached the failing panel (no clock bound, which
+    # a loaded machine would break).
+    assert pair.bad.total_requests == sent
 
     pair.bad.knobs.fail_status = None
     time.sleep(COOLDOWN)

@@ -1,6 +1,13 @@
 """Fault injection through a real gateway: slow, failing, hanging, resetting, garbled, rate
 limiting and restarting panels. Whatever the fault: no crash, no wait past the panel's deadline,
-the healthy panel's data plus exactly one error for the faulty one, and no write sent twice."""
+the healthy panel's data plus exactly one error for the faulty one, and no write sent twice.
+
+No assertion here puts an upper bound on wall-clock time (a loaded machine breaks those). A
+hanging panel never answers, so a query that comes back at all was cut by the gateway; the
+number of sequential upstream rounds is read from the simulator's order of events
+(``Concurrency``); the only clock bounds left are lower bounds (a wait did happen) and safety
+nets far above the expected time (the client's own timeout, a Retry-After of tens of
+seconds)."""
 
 from __future__ import annotations
 
@@ -12,12 +19,12 @@ from typing import Any
 import pytest
 
 from tests.reliability.conftest import BAD_TIMEOUT, RESILIENCE, Pair
+from tests.waits import wait_until
 
 SERVERS = ("{ servers(first: 100) { totalCount edges { node { id name status "
            "provider { name } node { name } owner { email } } } } }")
 START = "mutation($id: ID!) { startServer(id: $id) { server { status } operation { id } } }"
 RETRIES = int(RESILIENCE["retries"])
-MARGIN = 1.0  # scheduling slack on a loaded 2-core machine
 
 
 def assert_partial(pair: Pair, body: dict[str, Any], code: str) -> dict[str, Any]:
@@ -47,17 +54,17 @@ def test_latency_costs_the_slowest_panel_once(pair: Pair) -> None:
     pair.bad.knobs.latency_ms = 400
     body, elapsed = pair.timed(SERVERS)
     assert_complete(pair, body)
+    assert elapsed >= 0.4
     # servers, then nodes and owners in one concurrent round: two sequential upstream rounds
-    assert 0.4 <= elapsed < 2 * 0.4 + MARGIN
+    assert pair.bad.concurrency.rounds == 2, pair.bad.stats
 
 
 @pytest.mark.parametrize("status", [500, 502, 503, 504])
 def test_5xx_reads_are_retried_then_reported_once(pair: Pair, status: int) -> None:
     pair.bad.knobs.fail_status = status
-    body, elapsed = pair.timed(SERVERS)
+    body, _ = pair.timed(SERVERS)
     assert_partial(pair, body, "PROVIDER_UNAVAILABLE")
     assert list_calls(pair) == RETRIES + 1
-    assert elapsed < BAD_TIMEOUT + MARGIN
 
 
 def test_intermittent_500s_are_absorbed_by_retries(pair: Pair) -> None:
@@ -81,16 +88,16 @@ def test_hanging_panel_is_cut_at_its_timeout(pair: Pair) -> None:
     body, elapsed = pair.timed(SERVERS)
     error = assert_partial(pair, body, "PROVIDER_UNAVAILABLE")
     assert "timed out" in error["message"]
-    assert BAD_TIMEOUT * 0.9 <= elapsed < BAD_TIMEOUT + MARGIN
+    # The panel never answers: that the query came back at all is the cut; it waited first.
+    assert elapsed >= BAD_TIMEOUT * 0.9
     assert list_calls(pair) == 1  # the budget was spent: no retry after a timeout
 
 
 def test_connection_resets_on_reads_are_retried(pair: Pair) -> None:
     pair.bad.knobs.reset = True
-    body, elapsed = pair.timed(SERVERS)
+    body, _ = pair.timed(SERVERS)
     assert_partial(pair, body, "PROVIDER_UNAVAILABLE")
     assert list_calls(pair) == RETRIES + 1
-    assert elapsed < BAD_TIMEOUT + MARGIN
 
 
 def test_malformed_json_is_a_provider_error_not_retried(pair: Pair) -> None:
@@ -125,10 +132,11 @@ def test_429_storm_answers_fast_with_retry_after(pair: Pair) -> None:
     with ThreadPoolExecutor(max_workers=20) as pool:
         results = list(pool.map(one, range(20)))
     for body, elapsed in results:
-        assert elapsed < BAD_TIMEOUT + MARGIN
         error = assert_partial(pair, body, "RATE_LIMITED")
         assert error["extensions"]["retryable"] is True
         assert error["extensions"]["retryAfter"] > RESILIENCE["retry_after_cap_seconds"]
+        # Safety net, not a speed goal: waiting out the Retry-After would take longer.
+        assert elapsed < error["extensions"]["retryAfter"]
     # A long Retry-After is passed on, not retried: one upstream call per logical read.
     assert list_calls(pair) <= 20
 
@@ -141,13 +149,11 @@ def test_a_failed_start_is_sent_exactly_once(pair: Pair, fault: dict[str, Any]) 
     server = next(s for s in pair.bad.servers.values() if s.status == "stopped")
     server_id = _global_id(pair, server.name)
     pair.bad.knobs.update({**fault, "fault_methods": ["POST"]})
-    body, elapsed = pair.timed(START, {"id": server_id})
+    body, _ = pair.timed(START, {"id": server_id})
     assert body["errors"][0]["extensions"]["code"] in ("PROVIDER_UNAVAILABLE", "RATE_LIMITED")
-    assert elapsed < BAD_TIMEOUT + MARGIN
     assert pair.bad.stats["POST /api/servers/*/start"] == 1
     if "latency_ms" in fault:  # the panel did start it after the gateway gave up
-        time.sleep(fault["latency_ms"] / 1000 - BAD_TIMEOUT + 0.3)
-        assert server.status in ("starting", "running")
+        wait_until(lambda: server.status in ("starting", "running"), "the late start landed")
         server.status = "stopped"
 
 
@@ -158,9 +164,8 @@ def test_a_timed_out_create_is_not_repeated_by_a_retry_with_the_same_key(pair: P
         "provider": "rel-bad", "name": "Order 1",
         "resources": {"memoryMb": 2048, "cpuCores": 1, "diskMb": 10240}}}
     pair.bad.knobs.update({"hang": True, "fault_methods": ["POST"]})
-    first, elapsed = pair.timed(create, variables)
+    first, _ = pair.timed(create, variables)  # the panel hangs: coming back is the cut
     assert first["errors"][0]["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
-    assert elapsed < BAD_TIMEOUT + MARGIN
     pair.bad.knobs.hang = False
     again = pair.gw.query(create, variables)  # the client retries: replayed, not re-sent
     assert again["errors"][0]["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
@@ -171,9 +176,8 @@ def test_a_panel_restarting_mid_query(pair: Pair) -> None:
     served = pair.background.served["rel-bad"]
     port = served.port
     pair.background.stop_one("rel-bad")
-    down, elapsed = pair.timed(SERVERS)  # nothing listens: connect errors, retried, reported
+    down, _ = pair.timed(SERVERS)  # nothing listens: connect errors, retried, reported
     assert_partial(pair, down, "PROVIDER_UNAVAILABLE")
-    assert elapsed < BAD_TIMEOUT + MARGIN
 
     def come_back() -> None:
         time.sleep(0.15)
@@ -187,10 +191,9 @@ def test_a_panel_restarting_mid_query(pair: Pair) -> None:
     with ThreadPoolExecutor(max_workers=2) as pool:
         during = pool.submit(pair.timed, SERVERS)
         started = pool.submit(pair.timed, START, {"id": server_id})
-        (read, read_elapsed), (write, write_elapsed) = during.result(), started.result()
+        (read, _), (write, _) = during.result(), started.result()
     returning.join()
-    for body, took in ((read, read_elapsed), (write, write_elapsed)):
-        assert took < BAD_TIMEOUT + MARGIN
+    for body in (read, write):
         for error in body.get("errors", []):
             assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
     if "errors" not in read:

@@ -110,7 +110,8 @@ async def test_long_retry_after_goes_back_to_the_caller() -> None:
     with pytest.raises(RateLimited) as caught:
         await upstream(script).request("GET", "/x")
     assert caught.value.retry_after == 30.0 and script.calls == 1
-    assert time.monotonic() - started < 0.2
+    # Safety net, not a speed goal: waiting out the Retry-After would take 30 s.
+    assert time.monotonic() - started < 15
 
 
 def test_retry_after_parses_seconds_and_dates() -> None:
@@ -122,14 +123,17 @@ def test_retry_after_parses_seconds_and_dates() -> None:
 
 
 async def test_retries_keep_to_the_time_budget() -> None:
-    slow = ResiliencePolicy(retries=10, backoff_base_seconds=0.2, backoff_cap_seconds=0.2,
+    # Fifty retries with backoff up to 1 s would take about 25 s; the 0.5 s budget refuses any
+    # backoff that would end past it, so the call stops long before the retries run out. The
+    # clock bound is a safety net far above the budget, not a speed goal.
+    slow = ResiliencePolicy(retries=50, backoff_base_seconds=1.0, backoff_cap_seconds=1.0,
                             breaker_threshold=0, max_concurrency=0)
     script = Script(503)
     started = time.monotonic()
     with pytest.raises(Unavailable):
         await upstream(script, slow, timeout=0.5).request("GET", "/x")
-    assert time.monotonic() - started < 0.8
-    assert script.calls < 11
+    assert 1 <= script.calls < 51, script.calls
+    assert time.monotonic() - started < 10
 
 
 async def test_breaker_opens_fails_fast_probes_and_closes() -> None:

@@ -1,0 +1,24 @@
+"""Event-based waits for tests: poll a condition until it holds. The deadline is only a safety
+net, far above the expected time, so a loaded machine slows a test down instead of failing it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+
+SAFETY_SECONDS = 30.0
+
+
+def wait_until(done: Callable[[], bool], what: str, deadline: float = SAFETY_SECONDS) -> None:
+    give_up = time.monotonic() + deadline
+    while not done():
+        assert time.monotonic() < give_up, f"never happened within {deadline} s: {what}"
+        time.sleep(0.02)
+
+
+async def until(done: Callable[[], bool], what: str, deadline: float = SAFETY_SECONDS) -> None:
+    give_up = time.monotonic() + deadline
+    while not done():
+        assert time.monotonic() < give_up, f"never happened within {deadline} s: {what}"
+        await asyncio.sleep(0.01)
