@@ -23,10 +23,10 @@ from panelql.db.connections import ProviderConnections, load_connections
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
 from panelql.db.repositories import Audit, AuditRow
-from panelql.providers.config import ConnectionConfig
+from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.errors import AuthenticationFailed, ProviderError
 from panelql.providers.http import ClientFactory
-from panelql.providers.registry import build_provider
+from panelql.providers.registry import build_provider, provider_class
 from panelql.secrets import CredentialCipher
 from panelql.settings import Settings
 
@@ -139,6 +139,13 @@ async def add_connection(settings: Settings, *, name: str, kind: str, base_url: 
     cipher = cipher_for(settings)  # refuse before touching the database
     if name in {c.name for c in settings.connections()}:
         raise CliError(f"{name!r} is a connection in the config file already; pick another name")
+    try:  # the kind's own checks (credential names, options) before anything is stored
+        provider_class(kind).validate_config(ConnectionConfig(
+            name=name, kind=kind, base_url=base_url,
+            credentials={k: Secret(v) for k, v in credentials.items()}, options=dict(options),
+            timeout_seconds=timeout_seconds, region=region))
+    except ValueError as exc:
+        raise CliError(f"{name}: {exc}") from None
     async with database(settings) as sessions:
         await ProviderConnections(sessions).add(
             name=name, kind=kind, base_url=base_url, credentials=credentials,

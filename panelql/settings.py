@@ -29,7 +29,7 @@ from pydantic import (
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.registry import known_kinds
+from panelql.providers.registry import known_kinds, provider_class
 from panelql.providers.resilience import ResiliencePolicy
 
 DEFAULT_DB = "sqlite+aiosqlite:///.panelql/panelql.db"
@@ -226,9 +226,16 @@ class Settings(BaseSettings):
         configs: list[ConnectionConfig] = []
         for i, entry in enumerate(self.providers):
             try:
-                configs.append(entry.to_connection(f"providers[{i}]"))
+                config = entry.to_connection(f"providers[{i}]")
             except ConfigError as exc:
                 problems.extend(exc.problems)
+                continue
+            try:  # per-kind checks of credentials and options (e.g. nextpanel's new shape)
+                provider_class(config.kind).validate_config(config)
+            except ValueError as exc:
+                problems.append(f"providers[{i}] ({config.name}): {exc}")
+                continue
+            configs.append(config)
         names = [c.name for c in configs]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from panelql.settings import ProviderEntry
@@ -27,6 +27,16 @@ class DemoPanel:
     region: str | None = None
     tls: bool = False
     options: Callable[[Any, str], dict[str, Any]] = lambda sim, url: {}
+    sim_kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+def _nextpanel(site: str, location: str, used: int) -> DemoPanel:
+    """One NextPanel server holding ``used`` accounts from before the gateway counted."""
+    def options(sim: Any, url: str) -> dict[str, Any]:
+        return {"capacity": 100, "current_accounts": used, "location": location}
+    return DemoPanel(f"nextpanel-{site}", "nextpanel", "panelql_sim.nextpanel:NextPanelSim",
+                     lambda s: {"api_key": s.api_key, "api_secret": s.api_secret},
+                     options=options, sim_kwargs={"accounts": used})
 
 
 DEMO_PANELS: list[DemoPanel] = [
@@ -45,8 +55,10 @@ DEMO_PANELS: list[DemoPanel] = [
               options=lambda s, url: {"public_ip": s.public_ip}),
     DemoPanel("directadmin", "directadmin", "panelql_sim.directadmin:DirectAdminSim",
               lambda s: {"username": s.username, "password": s.password}, region="eu-west"),
-    DemoPanel("nextpanel", "nextpanel", "panelql_sim.nextpanel:NextPanelSim",
-              lambda s: {"key_id": s.key_id, "key_secret": s.key_secret}),
+    # Three NextPanel servers, one connection each, loaded as in seed 002's example (45/100,
+    # 78/100, 92/100): createAccount with kind NEXTPANEL lands on the first.
+    *(_nextpanel(site, where, used) for site, where, used in (
+        ("fra", "Frankfurt", 45), ("ams", "Amsterdam", 78), ("nyc", "New York", 92))),
     DemoPanel("ispconfig-dns", "ispconfig", "panelql_sim.ispconfig:ISPConfigSim",
               lambda s: {"username": s.username, "password": s.password},
               options=lambda s, url: {"resolver_url": f"{url}/dns-query"}),
@@ -76,7 +88,7 @@ def start_panels(background: BackgroundServers, *, transition_seconds: float = 3
     sims: dict[str, SimPanel] = {}
     entries: list[ProviderEntry] = []
     for demo in DEMO_PANELS:
-        panel = load_sim(demo.sim)
+        panel = load_sim(demo.sim, **demo.sim_kwargs)
         panel.knobs.transition_seconds = transition_seconds
         panel.knobs.latency_ms = latency_ms
         # Panels that need more than plain HTTP (Proxmox: TLS, custom reason phrases) say so.

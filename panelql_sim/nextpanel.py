@@ -1,11 +1,15 @@
-"""Simulated NextPanel backend (FastAPI on port 9000 in seed 002), fronting several servers.
+"""Simulated NextPanel server: one server, the billing API its billing client calls.
 
-Routes follow the seed: ``/api/health``, ``/api/auth/login/json``, ``/api/api-keys/`` and the
-billing operations of its endpoint table (servers, servers/status, provision, suspend,
-unsuspend, delete, stats), plus the account list the gateway needs. Where the seed is silent the
-shapes are the ones written down in docs/providers/nextpanel.md. Errors are FastAPI's
-``{"detail": …}``; API keys travel as ``X-API-Key`` (key id) and ``X-API-Secret``.
-A new account is ``provisioning`` and becomes ``active`` after ``transition_seconds``.
+NextPanel's source is not public. What is known of its API comes from the billing side
+(saifulrony/nextpanel-bill @d511c847): ``billing-backend/app/services/nextpanel_service.py``
+(@9aa18120) for routes, bodies and success codes, and that repository's notes for the answers
+(FIX_API_KEY_NOW.md, NEXTPANEL_API_KEY_TROUBLESHOOTING.md @9aa18120; the stats fields in
+NEXTPANEL_INTEGRATION_GUIDE.md @ace088b1; the admin login and key creation in
+QUICK_START_INTEGRATION.md, which is seed 002). Where none of them shows an answer, the choice
+is marked *assumed* here and in docs/providers/nextpanel.md.
+
+Capacity is not the panel's business (the billing side counts), so this server takes accounts
+until the gateway stops sending them; it is "full" only in the gateway's ledger.
 """
 
 from __future__ import annotations
@@ -21,91 +25,92 @@ from starlette.routing import BaseRoute, Route
 
 from panelql_sim.framework import Knobs, SimPanel, iso, json_body
 
+ACCOUNTS = "/api/v1/billing/accounts"
+# test_nextpanel_api.sh @9aa18120: "Health Check (no auth required)".
 PUBLIC = ("/api/health", "/api/auth/login/json")
-SERVERS = [  # name, location, capacity, is_active, is_online
-    ("np-fra-1", "Frankfurt", 15, True, True),
-    ("np-ams-1", "Amsterdam", 10, True, True),
-    ("np-nyc-1", "New York", 5, True, False),
-]
+SUPER_ADMIN = "super_admin"
+# NEXTPANEL_API_KEY_TROUBLESHOOTING.md @9aa18120: creating accounts needs a SUPER_ADMIN key;
+# a lower level gets this 403 (FIX_API_KEY_NOW.md @9aa18120 shows the body).
+NOT_SUPER_ADMIN = "The user doesn't have super admin privileges"
 
 
 @dataclass
-class NPAccount:
+class NPUser:
     id: int
-    server_id: int
     username: str
     email: str
-    full_name: str
-    billing_customer_id: str | None
-    status: str
+    full_name: str | None
+    phone: str | None
+    company: str | None
+    package_id: Any
+    is_admin: bool
+    billing_id: str | None
+    metadata: dict[str, Any]
     created: float
+    is_active: bool = True
     suspension_reason: str | None = None
-    suspended_at: float | None = None
+    last_login: float | None = None
 
     def to_json(self) -> dict[str, Any]:
+        # The 201 answer shows id, username, email (FIX_API_KEY_NOW.md @9aa18120); the rest of
+        # the object is *assumed* (the request's fields, is_active, created_at).
         return {
-            "id": self.id, "server_id": self.server_id, "nextpanel_user_id": 1000 + self.id,
-            "username": self.username, "email": self.email, "full_name": self.full_name,
-            "billing_customer_id": self.billing_customer_id, "status": self.status,
-            "suspension_reason": self.suspension_reason,
-            "suspended_at": iso(self.suspended_at) if self.suspended_at else None,
+            "id": self.id, "username": self.username, "email": self.email,
+            "full_name": self.full_name, "phone": self.phone, "company": self.company,
+            "package_id": self.package_id, "is_admin": self.is_admin,
+            "billing_id": self.billing_id, "is_active": self.is_active,
             "created_at": iso(self.created),
         }
 
 
 def detail(message: str, status: int) -> JSONResponse:
+    """FastAPI's error body (the billing client reads ``response.json().get('detail')``)."""
     return JSONResponse({"detail": message}, status_code=status)
+
+
+def missing_fields(body: dict[str, Any], names: tuple[str, ...]) -> JSONResponse | None:
+    """FastAPI's 422 for missing required body fields (pydantic v2 wording)."""
+    missing = [k for k in names if not isinstance(body.get(k), str) or not body[k]]
+    if not missing:
+        return None
+    return JSONResponse({"detail": [{"type": "missing", "loc": ["body", k],
+                                     "msg": "Field required", "input": None}
+                                    for k in missing]}, status_code=422)
 
 
 class NextPanelSim(SimPanel):
     name = "nextpanel"
 
     def __init__(
-        self, *, key_id: str = "np_demo_key_id", key_secret: str = "np_demo_key_secret",
-        admin_password: str = "admin", accounts: int = 20, seed: int = 1,
+        self, *, api_key: str = "npk_demo_key", api_secret: str = "nps_demo_secret",
+        admin_password: str = "admin", accounts: int = 0, seed: int = 1,
         knobs: Knobs | None = None,
     ) -> None:
         super().__init__(seed=seed, knobs=knobs)
-        self.key_id, self.key_secret, self.admin_password = key_id, key_secret, admin_password
-        self.keys: dict[str, str] = {key_id: key_secret}
+        self.api_key, self.api_secret, self.admin_password = api_key, api_secret, admin_password
+        self.keys: dict[str, tuple[str, str]] = {api_key: (api_secret, SUPER_ADMIN)}
         self.tokens: set[str] = set()
-        self.servers: dict[int, dict[str, Any]] = {}
-        self.accounts: dict[int, NPAccount] = {}
-        self._seed(accounts)
+        self.users: dict[int, NPUser] = {}
+        for n in range(accounts):  # accounts that were there before any gateway counted
+            self._add(username=f"site{n + 1:03d}", email=f"owner{n + 1}@customer.example",
+                      body={})
 
-    def _seed(self, count: int) -> None:
-        for i, (name, location, capacity, active, online) in enumerate(SERVERS, start=1):
-            self.servers[i] = {
-                "id": i, "name": name, "description": f"NextPanel server in {location}",
-                "base_url": f"http://10.20.0.{10 + i}:9000", "location": location,
-                "capacity": capacity, "is_active": active, "is_online": online,
-            }
-        for n in range(count):
-            account = self.add_account(
-                server_id=_spread(n, count), username=f"site{n + 1:03d}",
-                email=f"owner{n + 1}@customer.example", billing_customer_id=str(5000 + n),
-                status="active",
-            )
-            account.created = time.time() - 86400 * (90 - n)
-            if n % 5 == 4:
-                account.status, account.suspended_at = "suspended", time.time() - 3600
-                account.suspension_reason = "Payment overdue"
+    def _add(self, *, username: str, email: str, body: dict[str, Any]) -> NPUser:
+        user = NPUser(
+            id=max(self.users, default=0) + 1, username=username, email=email,
+            full_name=_opt(body.get("full_name")), phone=_opt(body.get("phone")),
+            company=_opt(body.get("company")), package_id=body.get("package_id"),
+            is_admin=body.get("is_admin") is True, billing_id=_opt(body.get("billing_id")),
+            metadata=dict(body["metadata"]) if isinstance(body.get("metadata"), dict) else {},
+            created=time.time())
+        self.users[user.id] = user
+        return user
 
-    def add_account(self, *, server_id: int, username: str, email: str,
-                    billing_customer_id: str | None, status: str,
-                    full_name: str = "") -> NPAccount:
-        account = NPAccount(len(self.accounts) + 1 if not self.accounts
-                            else max(self.accounts) + 1, server_id, username, email,
-                            full_name or username, billing_customer_id, status, time.time())
-        self.accounts[account.id] = account
-        return account
-
-    def current_accounts(self, server_id: int) -> int:
-        return sum(1 for a in self.accounts.values() if a.server_id == server_id)
-
-    def _has_room(self, server: dict[str, Any]) -> bool:
-        return bool(server["is_active"] and server["is_online"]
-                    and self.current_accounts(server["id"]) < server["capacity"])
+    def add_key(self, level: str) -> tuple[str, str]:
+        """A key at another permission level (BILLING, ADMIN…), as an operator might create."""
+        key, secret = f"npk_{secrets.token_urlsafe(24)}", f"nps_{secrets.token_urlsafe(48)}"
+        self.keys[key] = (secret, level)
+        return key, secret
 
     # -- HTTP ---------------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:
@@ -115,39 +120,42 @@ class NextPanelSim(SimPanel):
         if path.startswith("/api/api-keys"):
             token = request.headers.get("authorization", "").removeprefix("Bearer ")
             return None if token in self.tokens else detail("Not authenticated", 401)
-        key_id = request.headers.get("x-api-key", "")
-        if key_id not in self.keys or request.headers.get("x-api-secret") != self.keys[key_id]:
-            return detail("Invalid API credentials", 401)
+        known = self.keys.get(request.headers.get("x-api-key", ""))
+        if known is None or request.headers.get("x-api-secret") != known[0]:
+            # FIX_API_KEY_NOW.md @9aa18120: 401 {"detail": "Invalid API key or secret"}.
+            return detail("Invalid API key or secret", 401)
         return None
 
     def rate_limited(self, retry_after: int) -> Response:
-        return JSONResponse({"detail": "Rate limit exceeded: 1000 requests per hour"},
-                            status_code=429, headers={"Retry-After": str(retry_after)})
+        # Seed 002: 1,000 requests per hour per key. The body is *assumed*.
+        return JSONResponse({"detail": "Rate limit exceeded"}, status_code=429,
+                            headers={"Retry-After": str(retry_after)})
 
     def server_error(self) -> Response:
         return detail("Internal Server Error", 500)
 
     def routes(self) -> list[BaseRoute]:
-        a = "/api/accounts/{aid:int}"
+        one = ACCOUNTS + "/{uid:int}"
         return [
             Route("/api/health", self.health, methods=["GET"]),
             Route("/api/auth/login/json", self.login, methods=["POST"]),
             Route("/api/api-keys/", self.create_key, methods=["POST"]),
-            Route("/api/servers", self.list_servers, methods=["GET"]),
-            Route("/api/servers/status", self.servers_status, methods=["GET"]),
-            Route("/api/provision", self.provision, methods=["POST"]),
-            Route("/api/accounts", self.list_accounts, methods=["GET"]),
-            Route(a, self.delete_account, methods=["DELETE"]),
-            Route(a + "/suspend", self.suspend, methods=["POST"]),
-            Route(a + "/unsuspend", self.unsuspend, methods=["POST"]),
-            Route(a + "/stats", self.account_stats, methods=["GET"]),
+            Route(ACCOUNTS, self.create_account, methods=["POST"]),
+            Route(one, self.get_account, methods=["GET"]),
+            Route(one, self.delete_account, methods=["DELETE"]),
+            Route(one + "/suspend", self.suspend, methods=["POST"]),
+            Route(one + "/unsuspend", self.unsuspend, methods=["POST"]),
+            Route(one + "/stats", self.account_stats, methods=["GET"]),
         ]
 
     async def health(self, request: Request) -> Response:
-        return JSONResponse({"status": "healthy", "version": "1.0.0",
+        # NEXTPANEL_API_KEY_TROUBLESHOOTING.md @9aa18120 reads the panel's health as
+        # "Status: Healthy, Database: Connected, Version: 1.0.0"; seed 002: {"status":"healthy",…}.
+        return JSONResponse({"status": "healthy", "version": "1.0.0", "database": "connected",
                              "timestamp": iso(time.time())})
 
     async def login(self, request: Request) -> Response:
+        # Seed 002 step 2: POST /api/auth/login/json {username, password} → access_token.
         body = await json_body(request)
         if body.get("username") != "admin" or body.get("password") != self.admin_password:
             return detail("Incorrect username or password", 401)
@@ -156,137 +164,90 @@ class NextPanelSim(SimPanel):
         return JSONResponse({"access_token": token, "token_type": "bearer"})
 
     async def create_key(self, request: Request) -> Response:
+        # Seed 002 step 2: POST /api/api-keys/ → key_id, key_secret (npk_/nps_ prefixes:
+        # NEXTPANEL_ACCOUNT_PROVISIONING_GUIDE.md @9aa18120).
         body = await json_body(request)
-        if not body.get("name"):
-            return JSONResponse({"detail": [{"loc": ["body", "name"], "msg": "field required",
-                                             "type": "value_error.missing"}]}, status_code=422)
-        key_id, secret = f"np_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
-        self.keys[key_id] = secret
-        return JSONResponse({
-            "name": body["name"], "key_id": key_id, "key_secret": secret,
-            "permission_level": body.get("permission_level", "billing"),
-            "rate_limit_per_hour": body.get("rate_limit_per_hour", 1000),
-            "rate_limit_per_day": body.get("rate_limit_per_day", 10000),
-        }, status_code=201)
-
-    def _server_json(self, server: dict[str, Any]) -> dict[str, Any]:
-        current = self.current_accounts(server["id"])
-        return {**server, "current_accounts": current,
-                "utilization_percent": round(100.0 * current / server["capacity"], 1),
-                "last_health_check": iso(time.time() - 30)}
-
-    async def list_servers(self, request: Request) -> Response:
-        return JSONResponse([self._server_json(s) for s in self.servers.values()])
-
-    async def servers_status(self, request: Request) -> Response:
-        servers = [self._server_json(s) for s in self.servers.values()]
-        return JSONResponse({
-            "servers": servers, "total_servers": len(servers),
-            "online_servers": sum(1 for s in servers if s["is_online"]),
-            "total_capacity": sum(s["capacity"] for s in servers),
-            "total_accounts": sum(s["current_accounts"] for s in servers),
-        })
-
-    async def provision(self, request: Request) -> Response:
-        body = await json_body(request)
-        missing = [k for k in ("username", "email", "password") if not body.get(k)]
-        if missing:
-            return JSONResponse({"detail": [{"loc": ["body", k], "msg": "field required",
-                                             "type": "value_error.missing"} for k in missing]},
-                                status_code=422)
-        if any(a.username == body["username"] for a in self.accounts.values()):
-            return detail("Username already exists", 409)
-        server = self._pick(body.get("server_id"))
-        if isinstance(server, Response):
-            return server
-        account = self.add_account(
-            server_id=server["id"], username=str(body["username"]), email=str(body["email"]),
-            billing_customer_id=_opt_str(body.get("billing_customer_id")),
-            status="provisioning", full_name=str(body.get("full_name") or ""),
-        )
-
-        def activate() -> None:
-            if account.status == "provisioning":
-                account.status = "active"
-        self.later(activate)
-        return JSONResponse({"success": True, "account": account.to_json(),
-                             "server_id": server["id"], "server_url": server["base_url"]},
+        invalid = missing_fields(body, ("name",))
+        if invalid is not None:
+            return invalid
+        level = str(body.get("permission_level") or "billing")
+        key, secret = self.add_key(level)
+        return JSONResponse({"name": body["name"], "key_id": key, "key_secret": secret,
+                             "permission_level": level,
+                             "rate_limit_per_hour": body.get("rate_limit_per_hour", 1000),
+                             "rate_limit_per_day": body.get("rate_limit_per_day", 10000)},
                             status_code=201)
 
-    def _pick(self, server_id: Any) -> dict[str, Any] | Response:
-        """The named server if it has room, else the least-loaded healthy one (the seed)."""
-        if server_id is not None:
-            server = self.servers.get(int(server_id)) if str(server_id).isdigit() else None
-            if server is None:
-                return detail("Server not found", 404)
-            if not self._has_room(server):
-                return detail("Server not available: offline or at capacity", 409)
-            return server
-        usable = [s for s in self.servers.values() if self._has_room(s)]
-        if not usable:
-            return detail("No server available", 503)
-        return min(usable, key=lambda s: self.current_accounts(s["id"]) / s["capacity"])
+    def _level(self, request: Request) -> str:
+        return self.keys[request.headers["x-api-key"]][1]
 
-    async def list_accounts(self, request: Request) -> Response:
-        skip = max(0, int(request.query_params.get("skip", 0)))
-        limit = min(100, max(1, int(request.query_params.get("limit", 50))))
-        server_id = request.query_params.get("server_id")
-        items = [a.to_json() for a in self.accounts.values()
-                 if server_id is None or str(a.server_id) == server_id]
-        return JSONResponse({"accounts": items[skip: skip + limit], "total": len(items),
-                             "skip": skip, "limit": limit})
+    async def create_account(self, request: Request) -> Response:
+        # service @9aa18120 create_account: the body's fields; 201 with the account.
+        if self._level(request) != SUPER_ADMIN:
+            return detail(NOT_SUPER_ADMIN, 403)
+        body = await json_body(request)
+        invalid = missing_fields(body, ("username", "email", "password"))
+        if invalid is not None:
+            return invalid
+        # NEXTPANEL_API_KEY_TROUBLESHOOTING.md @9aa18120: "400 Bad Request - … user exists";
+        # the guides quote "Username already exists" (UI_PROVISIONING_GUIDE.md @9aa18120).
+        if any(u.username == body["username"] for u in self.users.values()):
+            return detail("Username already exists", 400)
+        if any(u.email == body["email"] for u in self.users.values()):
+            return detail("Email already exists", 400)  # *assumed* wording
+        user = self._add(username=body["username"], email=body["email"], body=body)
+        return JSONResponse(user.to_json(), status_code=201)
 
-    def _account(self, request: Request) -> NPAccount | Response:
-        account = self.accounts.get(request.path_params["aid"])
-        return account if account is not None else detail("Account not found", 404)
+    def _user(self, request: Request) -> NPUser | Response:
+        user = self.users.get(request.path_params["uid"])
+        return user if user is not None else detail("Account not found", 404)  # *assumed*
+
+    async def get_account(self, request: Request) -> Response:
+        user = self._user(request)
+        return user if isinstance(user, Response) else JSONResponse(user.to_json())
 
     async def suspend(self, request: Request) -> Response:
-        account = self._account(request)
-        if isinstance(account, Response):
-            return account
-        if account.status != "active":
-            return detail(f"Account is {account.status}, only active accounts can be suspended",
-                          409)
+        # service @9aa18120 suspend_account: {"reason": …} → 200. Suspending a suspended
+        # account answers 200 again (*assumed*: the client shows no other answer).
+        user = self._user(request)
+        if isinstance(user, Response):
+            return user
         body = await json_body(request)
-        account.status, account.suspended_at = "suspended", time.time()
-        account.suspension_reason = str(body.get("reason") or "") or None
-        return JSONResponse({"success": True, "message": "Account suspended",
-                             "account": account.to_json()})
+        user.is_active = False
+        user.suspension_reason = _opt(body.get("reason"))
+        return JSONResponse({"message": "Account suspended successfully"})  # body *assumed*
 
     async def unsuspend(self, request: Request) -> Response:
-        account = self._account(request)
-        if isinstance(account, Response):
-            return account
-        if account.status != "suspended":
-            return detail("Account is not suspended", 409)
-        account.status, account.suspended_at, account.suspension_reason = "active", None, None
-        return JSONResponse({"success": True, "message": "Account unsuspended",
-                             "account": account.to_json()})
+        user = self._user(request)
+        if isinstance(user, Response):
+            return user
+        user.is_active, user.suspension_reason = True, None
+        return JSONResponse({"message": "Account unsuspended successfully"})  # body *assumed*
 
     async def delete_account(self, request: Request) -> Response:
-        account = self._account(request)
-        if isinstance(account, Response):
-            return account
-        del self.accounts[account.id]
-        return JSONResponse({"success": True, "message": "Account deleted"})
+        # service @9aa18120 delete_account: DELETE → 200.
+        user = self._user(request)
+        if isinstance(user, Response):
+            return user
+        del self.users[user.id]
+        return JSONResponse({"message": "Account deleted successfully"})  # body *assumed*
 
     async def account_stats(self, request: Request) -> Response:
-        account = self._account(request)
-        if isinstance(account, Response):
-            return account
-        seed = sum(map(ord, account.username))
+        # The fields NEXTPANEL_INTEGRATION_GUIDE.md @ace088b1 §5 shows the billing side
+        # passing through from GET …/{id}/stats; the values are made up per user.
+        user = self._user(request)
+        if isinstance(user, Response):
+            return user
+        seed = sum(map(ord, user.username))
         return JSONResponse({
-            "account_id": account.id, "disk_usage_mb": round(seed % 2000 + 0.5, 1),
-            "disk_limit_mb": 10240, "bandwidth_usage_mb": seed % 9000,
-            "bandwidth_limit_mb": 102400, "domains": 1 + seed % 3, "databases": seed % 4,
-            "email_accounts": seed % 6, "collected_at": iso(time.time()),
+            "user_id": user.id, "username": user.username, "email": user.email,
+            "total_domains": seed % 4, "total_databases": seed % 6,
+            "total_email_accounts": seed % 11, "total_ssl_certificates": seed % 3,
+            "storage_used": seed % 900, "last_login": iso(user.last_login)
+            if user.last_login else None,
+            "account_age_days": int((time.time() - user.created) // 86400),
         })
 
 
-def _spread(n: int, count: int) -> int:
-    """Alternate the first two servers, the last 15% on the third: 9 / 8 / 3 for 20 accounts."""
-    return 3 if n >= count - max(1, count * 15 // 100) else 1 + n % 2
-
-
-def _opt_str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _opt(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from panelql.application import ids, validation
+from panelql.application import account_placement, ids, validation
 from panelql.application.context import Context
 from panelql.application.errors import BadUserInput, NotFoundError, StateConflict
 from panelql.application.execution import ActionResult
@@ -40,17 +40,31 @@ async def _publish(ctx: Context, provider: HostingProvider, account_id: str,
             previous=before.value if before else None, source=Source.MUTATION))
 
 
-async def create(ctx: Context, connection: str, spec: AccountSpec) -> ActionResult:
-    provider = adapter_for(ctx, connection, HostingProvider, Capability.ACCOUNT_CREATE)
+async def create(ctx: Context, connection: str | None, spec: AccountSpec,
+                 kind: str | None = None) -> ActionResult:
+    """On ``connection``, or (``connection`` None) on the least-loaded healthy server among
+    every connection of ``kind`` (account_placement)."""
     validation.username(spec.username)
     validation.email(spec.email)
     if spec.password is not None:
         validation.password(spec.password)
     if spec.domain is not None:
         validation.hostname(spec.domain, "domain")
-    account = await provider.create_account(spec)
+    data: dict[str, object] = {}
+    if connection is None:
+        if kind is None:
+            raise BadUserInput("give provider, node or kind", field="provider")
+        provider, account, skipped = await account_placement.create_placed(ctx, kind, spec)
+        data = {"placedOn": provider.name, **({"skipped": skipped} if skipped else {})}
+    else:
+        provider = adapter_for(ctx, connection, HostingProvider, Capability.ACCOUNT_CREATE)
+        if kind is not None and provider.kind != kind:
+            raise BadUserInput(f"{connection} is a {provider.kind} connection, not {kind}",
+                               field="kind")
+        account = await provider.create_account(spec)
     await _publish(ctx, provider, account.id, None)
-    return ActionResult(target=ids.encode(Ref(connection, ResourceType.ACCOUNT, account.id)))
+    return ActionResult(target=ids.encode(Ref(provider.name, ResourceType.ACCOUNT, account.id)),
+                        data=data)
 
 
 async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionResult:
@@ -58,8 +72,8 @@ async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionRe
                            Capability.ACCOUNT_SUSPEND)
     reason = validation.reason(reason)
     status = await _status(provider, ref.id)
-    if status is AccountStatus.SUSPENDED:
-        raise StateConflict("the account is already suspended", currentStatus=status.value)
+    if status is AccountStatus.SUSPENDED:  # the goal already holds: succeed, call nothing
+        return ActionResult(target=account_id, data={"reason": reason, "noop": True})
     await provider.suspend_account(ref.id, reason)
     await _publish(ctx, provider, ref.id, status)
     return ActionResult(target=account_id, data={"reason": reason})
@@ -69,6 +83,8 @@ async def unsuspend(ctx: Context, account_id: str) -> ActionResult:
     ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_SUSPEND)
     status = await _status(provider, ref.id)
+    if status is AccountStatus.ACTIVE:  # the goal already holds: succeed, call nothing
+        return ActionResult(target=account_id, data={"noop": True})
     if status is not AccountStatus.SUSPENDED:
         raise StateConflict("the account is not suspended", currentStatus=status.value)
     await provider.unsuspend_account(ref.id)

@@ -14,12 +14,14 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from panelql.application.errors import NotFoundError
 from panelql.application.rate_limit import LocalRateLimiter, RateLimiter
 from panelql.application.write_locks import LocalWriteLocks, WriteLocks
+from panelql.db.account_ledger import DatabaseLedger
 from panelql.db.api_keys import ApiKeys
 from panelql.db.customer_links import CustomerLinks
 from panelql.db.repositories import Audit, Idempotency, Operations
 from panelql.events.bus import EventBus, InProcessBus
 from panelql.providers.contract import Provider
 from panelql.providers.errors import ProviderError
+from panelql.providers.ledger import LedgerUser
 from panelql.settings import Settings
 
 P = TypeVar("P", bound=Provider)
@@ -53,6 +55,11 @@ class Gateway:
         self.rate_limiter: RateLimiter = LocalRateLimiter()
         # Read-modify-write changes upstream (a PowerDNS rrset): Redis-backed when scaled out.
         self.write_locks: WriteLocks = LocalWriteLocks()
+        # Panels that cannot list or count their accounts (NextPanel) keep them here.
+        self.ledger = DatabaseLedger(self.sessions)
+        for provider in self.providers.values():
+            if isinstance(provider, LedgerUser):
+                provider.attach_ledger(self.ledger)
         self.tracker = OperationTracker(
             self.operations, self.bus, poll_seconds=self.settings.operation_poll_seconds,
             timeout_seconds=self.settings.operation_timeout_seconds)

@@ -132,8 +132,16 @@ async def load_connections(sessions: async_sessionmaker[AsyncSession], secret_ke
         raise StoredConnectionError(
             f"stored connection(s) {', '.join(clash)} have the same name as connections in "
             "the config file; rename one side (`panelql providers remove NAME`)")
+    from panelql.providers.registry import provider_class
+
     try:
         cipher = CredentialCipher.from_setting(secret_key)
-        return [s.to_connection(cipher.decrypt) for s in stored]
+        configs = [s.to_connection(cipher.decrypt) for s in stored]
     except SecretKeyError as exc:
         raise StoredConnectionError(f"{len(stored)} stored connection(s): {exc}") from None
+    for config in configs:
+        try:  # a kind whose shape changed (nextpanel, issue #13) says what to store instead
+            provider_class(config.kind).validate_config(config)
+        except ValueError as exc:
+            raise StoredConnectionError(f"stored connection {config.name!r}: {exc}") from None
+    return configs

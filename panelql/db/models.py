@@ -124,3 +124,31 @@ class WebhookEvent(Base):
     provider: Mapped[str] = mapped_column(String(64), primary_key=True)
     event_id: Mapped[str] = mapped_column(String(191), primary_key=True)
     received_at: Mapped[datetime] = _now()
+
+
+class AccountSlotCount(Base):
+    """Slots taken per connection on panels that cannot count their accounts (NextPanel).
+
+    ``used`` moves by conditional UPDATEs only (``used < capacity``), so two concurrent
+    creates never both take the last slot; ``baseline`` is the ``current_accounts`` option
+    the count started from (see panelql.providers.ledger)."""
+
+    __tablename__ = "account_slot_counts"
+    connection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    baseline: Mapped[int] = mapped_column(Integer)
+    used: Mapped[int] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = _now()
+
+
+class LedgerAccount(Base):
+    """An account the gateway created on a panel that cannot list accounts (NextPanel)."""
+
+    __tablename__ = "ledger_accounts"
+    connection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    username: Mapped[str] = mapped_column(String(191))
+    email: Mapped[str | None] = mapped_column(String(255))
+    external_ref: Mapped[str | None] = mapped_column(String(191))
+    status: Mapped[str] = mapped_column(String(32))
+    suspension_reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()

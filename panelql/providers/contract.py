@@ -104,6 +104,11 @@ class Provider(ABC):
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
         """Build the adapter, taking its HTTP client from the shared factory."""
 
+    @classmethod  # noqa: B027 - an optional hook, not abstract
+    def validate_config(cls, config: ConnectionConfig) -> None:
+        """Raise ValueError naming what is wrong with the connection's credentials or options.
+        Settings call it at load, so a bad entry stops the gateway with the key spelled out."""
+
     @property
     def name(self) -> str:
         return self.config.name

@@ -3,6 +3,7 @@
     ProviderError
      ├── NotFound                 the upstream object does not exist (404)
      ├── Conflict                 wrong state for the action (409, Catalyst/VirtFusion 423)
+ │    └── CapacityExhausted   the target (a NextPanel server) has no free account slot
      ├── RateLimited              429; carries ``retry_after`` seconds when the upstream says
      ├── AuthenticationFailed     401/403: bad or insufficient credentials
      ├── InvalidRequest           400/422: the upstream rejected our input
@@ -72,6 +73,10 @@ class Conflict(ProviderError):
         super().__init__(message, **kwargs)
         self.current_status = current_status
         self.retryable = retryable
+
+
+class CapacityExhausted(Conflict):
+    """No room on the chosen server; placement may try the next one."""
 
 
 class RateLimited(ProviderError):

@@ -6,6 +6,7 @@ Every field takes ``idempotencyKey`` (or the ``Idempotency-Key`` header), runs t
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
@@ -31,6 +32,7 @@ from panelql.domain.records import (
     ServerSpec,
 )
 from panelql.schema.customers import CustomerMutation
+from panelql.schema.enums import ProviderKind
 from panelql.schema.keys import KeyMutation
 from panelql.schema.payloads import (
     AccountPayload,
@@ -80,7 +82,12 @@ class CreateServerInput:
 
 @strawberry.input
 class CreateAccountInput:
-    provider: str
+    provider: str | None = strawberry.field(
+        default=None, description="Connection name. Omit, with kind, to let placement pick the "
+        "least-loaded healthy server of that kind (NextPanel), failing over when one is full "
+        "or down; or give node.")
+    kind: ProviderKind | None = strawberry.field(
+        default=None, description="Place among every connection of this kind.")
     username: str
     email: str | None = None
     password: str | None = None
@@ -109,6 +116,8 @@ class DnsRecordWriteInput:
 def _values(**values: Any) -> dict[str, Any]:
     """Input as stored for idempotency and audit: plain JSON-able values."""
     def plain(v: Any) -> Any:
+        if isinstance(v, enum.Enum):
+            return v.value
         if hasattr(v, "__dict__") and not isinstance(v, type):
             return {k: plain(x) for k, x in vars(v).items() if not k.startswith("_")}
         if isinstance(v, list):
@@ -262,12 +271,16 @@ class Mutation(CustomerMutation, KeyMutation):
     @strawberry.mutation
     async def create_account(self, info: Info, input: CreateAccountInput,
                              idempotency_key: Key = None) -> AccountPayload:
+        node = ids.decode(input.node, ResourceType.NODE) if input.node else None
+        if node is not None and input.provider not in (None, node.connection):
+            raise BadUserInput("node belongs to another provider connection", field="node")
         spec = AccountSpec(username=input.username, email=input.email, password=input.password,
                            package=input.package, domain=input.domain,
-                           node_id=ids.decode(input.node).id if input.node else None,
-                           external_ref=input.external_ref)
+                           node_id=node.id if node else None, external_ref=input.external_ref)
+        connection = node.connection if node else input.provider
+        kind = input.kind.value if input.kind else None
         result = await _run(info, "createAccount", None, idempotency_key, _values(input=input),
-                            lambda: account_actions.create(info.context, input.provider, spec))
+                            lambda: account_actions.create(info.context, connection, spec, kind))
         return AccountPayload(result=result)
 
     @strawberry.mutation

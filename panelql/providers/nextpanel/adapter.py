@@ -1,81 +1,47 @@
-"""NextPanel adapter: hosting accounts spread over several NextPanel servers behind one API.
+"""NextPanel adapter: one connection is one NextPanel server, spoken to as its billing client does.
 
-NextPanel is known only from seed 002; the routes and bodies assumed here are written down in
-docs/providers/nextpanel.md. Batching: ``GET {prefix}/accounts`` pages 100 accounts per call and
-``GET {prefix}/servers/status`` returns every server with its capacity and health in one call.
-Usage has no list form (``/accounts/{id}/stats`` per account), so it is read only for the
-accounts a caller asks for by id (``get_accounts``), at most 8 at a time.
+The reference is the real billing-side client, saifulrony/nextpanel-bill
+``billing-backend/app/services/nextpanel_service.py`` (checked at d511c847; the file last
+changed in 9aa18120, cited below as ``service @9aa18120``). NextPanel's own source is not
+public. The panel has no route that lists or counts accounts, and capacity is not the panel's
+notion at all: the billing side keeps ``capacity`` and ``current_accounts`` per server and picks
+the least loaded. PanelQL does that job: counts and the accounts it created live in the
+gateway's :class:`~panelql.providers.ledger.AccountLedger`, and placement across connections is
+in ``panelql.application.account_placement``.
 
-Servers are capacity holders counted in *accounts*, not memory or disk, so they do not fit
-``NodeRecord.capacity`` (``Resources``). ``list_nodes`` returns NodeRecords with that left empty,
-and ``list_node_capacity`` returns :class:`AccountCapacity` per node from the same call.
+Each connection has exactly one node, the server itself (id = connection name), whose
+``account_slots`` come from the ledger and whose status from ``GET /api/health``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any, Self
 
 from panelql.domain.records import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
 from panelql.domain.status import AccountStatus, NodeStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
-from panelql.providers.errors import Conflict, NotFound
+from panelql.providers.errors import (
+    CapacityExhausted,
+    InvalidRequest,
+    NotFound,
+    ProviderError,
+    Unavailable,
+)
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, NODE_STATUS, node_raw_status
+from panelql.providers.ledger import AccountLedger, LedgerEntry
+from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, account_raw_status, read_error
+from panelql.providers.nextpanel.server_config import ServerConfig, server_config
+from panelql.providers.nextpanel.upstream import NextPanelUpstream
 from panelql.providers.values import parse_time
 
-ACCOUNTS_PAGE = 100
-STATS_CONCURRENCY = 8
-DEFAULT_PREFIX = "/api"
-
-
-def read_error(body: Any) -> str | None:
-    """FastAPI errors: ``{"detail": "…"}``, or a list of field problems on 422."""
-    if not isinstance(body, dict):
-        return None
-    detail = body.get("detail", body.get("error"))
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list):
-        msgs = [str(d.get("msg")) for d in detail if isinstance(d, dict) and d.get("msg")]
-        return "; ".join(msgs) or None
-    return None
-
-
-
-@dataclass(slots=True)
-class NextPanelAccount(AccountRecord):
-    """An AccountRecord that also says which NextPanel server holds the account."""
-
-    node_id: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class AccountCapacity:
-    """How many accounts a NextPanel server holds and can hold, and whether it takes more."""
-
-    node_id: str
-    capacity: int
-    accounts: int
-    healthy: bool  # is_active and is_online
-
-    @property
-    def available(self) -> int:
-        return max(0, self.capacity - self.accounts)
-
-    @property
-    def load(self) -> float:
-        return self.accounts / self.capacity if self.capacity > 0 else 1.0
-
-
-def placement_order(servers: Sequence[AccountCapacity]) -> list[AccountCapacity]:
-    """Healthy servers with room, least loaded first (the seed's load balancing)."""
-    usable = [s for s in servers if s.healthy and s.available > 0]
-    return sorted(usable, key=lambda s: (s.load, -s.available, s.node_id))
+# service @9aa18120: every route below hangs off this prefix of the server's base URL.
+ACCOUNTS = "/api/v1/billing/accounts"
+LIVE_CONCURRENCY = 8
 
 
 class NextPanelProvider(HostingProvider):
@@ -86,172 +52,206 @@ class NextPanelProvider(HostingProvider):
         Capability.ACCOUNT_SUSPEND, Capability.ACCOUNT_DELETE,
     })
 
-    def __init__(self, config: ConnectionConfig, upstream: Upstream,
-                 prefix: str = DEFAULT_PREFIX) -> None:
+    def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config)
         self.api = upstream
-        self.prefix = prefix.rstrip("/")
-        self._stats = asyncio.Semaphore(STATS_CONCURRENCY)
+        self.server: ServerConfig = server_config(config)
+        self._ledger: AccountLedger | None = None
+        self._live = asyncio.Semaphore(LIVE_CONCURRENCY)
+
+    @classmethod
+    def validate_config(cls, config: ConnectionConfig) -> None:
+        server_config(config)
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
+        server_config(config)  # before anything is built: old shapes fail with what changed
+        # service @9aa18120 NextPanelServer.__init__: base_url.rstrip('/'), and the session
+        # sends X-API-Key and X-API-Secret (plus Content-Type: application/json) on every call.
         client = clients.build(
             config.base_url.rstrip("/"),
-            headers={"X-API-Key": config.credential("key_id"),
-                     "X-API-Secret": config.credential("key_secret")},
+            headers={"X-API-Key": config.credential("api_key"),
+                     "X-API-Secret": config.credential("api_secret")},
             timeout=config.timeout_seconds,
         )
-        prefix = str(config.options.get("api_prefix") or DEFAULT_PREFIX)
-        return cls(config, Upstream(client, config.name, read_error), prefix)
+        return cls(config, NextPanelUpstream(client, config.name, read_error))
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        return await self.api.json(method, f"{self.prefix}{path}", **kwargs)
+    def attach_ledger(self, ledger: AccountLedger) -> None:
+        self._ledger = ledger
 
+    @property
+    def ledger(self) -> AccountLedger:
+        if self._ledger is None:
+            raise RuntimeError(f"{self.name}: the NextPanel adapter needs the gateway's account "
+                               "ledger (Gateway attaches it at start)")
+        return self._ledger
+
+    # -- health and the one node ----------------------------------------------------------------
     async def check_health(self) -> None:
-        # /api/health needs no key, so it cannot tell a revoked key; the status list can.
-        await self._servers()
+        await self._health()
+        # /api/health needs no key (nextpanel-bill test_nextpanel_api.sh @9aa18120, "no auth
+        # required"), so it cannot tell a revoked key. The same script takes 200 or 404 on an
+        # account route as "API Key is valid" and 401/403 as rejected: probe an id no account has.
+        try:
+            await self.api.json("GET", f"{ACCOUNTS}/0")
+        except NotFound:
+            return
 
-    # -- nodes (NextPanel servers) ------------------------------------------------------------
-    async def _servers(self) -> list[dict[str, Any]]:
-        body = await self._json("GET", "/servers/status")
-        expect(isinstance(body, dict) and isinstance(body.get("servers"), list),
-               self.name, "server status list")
-        servers: list[dict[str, Any]] = body["servers"]
-        for raw in servers:
-            expect(isinstance(raw, dict) and "id" in raw, self.name, "server object")
-        return servers
+    async def _health(self) -> None:
+        # service @9aa18120 test_connection: GET /api/health, healthy when it answers 200.
+        body = await self.api.json("GET", "/api/health")
+        expect(isinstance(body, dict) and isinstance(body.get("status"), str), self.name,
+               "health answer")
 
     async def list_nodes(self) -> list[NodeRecord]:
-        return [self._node(raw) for raw in await self._servers()]
+        try:
+            await self._health()
+            status, raw = NodeStatus.ONLINE, "healthy"
+        except (Unavailable, ProviderError):
+            status, raw = NodeStatus.OFFLINE, "unreachable"
+        used = await self.ledger.used(self.name, self.server.current_accounts)
+        return [NodeRecord(connection=self.name, id=self.name, name=self.name, status=status,
+                           raw_status=raw, region=self.server.location,
+                           account_slots=Slots(self.server.capacity, used))]
 
     async def get_nodes(self, ids: Sequence[str]) -> Mapping[str, NodeRecord]:
-        wanted = set(ids)
-        return {n.id: n for n in await self.list_nodes() if n.id in wanted}
+        if self.name not in ids:
+            return {}
+        return {n.id: n for n in await self.list_nodes()}
 
-    async def list_node_capacity(self) -> dict[str, AccountCapacity]:
-        """Account capacity of every server, keyed by node id (one upstream call)."""
-        return {str(raw["id"]): self._capacity(raw) for raw in await self._servers()}
-
-    def _node(self, raw: dict[str, Any]) -> NodeRecord:
-        status_raw = node_raw_status(raw.get("is_active"), raw.get("is_online"))
-        return NodeRecord(
-            connection=self.name, id=str(raw["id"]), name=str(raw.get("name") or raw["id"]),
-            status=map_status(NODE_STATUS, status_raw, NodeStatus.UNKNOWN, source=self.kind),
-            raw_status=status_raw, region=raw.get("location"),
-            account_slots=Slots(self._count(raw, "capacity"), self._count(raw, "current_accounts")),
-        )
-
-    def _capacity(self, raw: dict[str, Any]) -> AccountCapacity:
-        return AccountCapacity(node_id=str(raw["id"]), capacity=self._count(raw, "capacity"),
-                               accounts=self._count(raw, "current_accounts"),
-                               healthy=raw.get("is_active") is True
-                               and raw.get("is_online") is True)
-
-    def _count(self, raw: dict[str, Any], key: str) -> int:
-        value: Any = raw.get(key)
-        expect(isinstance(value, int) and not isinstance(value, bool), self.name, f"server {key}")
-        return int(value)
-
-    # -- accounts -----------------------------------------------------------------------------
+    # -- accounts --------------------------------------------------------------------------------
     async def list_accounts(self) -> list[AccountRecord]:
-        accounts: list[AccountRecord] = []
-        skip = 0
-        while True:
-            body = await self._json("GET", "/accounts",
-                                    params={"skip": skip, "limit": ACCOUNTS_PAGE})
-            expect(isinstance(body, dict) and isinstance(body.get("accounts"), list),
-                   self.name, "account list")
-            page = body["accounts"]
-            accounts.extend(self._account(raw) for raw in page)
-            skip += len(page)
-            if not page or skip >= int(body.get("total") or 0):
-                return accounts
+        """The accounts the gateway created here, each refreshed with ``GET …/{id}``."""
+        entries = await self.ledger.entries(self.name)
+        return [a for a in await asyncio.gather(*(self._live_account(e) for e in entries))
+                if a is not None]
 
     async def get_accounts(self, ids: Sequence[str]) -> Mapping[str, AccountRecord]:
-        wanted = set(ids)
-        found = [a for a in await self.list_accounts() if a.id in wanted]
-        usages = await self.account_usage([a.id for a in found])
-        for account in found:
-            account.usage = usages.get(account.id)
+        entries = await self.ledger.entries(self.name, list(ids))
+        found = [a for a in await asyncio.gather(*(self._live_account(e) for e in entries))
+                 if a is not None]
+        usages = await asyncio.gather(*(self._usage(a.id) for a in found))
+        for account, usage in zip(found, usages, strict=True):
+            account.usage = usage
         return {a.id: a for a in found}
 
-    async def account_usage(self, ids: Sequence[str]) -> dict[str, Usage]:
-        """``/accounts/{id}/stats`` per account, bounded; deleted accounts are left out."""
-        results = await asyncio.gather(*(self._usage(i) for i in ids))
-        return {i: u for i, u in zip(ids, results, strict=True) if u is not None}
+    async def _live_account(self, entry: LedgerEntry) -> AccountRecord | None:
+        # service @9aa18120 get_account: GET /api/v1/billing/accounts/{user_id}, 200 → JSON.
+        async with self._live:
+            try:
+                body = await self.api.json("GET", f"{ACCOUNTS}/{entry.account_id}")
+            except NotFound:
+                # Deleted on the panel behind the gateway's back: its slot is free again.
+                await self.ledger.forget(self.name, entry.account_id,
+                                         self.server.current_accounts)
+                return None
+        expect(isinstance(body, dict), self.name, "account object")
+        raw = account_raw_status(body, entry.status)
+        username = body.get("username")
+        email = body.get("email")
+        return AccountRecord(
+            connection=self.name, id=entry.account_id,
+            username=username if isinstance(username, str) else entry.username,
+            email=email if isinstance(email, str) else entry.email,
+            status=map_status(ACCOUNT_STATUS, raw, AccountStatus.UNKNOWN, source=self.kind),
+            raw_status=raw, external_ref=entry.external_ref,
+            created_at=parse_time(body.get("created_at")) or entry.created_at,
+        )
 
     async def _usage(self, account_id: str) -> Usage | None:
-        async with self._stats:
+        stats = await self.account_stats(account_id)
+        if stats is None:
+            return None
+        disk = stats.get("storage_used")
+        return Usage(disk_mb=float(disk) if isinstance(disk, int | float)
+                     and not isinstance(disk, bool) else None)
+
+    async def account_stats(self, account_id: str) -> dict[str, Any] | None:
+        """``GET …/{id}/stats`` as the panel sends it (None when the account is gone).
+
+        service @9aa18120 get_account_stats; the fields are those the billing side passes
+        through (NEXTPANEL_INTEGRATION_GUIDE.md @ace088b1 §5): user_id, username, email,
+        total_domains, total_databases, total_email_accounts, total_ssl_certificates,
+        storage_used, last_login, account_age_days.
+        """
+        async with self._live:
             try:
-                body = await self._json("GET", f"/accounts/{account_id}/stats")
+                body = await self.api.json("GET", f"{ACCOUNTS}/{account_id}/stats")
             except NotFound:
                 return None
         expect(isinstance(body, dict), self.name, "account stats")
-        disk = body.get("disk_usage_mb")
-        return Usage(disk_mb=float(disk) if isinstance(disk, int | float) else None)
+        return dict(body)
 
-    def _account(self, raw: Any) -> NextPanelAccount:
-        expect(isinstance(raw, dict) and "id" in raw and isinstance(raw.get("username"), str),
-               self.name, "account object")
-        status = raw.get("status")
-        return NextPanelAccount(
-            connection=self.name, id=str(raw["id"]), username=raw["username"],
-            email=raw.get("email"),
-            status=map_status(ACCOUNT_STATUS, status, AccountStatus.UNKNOWN, source=self.kind),
-            raw_status=status, package=raw.get("plan"),
-            domains=[d for d in raw.get("domains") or [] if isinstance(d, str)],
-            external_ref=_str(raw.get("billing_customer_id")),
-            created_at=parse_time(raw.get("created_at")), node_id=_str(raw.get("server_id")),
-        )
-
-    # -- lifecycle ----------------------------------------------------------------------------
+    # -- lifecycle -------------------------------------------------------------------------------
     async def create_account(self, spec: AccountSpec) -> AccountRecord:
-        """Provision on ``spec.node_id``, or on the least-loaded healthy server with room.
+        """Take a slot in the ledger, then create; the slot is given back if creation fails.
 
-        Without a node, a server that turns out full (409) is skipped for the next one, the
-        failover the seed describes; other errors stop at once.
+        A full server raises :class:`CapacityExhausted` without calling the panel, so placement
+        across connections moves on to the next server.
         """
-        candidates = [spec.node_id] if spec.node_id else [
-            s.node_id for s in placement_order(list((await self.list_node_capacity()).values()))
-        ]
-        if not candidates:
-            raise Conflict("no healthy NextPanel server has room for another account",
-                           provider=self.name)
-        body = {"username": spec.username, "email": spec.email,
-                "password": spec.password or secrets.token_urlsafe(18),
-                "full_name": spec.username, "billing_customer_id": spec.external_ref}
-        for index, node_id in enumerate(candidates):
-            try:
-                answer = await self._json("POST", "/provision",
-                                          json={**body, "server_id": _server_id(node_id)})
-            except Conflict as exc:
-                if spec.node_id or index == len(candidates) - 1 or not _is_full(exc):
-                    raise
-                continue
-            expect(isinstance(answer, dict) and isinstance(answer.get("account"), dict),
-                   self.name, "provision answer")
-            return self._account(answer["account"])
-        raise AssertionError("unreachable: the loop returns or raises")
+        if spec.node_id is not None and spec.node_id != self.name:
+            raise NotFound(f"{self.name} has no node {spec.node_id!r}", provider=self.name)
+        if spec.domain is not None:
+            # service @9aa18120 create_account sends no domain; dropping it silently would
+            # report an account without the site the caller asked for.
+            raise InvalidRequest("NextPanel's account API takes no domain; create the account "
+                                 "without one", provider=self.name, fields={"domain": "unused"})
+        baseline = self.server.current_accounts
+        if not await self.ledger.reserve(self.name, self.server.capacity, baseline):
+            raise CapacityExhausted(f"{self.name} is full ({self.server.capacity} accounts)",
+                                    provider=self.name)
+        try:
+            # service @9aa18120 create_account: POST /api/v1/billing/accounts, success is 201
+            # with the account (``account['id']``); any other status is a failure.
+            body = await self.api.json("POST", ACCOUNTS, json=_create_body(spec))
+            expect(isinstance(body, dict) and isinstance(body.get("id"), int | str),
+                   self.name, "created account")
+        except Exception:  # cancelled mid-call: the slot stays taken, the safe side
+            await self.ledger.release(self.name, baseline)
+            raise
+        entry = LedgerEntry(
+            account_id=str(body["id"]),
+            username=str(body.get("username") or spec.username),
+            email=_opt_str(body.get("email")) or spec.email, external_ref=spec.external_ref,
+            status="active", created_at=parse_time(body.get("created_at")))
+        await self.ledger.record(self.name, entry)
+        return AccountRecord(connection=self.name, id=entry.account_id, username=entry.username,
+                             email=entry.email, status=AccountStatus.ACTIVE, raw_status="active",
+                             package=spec.package, external_ref=spec.external_ref,
+                             created_at=entry.created_at)
 
     async def suspend_account(self, account_id: str, reason: str | None) -> None:
-        await self._json("POST", f"/accounts/{account_id}/suspend",
-                         json={"reason": reason or "Suspended"})
+        # service @9aa18120 suspend_account: POST …/{id}/suspend {"reason": …}, 200; the
+        # billing side sends "Suspended by billing system" when it has no reason.
+        await self.api.json("POST", f"{ACCOUNTS}/{account_id}/suspend",
+                            json={"reason": reason or "Suspended through PanelQL"})
+        await self.ledger.set_status(self.name, account_id, "suspended", reason)
 
     async def unsuspend_account(self, account_id: str) -> None:
-        await self._json("POST", f"/accounts/{account_id}/unsuspend")
+        # service @9aa18120 unsuspend_account: POST …/{id}/unsuspend without a body, 200.
+        await self.api.json("POST", f"{ACCOUNTS}/{account_id}/unsuspend")
+        await self.ledger.set_status(self.name, account_id, "active", None)
 
     async def delete_account(self, account_id: str) -> None:
-        await self._json("DELETE", f"/accounts/{account_id}")
+        # service @9aa18120 delete_account: DELETE …/{id}, 200, then current_accounts -= 1.
+        # A 404 means the goal already holds: the slot is freed all the same.
+        with contextlib.suppress(NotFound):
+            await self.api.json("DELETE", f"{ACCOUNTS}/{account_id}")
+        await self.ledger.forget(self.name, account_id, self.server.current_accounts)
 
 
-def _is_full(error: Conflict) -> bool:
-    text = error.message.lower()
-    return "capacity" in text or "not available" in text or "full" in text
+def _create_body(spec: AccountSpec) -> dict[str, Any]:
+    """service @9aa18120 create_account's ``data``, field for field."""
+    package: Any = int(spec.package) if spec.package and spec.package.isdigit() else spec.package
+    return {
+        "username": spec.username, "email": spec.email,
+        "password": spec.password or secrets.token_urlsafe(18),
+        "full_name": None, "phone": None, "company": None, "package_id": package,
+        "is_admin": False, "billing_id": spec.external_ref,
+        "metadata": {"created_from": "panelql", "billing_customer_id": spec.external_ref,
+                     "account_type": "panel", "is_admin": False},
+    }
 
 
-def _server_id(node_id: str) -> int | str:
-    return int(node_id) if node_id.isdigit() else node_id
-
-
-def _str(value: Any) -> str | None:
-    return None if value is None else str(value)
+def _opt_str(value: Any) -> str | None:
+    return value if isinstance(value, str) else None

@@ -1,33 +1,47 @@
-"""NextPanel raw values → normalised enums.
+"""NextPanel raw values → normalised enums, and its error bodies → sentences.
 
-The seed names no account states, so these are the values we assume NextPanel reports (see
-docs/providers/nextpanel.md). Server health is two booleans, ``is_active`` (an admin switch) and
-``is_online`` (the last health check); the adapter folds them into one raw word first.
+NextPanel's own source is not public; what its answers look like is known from the billing
+client (saifulrony/nextpanel-bill @d511c847) and that repository's notes. The account object's
+state field is not shown anywhere there, so the adapter reads ``status`` if the panel sends one,
+else ``is_active`` (the usual FastAPI user flag), else what the gateway last did to the account
+(its ledger). docs/providers/nextpanel.md lists this as unverified.
 """
 
 from __future__ import annotations
 
-from panelql.domain.status import AccountStatus, NodeStatus
+from typing import Any
+
+from panelql.domain.status import AccountStatus
 
 ACCOUNT_STATUS: dict[str, AccountStatus] = {
     "active": AccountStatus.ACTIVE,
     "suspended": AccountStatus.SUSPENDED,
-    "provisioning": AccountStatus.PENDING,
     "pending": AccountStatus.PENDING,
     "terminated": AccountStatus.TERMINATED,
 }
 
-NODE_STATUS: dict[str, NodeStatus] = {
-    "online": NodeStatus.ONLINE,
-    "offline": NodeStatus.OFFLINE,
-    "inactive": NodeStatus.MAINTENANCE,
-}
+
+def account_raw_status(body: dict[str, Any], recorded: str) -> str:
+    status = body.get("status")
+    if isinstance(status, str) and status:
+        return status
+    active = body.get("is_active")
+    if isinstance(active, bool):
+        return "active" if active else "suspended"
+    return recorded
 
 
-def node_raw_status(is_active: object, is_online: object) -> str | None:
-    """An admin-disabled server is in maintenance whatever its health says."""
-    if is_active is False:
-        return "inactive"
-    if is_online is None:
+def read_error(body: Any) -> str | None:
+    """FastAPI errors: ``{"detail": "…"}`` (nextpanel-bill FIX_API_KEY_NOW.md @9aa18120 shows
+    ``{"detail": "Invalid API key or secret"}`` on 401 and ``{"detail": "The user doesn't have
+    super admin privileges"}`` on 403; the service reads ``response.json().get('detail')``), or
+    a list of field problems on 422 (FastAPI's request validation)."""
+    if not isinstance(body, dict):
         return None
-    return "online" if is_online else "offline"
+    detail = body.get("detail")
+    if isinstance(detail, str):
+        return detail
+    if isinstance(detail, list):
+        msgs = [str(d.get("msg")) for d in detail if isinstance(d, dict) and d.get("msg")]
+        return "; ".join(msgs) or None
+    return None
