@@ -13,6 +13,7 @@ from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from typing import Protocol, runtime_checkable
 
+from panelql.events.ledger import StatusLedger
 from panelql.events.model import StatusEvent, Topic
 
 
@@ -57,16 +58,18 @@ class InProcessBus:
         # Kept up to date on (un)subscribe so the watcher can ask every tick at O(1) cost.
         self._per_topic: Counter[Topic] = Counter()
         self._taps: list[Callable[[StatusEvent], None]] = []
+        self.ledger = StatusLedger()
 
     async def publish(self, event: StatusEvent) -> None:
         self.deliver(event)
 
     def deliver(self, event: StatusEvent) -> None:
-        self.published += 1
-        for callback in self._taps:
-            callback(event)
-        for subscriber in list(self.subscribers):
-            subscriber.offer(event)
+        for chained in self.ledger.chain(event):
+            self.published += 1
+            for callback in self._taps:
+                callback(chained)
+            for subscriber in list(self.subscribers):
+                subscriber.offer(chained)
 
     async def subscribe(self, topics: set[Topic]) -> AsyncIterator[StatusEvent]:
         subscriber = Subscriber(topics, self.queue_size)

@@ -31,7 +31,8 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from sqlalchemy.ext.asyncio import async_sessionmaker
@@ -93,6 +94,8 @@ class Observation:
     topic: Topic
     seen: dict[str, Seen]
     unknown: set[str] = field(default_factory=set)
+    # When the poll started: what it read may be older than events announced meanwhile.
+    at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
 
 @dataclass
@@ -172,7 +175,7 @@ def diff(connection: str, obs: Observation, stored: Mapping[Key, SnapshotRow],
         if announce and told.get(resource_id) != status:
             delta.events.append(StatusEvent(
                 topic=obs.topic, connection=connection, resource_id=resource_id, status=status,
-                previous=previous, source=Source.WATCHER, data={"raw_status": raw}))
+                previous=previous, source=Source.WATCHER, at=obs.at, data={"raw_status": raw}))
 
     for resource_id, seen in obs.seen.items():
         if told.get(resource_id) in IN_FLIGHT:
@@ -264,9 +267,10 @@ class Watcher:
         """Poll one connection, store what changed, publish it; returns the events."""
         provider = self.providers[name]
         topics = self._topics.get(name) or watched_topics(provider)
+        started = datetime.now(UTC)
         results = await asyncio.gather(*(FETCHES[t][2](provider) for t in topics),
                                        return_exceptions=True)
-        observations = [r for r in results if isinstance(r, Observation)]
+        observations = [replace(r, at=started) for r in results if isinstance(r, Observation)]
         failed = [(t, r) for t, r in zip(topics, results, strict=True)
                   if isinstance(r, BaseException)]
         if failed:
