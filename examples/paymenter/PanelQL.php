@@ -9,15 +9,25 @@
  *
  * The server's global ID is returned from createServer as the property panelql_server_id,
  * which Paymenter stores on the service and passes back as $properties.
+ *
+ * Idempotency keys name one intended action: a new key when Paymenter asks for an action, the
+ * same key when its job retries that action after a timeout or an outage. The key of an
+ * unfinished action is kept in Laravel's cache (Paymenter is a Laravel application) until the
+ * action has an answer, so suspend, unsuspend and suspend again each really happen.
  */
 
 namespace Paymenter\Extensions\Servers\PanelQL;
 
 use App\Classes\Extension\Server;
 use Exception;
+use Illuminate\Support\Facades\Cache;
 
 class PanelQL extends Server
 {
+    // Errors after which a retry is a new decision, not the same attempt again.
+    private const FINAL_CODES = ['BAD_USER_INPUT', 'CONFLICT', 'NOT_FOUND', 'FORBIDDEN',
+                                 'NOT_SUPPORTED', 'UNAUTHENTICATED'];
+
     public function getConfig($values = [])
     {
         return [
@@ -74,30 +84,28 @@ class PanelQL extends Server
 
     public function suspendServer($service, $settings, $properties)
     {
-        $this->graphql('mutation($id: ID!, $key: String) {
+        $this->intent($service, 'suspend', fn ($key) => $this->graphql('mutation($id: ID!, $key: String) {
             suspendServer(id: $id, reason: "Overdue invoice", idempotencyKey: $key) { server { status } } }',
-            ['id' => $properties['panelql_server_id'], 'key' => "paymenter-{$service->id}-suspend-" . date('Ymd')]);
+            ['id' => $properties['panelql_server_id'], 'key' => $key]));
         return true;
     }
 
     public function unsuspendServer($service, $settings, $properties)
     {
         $id = $properties['panelql_server_id'];
-        $this->graphql('mutation($id: ID!, $key: String) {
-            unsuspendServer(id: $id, idempotencyKey: $key) { server { status } } }',
-            ['id' => $id, 'key' => "paymenter-{$service->id}-unsuspend-" . date('Ymd')]);
-        $this->action('startServer', $id, "paymenter-{$service->id}-start-" . date('Ymd'));
+        $this->intent($service, 'unsuspend', fn ($key) => $this->graphql('mutation($id: ID!, $key: String) {
+            unsuspendServer(id: $id, idempotencyKey: $key) { server { status } } }', ['id' => $id, 'key' => $key]));
+        $this->intent($service, 'start', fn ($key) => $this->action('startServer', $id, $key));
         return true;
     }
 
     public function upgradeServer($service, $settings, $properties)
     {
         $resources = $this->resources($settings);
-        $data = $this->graphql('mutation($id: ID!, $r: ResourcesInput!, $key: String) {
-            updateServerResources(id: $id, resources: $r, idempotencyKey: $key) { operation { id } } }', [
-            'id' => $properties['panelql_server_id'], 'r' => $resources,
-            'key' => "paymenter-{$service->id}-upgrade-" . md5(json_encode($resources)),
-        ]);
+        $data = $this->intent($service, 'upgrade', fn ($key) => $this->graphql(
+            'mutation($id: ID!, $r: ResourcesInput!, $key: String) {
+            updateServerResources(id: $id, resources: $r, idempotencyKey: $key) { operation { id } } }',
+            ['id' => $properties['panelql_server_id'], 'r' => $resources, 'key' => $key]));
         $this->wait($data['updateServerResources']['operation']);
         return true;
     }
@@ -109,6 +117,30 @@ class PanelQL extends Server
             ['id' => $properties['panelql_server_id'], 'key' => "paymenter-{$service->id}-terminate"]);
         $this->wait($data['deleteServer']['operation']);
         return true;
+    }
+
+    /**
+     * Run $call with the idempotency key of this service's $action: the key an unfinished
+     * attempt left (a retry), otherwise a new one; forgotten once the action has an answer.
+     */
+    private function intent($service, $action, callable $call)
+    {
+        $slot = "panelql:intent:{$service->id}:{$action}";
+        $key = Cache::get($slot);
+        if (!$key) {
+            $key = "paymenter-{$service->id}-{$action}-" . bin2hex(random_bytes(8));
+            Cache::put($slot, $key, 86400);  // PanelQL keeps idempotency records for 24 h
+        }
+        try {
+            $result = $call($key);
+        } catch (Exception $e) {
+            if ($e->getCode() === 1) {
+                Cache::forget($slot);
+            }
+            throw $e;
+        }
+        Cache::forget($slot);
+        return $result;
     }
 
     private function resources($settings)
@@ -160,7 +192,7 @@ class PanelQL extends Server
         }
         if (!empty($body['errors'])) {
             $code = $body['errors'][0]['extensions']['code'] ?? 'UNKNOWN';
-            throw new Exception("$code: " . $body['errors'][0]['message']);
+            throw new Exception("$code: " . $body['errors'][0]['message'], in_array($code, self::FINAL_CODES) ? 1 : 0);
         }
         return $body['data'];
     }

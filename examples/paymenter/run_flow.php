@@ -13,8 +13,29 @@ namespace App\Classes\Extension {
     }
 }
 
+namespace Illuminate\Support\Facades {
+    /** Laravel's cache, as the extension uses it, kept in memory for this run. */
+    class Cache
+    {
+        private static array $items = [];
+
+        public static function get($key) { return self::$items[$key] ?? null; }
+
+        public static function put($key, $value, $ttl) { self::$items[$key] = $value; }
+
+        public static function forget($key) { unset(self::$items[$key]); }
+    }
+}
+
 namespace {
     require __DIR__ . '/PanelQL.php';
+
+    function suspended($extension, $id)
+    {
+        $call = new ReflectionMethod($extension, 'graphql');
+        return $call->invoke($extension, 'query($id: ID!) { server(id: $id) { suspended } }',
+                             ['id' => $id])['server']['suspended'];
+    }
 
     $extension = new Paymenter\Extensions\Servers\PanelQL\PanelQL([
         'url' => getenv('PANELQL_URL') ?: 'http://127.0.0.1:8000/graphql',
@@ -31,10 +52,19 @@ namespace {
         }
         $properties = $extension->createServer($service, $settings, []);
         echo "ok   createServer {$properties['panelql_server_id']}\n";
-        $extension->suspendServer($service, $settings, $properties);
-        echo "ok   suspendServer\n";
-        $extension->unsuspendServer($service, $settings, $properties);
-        echo "ok   unsuspendServer\n";
+        $id = $properties['panelql_server_id'];
+        foreach (['first', 'again'] as $round) {  // suspend, unsuspend, suspend: each happens
+            $extension->suspendServer($service, $settings, $properties);
+            if (!suspended($extension, $id)) {
+                throw new Exception("suspendServer ($round) left the server running");
+            }
+            echo "ok   suspendServer ($round)\n";
+            $extension->unsuspendServer($service, $settings, $properties);
+            if (suspended($extension, $id)) {
+                throw new Exception("unsuspendServer ($round) left the server suspended");
+            }
+            echo "ok   unsuspendServer ($round)\n";
+        }
         $extension->upgradeServer($service, ['memory' => 4096] + $settings, $properties);
         echo "ok   upgradeServer\n";
         $extension->terminateServer($service, $settings, $properties);

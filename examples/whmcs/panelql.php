@@ -6,10 +6,13 @@
  * with server.create, server.start, server.stop, server.suspend, server.update,
  * server.delete and customer.write (`panelql keys create --name whmcs --scope …`).
  * Product config options: connection name, region, memory/cpu/disk.
- * Product custom field "PanelQL Server ID" (admin only) keeps the server's global ID.
+ * Product custom fields (admin only): "PanelQL Server ID" keeps the server's global ID,
+ * "PanelQL Pending" the idempotency keys of actions not yet finished.
  *
- * Every call sends an idempotency key made of the service id and the action, so WHMCS
- * retrying a failed cron run never provisions or suspends twice.
+ * Every call sends an idempotency key that names one intended action: a fresh key when WHMCS
+ * asks for an action, the same key again when it retries that action after a timeout or a
+ * panel outage, so a retried cron run never provisions or suspends twice, while a later
+ * suspension (suspend, unsuspend, suspend again) really happens.
  */
 
 if (!defined('WHMCS') && !defined('PANELQL_STANDALONE')) {
@@ -17,6 +20,10 @@ if (!defined('WHMCS') && !defined('PANELQL_STANDALONE')) {
 }
 
 const PANELQL_SERVER_FIELD = 'PanelQL Server ID';
+const PANELQL_PENDING_FIELD = 'PanelQL Pending';
+// Errors after which a retry is a new decision, not the same attempt again.
+const PANELQL_FINAL_CODES = ['BAD_USER_INPUT', 'CONFLICT', 'NOT_FOUND', 'FORBIDDEN',
+                             'NOT_SUPPORTED', 'UNAUTHENTICATED'];
 
 function panelql_MetaData()
 {
@@ -64,7 +71,7 @@ function panelql_call(array $params, $query, array $variables = [])
     if (!empty($body['errors'])) {
         $first = $body['errors'][0];
         $code = isset($first['extensions']['code']) ? $first['extensions']['code'] : 'UNKNOWN';
-        throw new Exception($code . ': ' . $first['message']);
+        throw new Exception($code . ': ' . $first['message'], in_array($code, PANELQL_FINAL_CODES) ? 1 : 0);
     }
     return $body['data'];
 }
@@ -78,10 +85,43 @@ function panelql_resources(array $params)
     return array_filter($resources, function ($v) { return $v > 0; });
 }
 
+function panelql_pending(array $params)
+{
+    $raw = isset($params['customfields'][PANELQL_PENDING_FIELD]) ? $params['customfields'][PANELQL_PENDING_FIELD] : '';
+    $pending = json_decode($raw ?: '{}', true);
+    return is_array($pending) ? $pending : [];
+}
+
+/**
+ * Run $call with the idempotency key of this service's $action: the key left by an attempt
+ * that did not finish (a retry: PanelQL replays or completes it), otherwise a new one. The key
+ * is forgotten once the action has an answer, so the next request for it is a new action.
+ */
+function panelql_intent(array &$params, $action, callable $call)
+{
+    $pending = panelql_pending($params);
+    if (empty($pending[$action])) {
+        $pending[$action] = 'whmcs-' . $params['serviceid'] . '-' . $action . '-' . bin2hex(random_bytes(8));
+        panelql_store_field($params, PANELQL_PENDING_FIELD, json_encode($pending));
+    }
+    try {
+        $result = $call($pending[$action]);
+    } catch (Exception $e) {
+        if ($e->getCode() === 1) {  // a definite answer: this attempt is over
+            unset($pending[$action]);
+            panelql_store_field($params, PANELQL_PENDING_FIELD, json_encode($pending));
+        }
+        throw $e;
+    }
+    unset($pending[$action]);
+    panelql_store_field($params, PANELQL_PENDING_FIELD, json_encode($pending));
+    return $result;
+}
+
 function panelql_key(array $params, $action)
 {
-    // Stable per service and action; a new attempt after a real change needs a new key, so
-    // actions that repeat over a service's life (suspend, unsuspend) add the date.
+    // For what happens once per service (creation and its first start, the customer link):
+    // the service id and the action are the whole intent.
     return 'whmcs-' . $params['serviceid'] . '-' . $action;
 }
 
@@ -157,12 +197,14 @@ function panelql_CreateAccount(array $params)
 function panelql_SuspendAccount(array $params)
 {
     try {
-        panelql_call($params, 'mutation($id: ID!, $reason: String, $key: String) {
-            suspendServer(id: $id, reason: $reason, idempotencyKey: $key) { server { status } } }', [
-            'id' => panelql_server_id($params),
-            'reason' => $params['suspendreason'] ?: 'Overdue on payment',
-            'key' => panelql_key($params, 'suspend-' . date('Ymd')),
-        ]);
+        panelql_intent($params, 'suspend', function ($key) use ($params) {
+            return panelql_call($params, 'mutation($id: ID!, $reason: String, $key: String) {
+                suspendServer(id: $id, reason: $reason, idempotencyKey: $key) { server { status } } }', [
+                'id' => panelql_server_id($params),
+                'reason' => $params['suspendreason'] ?: 'Overdue on payment',
+                'key' => $key,
+            ]);
+        });
         return 'success';
     } catch (Exception $e) {
         return $e->getMessage();
@@ -172,12 +214,16 @@ function panelql_SuspendAccount(array $params)
 function panelql_UnsuspendAccount(array $params)
 {
     try {
-        panelql_call($params, 'mutation($id: ID!, $key: String) {
-            unsuspendServer(id: $id, idempotencyKey: $key) { server { status } } }',
-            ['id' => panelql_server_id($params), 'key' => panelql_key($params, 'unsuspend-' . date('Ymd'))]);
-        $start = panelql_call($params, 'mutation($id: ID!, $key: String) {
-            startServer(id: $id, idempotencyKey: $key) { operation { id } } }',
-            ['id' => panelql_server_id($params), 'key' => panelql_key($params, 'start-' . date('Ymd'))]);
+        panelql_intent($params, 'unsuspend', function ($key) use ($params) {
+            return panelql_call($params, 'mutation($id: ID!, $key: String) {
+                unsuspendServer(id: $id, idempotencyKey: $key) { server { status } } }',
+                ['id' => panelql_server_id($params), 'key' => $key]);
+        });
+        $start = panelql_intent($params, 'start', function ($key) use ($params) {
+            return panelql_call($params, 'mutation($id: ID!, $key: String) {
+                startServer(id: $id, idempotencyKey: $key) { operation { id } } }',
+                ['id' => panelql_server_id($params), 'key' => $key]);
+        });
         panelql_wait($params, $start['startServer']['operation']);
         return 'success';
     } catch (Exception $e) {
@@ -189,11 +235,12 @@ function panelql_ChangePackage(array $params)
 {
     try {
         $resources = panelql_resources($params);
-        $data = panelql_call($params, 'mutation($id: ID!, $r: ResourcesInput!, $key: String) {
-            updateServerResources(id: $id, resources: $r, idempotencyKey: $key) { operation { id } } }', [
-            'id' => panelql_server_id($params), 'r' => $resources,
-            'key' => panelql_key($params, 'package-' . md5(json_encode($resources))),
-        ]);
+        $data = panelql_intent($params, 'package', function ($key) use ($params, $resources) {
+            return panelql_call($params, 'mutation($id: ID!, $r: ResourcesInput!, $key: String) {
+                updateServerResources(id: $id, resources: $r, idempotencyKey: $key) { operation { id } } }', [
+                'id' => panelql_server_id($params), 'r' => $resources, 'key' => $key,
+            ]);
+        });
         panelql_wait($params, $data['updateServerResources']['operation']);
         return 'success';
     } catch (Exception $e) {
@@ -229,8 +276,15 @@ function panelql_TestConnection(array $params)
 /** Keep the server's global ID on the service (WHMCS custom field), via WHMCS's local API. */
 function panelql_store_server_id(array $params, $id)
 {
+    panelql_store_field($params, PANELQL_SERVER_FIELD, $id);
+}
+
+/** One custom field of the service, written through WHMCS's local API and kept in $params. */
+function panelql_store_field(array &$params, $field, $value)
+{
+    $params['customfields'][$field] = $value;
     if (function_exists('localAPI')) {
         localAPI('UpdateClientProduct', ['serviceid' => $params['serviceid'],
-            'customfields' => base64_encode(serialize([PANELQL_SERVER_FIELD => $id]))]);
+            'customfields' => base64_encode(serialize([$field => $value]))]);
     }
 }

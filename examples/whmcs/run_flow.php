@@ -10,8 +10,8 @@ require __DIR__ . '/panelql.php';
 $stored = [];
 function localAPI($command, $values)
 {
-    global $stored;
-    $stored = unserialize(base64_decode($values['customfields']));
+    global $stored;  // WHMCS keeps every custom field; an update changes only those it names
+    $stored = unserialize(base64_decode($values['customfields'])) + $stored;
     return ['result' => 'success'];
 }
 
@@ -28,6 +28,8 @@ $params = [
 
 function step($name, $result)
 {
+    global $params, $stored;
+    $params['customfields'] = $stored;  // WHMCS passes the service's fields to every call
     $ok = $result === 'success' || (is_array($result) && $result['success']);
     echo ($ok ? 'ok   ' : 'FAIL ') . $name . ($ok ? '' : ': ' . json_encode($result)) . "\n";
     if (!$ok) {
@@ -39,8 +41,23 @@ step('TestConnection', panelql_TestConnection($params));
 step('CreateAccount', panelql_CreateAccount($params));
 $params['customfields'] = $stored;
 step('CreateAccount again (idempotent)', panelql_CreateAccount($params));
+function expect_suspended($params, $want)
+{
+    $server = panelql_call($params, 'query($id: ID!) { server(id: $id) { suspended status } }',
+                           ['id' => panelql_server_id($params)])['server'];
+    step('server suspended = ' . var_export($want, true),
+         $server['suspended'] === $want ? 'success' : json_encode($server));
+}
+
 step('SuspendAccount', panelql_SuspendAccount($params));
+expect_suspended($params, true);
 step('UnsuspendAccount', panelql_UnsuspendAccount($params));
+expect_suspended($params, false);
+// The same day, the next invoice is overdue too: a new suspension, not a replay of the first.
+step('SuspendAccount again', panelql_SuspendAccount($params));
+expect_suspended($params, true);
+step('UnsuspendAccount again', panelql_UnsuspendAccount($params));
+expect_suspended($params, false);
 $params['configoption3'] = '4096';
 step('ChangePackage', panelql_ChangePackage($params));
 step('TerminateAccount', panelql_TerminateAccount($params));

@@ -61,6 +61,9 @@ def _php() -> str:
 def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     out = _run(demo, _php(), str(EXAMPLES / "whmcs" / "run_flow.php"), service="501")
     assert "ok   CreateAccount again (idempotent)" in out and "WHMCS flow done" in out, out
+    # Suspend → unsuspend → suspend on one day: the second suspension is a new action.
+    assert "ok   SuspendAccount again" in out and out.count("ok   server suspended = true") == 2
+    _assert_two_real_suspensions(demo)
     # CreateAccount linked the new server to the WHMCS client (userid 42), so a key bound to
     # whmcs:42 sees it; the link names exactly the server the module created.
     audit = demo.query('{ auditLog(first: 200) { action target } }')["data"]["auditLog"]
@@ -77,3 +80,14 @@ def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
 def test_paymenter_extension_flow(demo: GatewayUnderTest) -> None:
     out = _run(demo, _php(), str(EXAMPLES / "paymenter" / "run_flow.php"), service="601")
     assert "ok   terminateServer" in out and "Paymenter flow done" in out, out
+    assert "ok   suspendServer (again)" in out and "ok   unsuspendServer (again)" in out, out
+    _assert_two_real_suspensions(demo)
+
+
+def _assert_two_real_suspensions(demo: GatewayUnderTest) -> None:
+    """The newest server the example created was suspended twice by the panel, not replayed."""
+    audit = demo.query('{ auditLog(first: 500) { action target outcome } }')["data"]["auditLog"]
+    created = [e["target"] for e in audit if e["action"] == "createServer"]
+    suspensions = [e for e in audit
+                   if e["action"] == "suspendServer" and e["target"] == created[0]]
+    assert [e["outcome"] for e in suspensions] == ["ok", "ok"], suspensions
