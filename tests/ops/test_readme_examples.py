@@ -94,6 +94,17 @@ def test_suspend_example_suspends_once_and_replays(demo: GatewayUnderTest) -> No
     assert again["data"]["suspendServer"]["replayed"] is True
 
 
+def test_refetch_by_id_example_from_the_frontend_guide(demo: GatewayUnderTest) -> None:
+    guide = (ROOT / "docs" / "frontend.md").read_text()
+    refetch = next(b for b in blocks(guide, "graphql") if "query Refetch" in b)
+    listing = demo.query("{ servers(first: 1) { edges { node { id name } } } }")
+    server = listing["data"]["servers"]["edges"][0]["node"]
+    body = demo.query(refetch, {"id": server["id"]})
+    assert "errors" not in body, body
+    assert body["data"]["resource"]["__typename"] == "Server"
+    assert body["data"]["resource"]["name"] == server["name"]
+
+
 def _examples() -> Iterator[tuple[str, str]]:
     for path in [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]:
         for n, body in enumerate(blocks(path.read_text(), "graphql")):
