@@ -61,7 +61,9 @@ DEMO_PANELS: list[DemoPanel] = [
         ("fra", "Frankfurt", 45), ("ams", "Amsterdam", 78), ("nyc", "New York", 92))),
     DemoPanel("ispconfig-dns", "ispconfig", "panelql_sim.ispconfig:ISPConfigSim",
               lambda s: {"username": s.username, "password": s.password},
-              options=lambda s, url: {"resolver_url": f"{url}/dns-query"}),
+              # the seed's reverse-proxy address, what PROXYSRV stands for (seed 004)
+              options=lambda s, url: {"resolver_url": f"{url}/dns-query",
+                                      "proxy_ip": "203.0.113.10"}),
     DemoPanel("cloudflare", "cloudflare", "panelql_sim.cloudflare:CloudflareSim",
               lambda s: {"api_token": s.api_token}, path="/client/v4",
               options=lambda s, url: {"account_id": s.account_id}),

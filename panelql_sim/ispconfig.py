@@ -59,6 +59,7 @@ class ISPConfigSim(SimPanel):
         self.zones: dict[int, dict[str, Any]] = {}
         self.records: dict[int, dict[str, Any]] = {}
         self.delegations: dict[str, list[str]] = {}
+        self.resolver_status: int | None = None  # e.g. 2 (SERVFAIL): the resolver cannot tell
         self.logins = 0
         self._seed(zones)
 
@@ -324,10 +325,11 @@ class ISPConfigSim(SimPanel):
         name = request.query_params.get("name", "").rstrip(".").lower()
         qtype = request.query_params.get("type", "A").upper()
         delegated = self.delegations.get(name)
-        body: dict[str, Any] = {"Status": 0 if delegated is not None else 3, "TC": False,
+        status = 0 if delegated is not None else 3
+        body: dict[str, Any] = {"Status": self.resolver_status or status, "TC": False,
                                 "RD": True, "RA": True, "AD": False, "CD": False,
                                 "Question": [{"name": f"{name}.", "type": 2}]}
-        if delegated and qtype == "NS":
+        if delegated and qtype == "NS" and not self.resolver_status:
             body["Answer"] = [{"name": f"{name}.", "type": 2, "TTL": 3600, "data": f"{ns}."}
                               for ns in delegated]
         return JSONResponse(body, media_type="application/dns-json")

@@ -261,6 +261,11 @@ class DnsProvider(Provider):
         """Is the domain delegated to this platform's nameservers (seed 004's check)?"""
         raise self._unsupported(Capability.DNS_NAMESERVER_CHECK)
 
+    def resolve_content(self, rtype: str, content: str) -> str:
+        """Record content as this kind will store it: an alias the kind defines (ISPConfig's
+        ``PROXYSRV``) becomes what it stands for, so the gateway validates the real value."""
+        return content
+
 
 class BillingProvider(Provider):
     @abstractmethod

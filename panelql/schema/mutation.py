@@ -44,6 +44,10 @@ from panelql.schema.payloads import (
 )
 from panelql.schema.types.common import Info
 
+SkipCheck = Annotated[bool, strawberry.argument(
+    description="Create the zone even if the domain is not delegated to the platform's "
+                "nameservers (checked first where the provider can, e.g. ISPConfig: CONFLICT "
+                "with reason NAMESERVERS_MISMATCH). Admin keys only.")]
 Key = Annotated[str | None, strawberry.argument(
     description="Retries with the same key and input return the first result.")]
 
@@ -324,11 +328,13 @@ class Mutation(CustomerMutation, KeyMutation):
     @strawberry.mutation
     async def create_dns_zone(self, info: Info, provider: str, name: str,
                               account: strawberry.ID | None = None,
+                              skip_nameserver_check: SkipCheck = False,
                               idempotency_key: Key = None) -> DnsZonePayload:
         result = await _run(info, "createDnsZone", None, idempotency_key,
-                            _values(provider=provider, name=name, account=account),
-                            lambda: dns_invoice_actions.create_zone(info.context, provider, name,
-                                                                    account))
+                            _values(provider=provider, name=name, account=account,
+                                    skip_nameserver_check=skip_nameserver_check),
+                            lambda: dns_invoice_actions.create_zone(
+                                info.context, provider, name, account, skip_nameserver_check))
         return DnsZonePayload(result=result)
 
     @strawberry.mutation

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from panelql_sim.demo import start_panels
+from panelql_sim.ispconfig import PLATFORM_NS, ISPConfigSim
 from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
@@ -31,6 +32,10 @@ def ok(body: dict[str, object]) -> dict[str, object]:
 @pytest.mark.parametrize("provider", ["powerdns", "cloudflare", "ispconfig-dns"])
 def test_zone_and_record_lifecycle(gw: GatewayUnderTest, provider: str) -> None:
     name = f"shop-{provider.split('-')[0]}.example"
+    if provider == "ispconfig-dns":  # ISPConfig checks the delegation first (seed 004)
+        sim = gw.sims[provider]
+        assert isinstance(sim, ISPConfigSim)
+        sim.delegations[name] = list(PLATFORM_NS)
     zone = ok(gw.query("mutation($p: String!, $n: String!) { createDnsZone(provider: $p, "
                        "name: $n) { zone { id name } } }", {"p": provider, "n": name}))["zone"]
     assert isinstance(zone, dict) and zone["name"] == name

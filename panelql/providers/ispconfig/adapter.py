@@ -268,7 +268,7 @@ class ISPConfigProvider(DnsProvider):
                                  provider=self.name, fields={"type": "unsupported"})
         zone, rows = await asyncio.gather(self._zone_row(zone_id), self._zone_records(zone_id))
         origin = zone_name(str(zone["origin"]))
-        content = self._resolve_alias(rtype, record.content)
+        content = self.resolve_content(rtype, record.content)
         wanted = DnsRecordInput(rtype, record_fqdn(stored_name(record.name, origin), origin),
                                 content, record.ttl or _int(zone.get("ttl")) or 3600,
                                 record.priority, record.id)
@@ -332,7 +332,7 @@ class ISPConfigProvider(DnsProvider):
             priority=record.priority if rtype in ("MX", "SRV") else None,
         )
 
-    def _resolve_alias(self, rtype: str, content: str) -> str:
+    def resolve_content(self, rtype: str, content: str) -> str:
         """The seed's ``PROXYSRV`` alias: customers type it instead of the proxy's address."""
         if content.strip().upper() != self.proxy_alias.upper():
             return content.strip()
