@@ -21,6 +21,7 @@ from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.http import ClientFactory
+from panelql.providers.proxmox import suspension
 from panelql.providers.proxmox.adapter import ProxmoxProvider, build_api
 from panelql.providers.proxmox.boundary import ProxmoxClient
 from panelql.providers.proxmox.mapping import SERVER_STATUS, server_status
@@ -263,6 +264,20 @@ async def test_suspend_for_non_payment_marks_stops_and_restores(
     assert guest.tags == "customer-004;gold" and guest.description == "Rack 4, call before reboot"
     with pytest.raises(errors.Conflict, match="not suspended"):
         await provider.unsuspend_server(vmid)
+
+
+def test_the_suspension_note_keeps_any_reason_and_the_operators_notes() -> None:
+    reason = 'Invoice "17"\nsecond line \\ with a backslash'
+    text = suspension.add_note("Rack 4\n", "running", reason)
+    assert text is not None and text.startswith("Rack 4\n\n[PanelQL] suspended, was running: ")
+    assert suspension.read_note(text) == suspension.Note("running", reason)
+    assert suspension.remove_note(text) == "Rack 4"
+    crowded = suspension.add_note("x" * 8100, "stopped", "y" * 200)  # 8192 is PVE's limit
+    assert crowded is not None and len(crowded) <= suspension.NOTES_LIMIT
+    assert suspension.read_note(crowded) == suspension.Note("stopped", None)
+    assert suspension.add_note("x" * 8190, "stopped", None) is None  # the tag alone, then
+    assert suspension.tags_with_mark("a,b c") == "a;b;c;panelql-suspended"
+    assert suspension.tags_without_mark("a;PanelQL-Suspended;b") == "a;b"
 
 
 async def test_a_stopped_guest_stays_stopped_after_unsuspend(

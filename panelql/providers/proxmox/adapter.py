@@ -311,10 +311,12 @@ class ProxmoxProvider(ComputeProvider):
         if suspension.is_marked(config):
             raise Conflict("the guest is already suspended", provider=self.name)
         running = current.get("status") == "running"
-        await self._write_config(guest, config, {
-            "tags": suspension.tags_with_mark(config.get("tags")),
-            "description": suspension.add_note(config.get("description"),
-                                               "running" if running else "stopped", reason)})
+        changes = {"tags": suspension.tags_with_mark(config.get("tags"))}
+        note = suspension.add_note(config.get("description"),
+                                   "running" if running else "stopped", reason)
+        if note is not None:
+            changes["description"] = note
+        await self._write_config(guest, config, changes)
         if not (stop and running):
             return None
         # forceStop: a guest that ignores the ACPI request (or a paused VM, which refuses a
@@ -332,9 +334,10 @@ class ProxmoxProvider(ComputeProvider):
         if not suspension.is_marked(config):
             raise Conflict("the guest is not suspended", provider=self.name)
         note = suspension.read_note(config.get("description"))
-        await self._write_config(guest, config, {
-            "tags": suspension.tags_without_mark(config.get("tags")),
-            "description": suspension.remove_note(config.get("description"))})
+        changes = {"tags": suspension.tags_without_mark(config.get("tags"))}
+        if note is not None:
+            changes["description"] = suspension.remove_note(config.get("description"))
+        await self._write_config(guest, config, changes)
         # Without our note (edited away in PVE) the guest is started: a paid-up customer
         # expects the service back.
         if (note is not None and note.previous == "stopped") or current.get("status") == "running":

@@ -53,14 +53,16 @@ def tags_without_mark(value: Any) -> str:
     return ";".join(t for t in split_tags(value) if t.lower() != TAG)
 
 
-def add_note(description: Any, previous: str, reason: str | None) -> str:
-    """The notes with our line appended; the reason is dropped if it would not fit."""
+def add_note(description: Any, previous: str, reason: str | None) -> str | None:
+    """The notes with our line appended; without the reason if that would not fit, None if
+    not even that fits (the tag alone still marks the guest)."""
     notes = str(description or "").rstrip()
     lead = notes + "\n\n" if notes else ""
-    full = f"{lead}[PanelQL] suspended, was {previous}: {json.dumps(reason)}"
-    if len(full) <= NOTES_LIMIT:
-        return full
-    return f"{lead}[PanelQL] suspended, was {previous}: null"
+    for why in (reason, None):
+        full = f"{lead}[PanelQL] suspended, was {previous}: {json.dumps(why)}"
+        if len(full) <= NOTES_LIMIT:
+            return full
+    return None
 
 
 def read_note(description: Any) -> Note | None:
