@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Awaitable
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -73,6 +74,19 @@ async def server_state(ctx: Context, server: ServerRecord) -> LiveState:
     return state or LiveState(ServerStatus.UNKNOWN, server.raw_status, server.usage)
 
 
+def server_state_soon(ctx: Context, server: ServerRecord) -> LiveState | Awaitable[LiveState]:
+    """:func:`server_state`, returned at once when it is already known (from the list call, or
+    from a live-state batch the page prefetch finished): no coroutine, no Task per field."""
+    pending = relations.live_state(ctx, server)
+    if pending is None:
+        assert server.status is not None
+        return LiveState(server.status, server.raw_status, server.usage)
+    if pending.done() and not pending.cancelled() and pending.exception() is None:
+        state: LiveState | None = pending.result()
+        return state or LiveState(ServerStatus.UNKNOWN, server.raw_status, server.usage)
+    return server_state(ctx, server)
+
+
 async def list_servers(ctx: Context, f: ServerFilter) -> list[ServerRecord]:
     providers = [p for p in ctx.gateway.of_family(ComputeProvider) if f.admits(p)]
     for ref in (f.node, f.owner):
@@ -114,6 +128,46 @@ async def node_of(ctx: Context, server: ServerRecord) -> NodeRecord | None:
     pending = relations.node(ctx, server)
     node: NodeRecord | None = None if pending is None else await _nested(ctx, pending)
     return node
+
+
+def owner_soon(ctx: Context, server: ServerRecord
+               ) -> AccountRecord | Awaitable[AccountRecord | None] | None:
+    """:func:`owner_of`, returned at once when its batch has already answered."""
+    pending = relations.owner(ctx, server)
+    return None if pending is None else _nested_soon(ctx, pending)
+
+
+def node_soon(ctx: Context, server: ServerRecord
+              ) -> NodeRecord | Awaitable[NodeRecord | None] | None:
+    """:func:`node_of`, returned at once when its batch has already answered."""
+    pending = relations.node(ctx, server)
+    return None if pending is None else _nested_soon(ctx, pending)
+
+
+def backups_soon(ctx: Context, server: ServerRecord
+                 ) -> list[BackupRecord] | Awaitable[list[BackupRecord]]:
+    """:func:`server_backups`, returned at once when its batch has already answered."""
+    found = _nested_soon(ctx, relations.backups(ctx, server))
+    if inspect.isawaitable(found):
+        return _or_empty(found)
+    return found or []
+
+
+async def _or_empty(pending: Awaitable[list[T] | None]) -> list[T]:
+    return (await pending) or []
+
+
+def _nested_soon(ctx: Context, pending: asyncio.Future[T]) -> T | Awaitable[T | None] | None:
+    """:func:`_nested` without a coroutine when the future has settled: its value, or null
+    with the panel's failure reported (the same answer the awaiting path gives)."""
+    if pending.done() and not pending.cancelled():
+        failure = pending.exception()
+        if failure is None:
+            return pending.result()
+        if isinstance(failure, ProviderError):
+            ctx.report(failure)
+            return None
+    return _nested(ctx, pending)
 
 
 async def _nested(ctx: Context, pending: Awaitable[T]) -> T | None:

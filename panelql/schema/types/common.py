@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import inspect
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import strawberry
@@ -18,6 +19,22 @@ from panelql.schema.relay import Connection, to_connection
 Info = strawberry.Info[Context, None]
 R = TypeVar("R")
 T = TypeVar("T")
+X = TypeVar("X")
+
+
+def then(value: X | Awaitable[X], wrap: Callable[[X], T]) -> T | Awaitable[T]:
+    """``wrap(value)``, at once when ``value`` is ready, else once it is.
+
+    A resolver that returns a plain value costs graphql-core a function call; one that returns
+    an awaitable costs a coroutine and, in a list, a Task. Relations the page prefetch already
+    loaded are ready, so their fields stay on the cheap path; the rest still wait."""
+    if inspect.isawaitable(value):
+        return _then(value, wrap)
+    return wrap(value)  # type: ignore[arg-type]
+
+
+async def _then(value: Awaitable[X], wrap: Callable[[X], T]) -> T:
+    return wrap(await value)
 
 
 def global_id(kind: ResourceType, connection: str, upstream_id: str) -> strawberry.ID:

@@ -6,6 +6,7 @@ Account lives here too because Servers point at their owner and Accounts list th
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any, Optional
 
 import strawberry
 
@@ -14,6 +15,7 @@ from panelql.application.filters import ServerFilter
 from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
+    LiveState,
     NodeRecord,
     Ref,
     ResourceType,
@@ -21,9 +23,10 @@ from panelql.domain.records import (
 )
 from panelql.domain.records import Resources as ResourcesRecord
 from panelql.domain.records import Usage as UsageRecord
+from panelql.domain.status import ServerStatus as ServerStatusValue
 from panelql.schema.enums import AccountStatus, BackupStatus, NodeStatus, ProviderKind, ServerStatus
 from panelql.schema.relay import Connection
-from panelql.schema.types.common import Info, connection_of, global_id
+from panelql.schema.types.common import Info, connection_of, global_id, then
 from panelql.schema.types.provider import Provider, provider_by_name
 
 
@@ -62,108 +65,115 @@ class AccountSlots:
 
 @strawberry.type
 class Server:
+    """Fields that are plain data are plain attributes, filled when the object is made: graphql-
+    core reads them with a getattr instead of calling a resolver per field and server."""
+
     r: strawberry.Private[ServerRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return global_id(ResourceType.SERVER, self.r.connection, self.r.id)
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.r.name
+    id: strawberry.ID
+    name: str
 
     @strawberry.field
     def kind(self, info: Info) -> ProviderKind:
         return ProviderKind(info.context.gateway.provider(self.r.connection).kind)
 
-    @strawberry.field(description="Normalised status: lifecycle > suspended > power > unknown.")
-    async def status(self, info: Info) -> ServerStatus:  # type: ignore[valid-type]
-        return (await queries.server_state(info.context, self.r)).status
+    @strawberry.field(description="Normalised status: lifecycle > suspended > power > unknown.",
+                      graphql_type=ServerStatus)
+    def status(self, info: Info) -> Any:
+        return then(queries.server_state_soon(info.context, self.r), _status)
 
-    @strawberry.field(description="The upstream's own status value, unmapped.")
-    async def raw_status(self, info: Info) -> str | None:
-        return (await queries.server_state(info.context, self.r)).raw_status
+    @strawberry.field(description="The upstream's own status value, unmapped.",
+                      graphql_type=str | None)
+    def raw_status(self, info: Info) -> Any:
+        return then(queries.server_state_soon(info.context, self.r), _raw_status)
 
-    @strawberry.field
-    def suspended(self) -> bool:
-        return self.r.suspended
-
-    @strawberry.field
-    def suspension_reason(self) -> str | None:
-        return self.r.suspension_reason
+    suspended: bool
+    suspension_reason: str | None
 
     @strawberry.field
     def provider(self, info: Info) -> Provider:
         return provider_by_name(info, self.r.connection)
 
-    @strawberry.field
-    async def node(self, info: Info) -> Node | None:
-        record = await queries.node_of(info.context, self.r)
-        return Node(r=record) if record else None
+    @strawberry.field(graphql_type=Optional["Node"])
+    def node(self, info: Info) -> Any:
+        return then(queries.node_soon(info.context, self.r), Node.of)
 
-    @strawberry.field
-    async def owner(self, info: Info) -> Account | None:
-        record = await queries.owner_of(info.context, self.r)
-        return Account(r=record) if record else None
+    @strawberry.field(graphql_type=Optional["Account"])
+    def owner(self, info: Info) -> Any:
+        return then(queries.owner_soon(info.context, self.r), Account.of)
 
     @strawberry.field
     def resources(self) -> Resources:
         return Resources.of(self.r.resources)
 
-    @strawberry.field
-    async def usage(self, info: Info) -> Usage | None:
-        return Usage.of((await queries.server_state(info.context, self.r)).usage)
+    @strawberry.field(graphql_type=Usage | None)
+    def usage(self, info: Info) -> Any:
+        return then(queries.server_state_soon(info.context, self.r), _usage)
 
-    @strawberry.field
-    def addresses(self) -> list[str]:
-        return self.r.addresses
+    addresses: list[str]
 
-    @strawberry.field
-    async def backups(self, info: Info, first: int | None = None,
-                      after: str | None = None) -> Connection[Backup]:
-        items = await queries.server_backups(info.context, self.r)
-        return connection_of(info, items, lambda b: Backup(r=b), first, after)
+    @strawberry.field(graphql_type=Connection["Backup"])
+    def backups(self, info: Info, first: int | None = None, after: str | None = None) -> Any:
+        return then(queries.backups_soon(info.context, self.r),
+                    lambda items: connection_of(info, items, Backup, first, after))
 
-    @strawberry.field
-    def created_at(self) -> datetime | None:
-        return self.r.created_at
+    created_at: datetime | None
+    external_ref: str | None = strawberry.field(
+        description="The upstream's stable reference (uuid, external id).")
+    upstream_id: str = strawberry.field(description="The id the upstream panel itself uses.")
 
-    @strawberry.field(description="The upstream's stable reference (uuid, external id).")
-    def external_ref(self) -> str | None:
-        return self.r.external_ref
+    def __init__(self, r: ServerRecord) -> None:
+        self.r = r
+        self.id = global_id(ResourceType.SERVER, r.connection, r.id)
+        self.name = r.name
+        self.suspended = r.suspended
+        self.suspension_reason = r.suspension_reason
+        self.addresses = r.addresses
+        self.created_at = r.created_at
+        self.external_ref = r.external_ref
+        self.upstream_id = r.id
 
-    @strawberry.field(description="The id the upstream panel itself uses.")
-    def upstream_id(self) -> str:
-        return self.r.id
+    @staticmethod
+    def of(record: ServerRecord | None) -> Server | None:
+        return None if record is None else Server(record)
+
+
+def _status(state: LiveState) -> ServerStatusValue:
+    return state.status
+
+
+def _raw_status(state: LiveState) -> str | None:
+    return state.raw_status
+
+
+def _usage(state: LiveState) -> Usage | None:
+    return Usage.of(state.usage)
 
 
 @strawberry.type
 class Node:
     r: strawberry.Private[NodeRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return global_id(ResourceType.NODE, self.r.connection, self.r.id)
-
-    @strawberry.field
-    def name(self) -> str:
-        return self.r.name
+    id: strawberry.ID
+    name: str
 
     @strawberry.field
     def provider(self, info: Info) -> Provider:
         return provider_by_name(info, self.r.connection)
 
-    @strawberry.field
-    def status(self) -> NodeStatus:  # type: ignore[valid-type]
-        return self.r.status
+    status: NodeStatus  # type: ignore[valid-type]
+    raw_status: str | None
+    region: str | None
 
-    @strawberry.field
-    def raw_status(self) -> str | None:
-        return self.r.raw_status
+    def __init__(self, r: NodeRecord) -> None:
+        self.r = r
+        self.id = global_id(ResourceType.NODE, r.connection, r.id)
+        self.name = r.name
+        self.status = r.status
+        self.raw_status = r.raw_status
+        self.region = r.region
 
-    @strawberry.field
-    def region(self) -> str | None:
-        return self.r.region
+    @staticmethod
+    def of(record: NodeRecord | None) -> Node | None:
+        return None if record is None else Node(record)
 
     @strawberry.field(description="What the node may hold, overallocation included.")
     def capacity(self) -> Resources:
@@ -204,11 +214,7 @@ class Node:
 @strawberry.type
 class Backup:
     r: strawberry.Private[BackupRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return global_id(ResourceType.BACKUP, self.r.connection,
-                         queries.backup_ref_id(self.r.server_id, self.r.id))
+    id: strawberry.ID
 
     @strawberry.field
     async def server(self, info: Info) -> Server | None:
@@ -216,87 +222,70 @@ class Backup:
             Ref(self.r.connection, ResourceType.SERVER, self.r.server_id))
         return Server(r=record) if record else None
 
-    @strawberry.field
-    def name(self) -> str:
-        return self.r.name
-
-    @strawberry.field
-    def status(self) -> BackupStatus:  # type: ignore[valid-type]
-        return self.r.status
-
-    @strawberry.field
-    def raw_status(self) -> str | None:
-        return self.r.raw_status
-
-    @strawberry.field
-    def size_bytes(self) -> float | None:
-        # Float: backup sizes pass 2^31 bytes, beyond GraphQL's 32-bit Int.
-        return None if self.r.size_bytes is None else float(self.r.size_bytes)
-
-    @strawberry.field
-    def locked(self) -> bool:
-        return self.r.locked
-
-    @strawberry.field
-    def created_at(self) -> datetime | None:
-        return self.r.created_at
-
-    @strawberry.field
-    def completed_at(self) -> datetime | None:
-        return self.r.completed_at
+    name: str
+    status: BackupStatus  # type: ignore[valid-type]
+    raw_status: str | None
+    # Float: backup sizes pass 2^31 bytes, beyond GraphQL's 32-bit Int.
+    size_bytes: float | None
+    locked: bool
+    created_at: datetime | None
+    completed_at: datetime | None
 
     @strawberry.field
     def provider(self, info: Info) -> Provider:
         return provider_by_name(info, self.r.connection)
+
+    def __init__(self, r: BackupRecord) -> None:
+        self.r = r
+        self.id = global_id(ResourceType.BACKUP, r.connection,
+                            queries.backup_ref_id(r.server_id, r.id))
+        self.name = r.name
+        self.status = r.status
+        self.raw_status = r.raw_status
+        self.size_bytes = None if r.size_bytes is None else float(r.size_bytes)
+        self.locked = r.locked
+        self.created_at = r.created_at
+        self.completed_at = r.completed_at
 
 
 @strawberry.type
 class Account:
     r: strawberry.Private[AccountRecord]
-
-    @strawberry.field
-    def id(self) -> strawberry.ID:
-        return global_id(ResourceType.ACCOUNT, self.r.connection, self.r.id)
+    id: strawberry.ID
 
     @strawberry.field
     def provider(self, info: Info) -> Provider:
         return provider_by_name(info, self.r.connection)
 
-    @strawberry.field
-    def username(self) -> str:
-        return self.r.username
-
-    @strawberry.field
-    def email(self) -> str | None:
-        return self.r.email
-
-    @strawberry.field
-    def status(self) -> AccountStatus:  # type: ignore[valid-type]
-        return self.r.status
-
-    @strawberry.field
-    def raw_status(self) -> str | None:
-        return self.r.raw_status
-
-    @strawberry.field
-    def package(self) -> str | None:
-        return self.r.package
-
-    @strawberry.field
-    def domains(self) -> list[str]:
-        return self.r.domains
+    username: str
+    email: str | None
+    status: AccountStatus  # type: ignore[valid-type]
+    raw_status: str | None
+    package: str | None
+    domains: list[str]
 
     @strawberry.field
     def usage(self) -> Usage | None:
         return Usage.of(self.r.usage)
 
-    @strawberry.field
-    def external_ref(self) -> str | None:
-        return self.r.external_ref
+    external_ref: str | None
+    upstream_id: str
 
-    @strawberry.field
-    def upstream_id(self) -> str:
-        return self.r.id
+    def __init__(self, r: AccountRecord) -> None:
+        self.r = r
+        self.id = global_id(ResourceType.ACCOUNT, r.connection, r.id)
+        self.username = r.username
+        self.email = r.email
+        self.status = r.status
+        self.raw_status = r.raw_status
+        self.package = r.package
+        self.domains = r.domains
+        self.external_ref = r.external_ref
+        self.upstream_id = r.id
+
+    @staticmethod
+    def of(record: AccountRecord | None) -> Account | None:
+        return None if record is None else Account(record)
 
     @strawberry.field
     async def servers(self, info: Info, first: int | None = None,
