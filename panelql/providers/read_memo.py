@@ -8,8 +8,11 @@ later ones, concurrent or not, get its answer. Mutations and subscriptions never
 after a write must see the write, and the watcher must see the panel as it is.
 
 HTTP reads (providers/http.py, GETs without extra options) share the response and each caller
-decodes it again, so no caller can change what another one sees. Proxmox shares its decoded
-resource list (proxmoxer decodes it); its callers only read it.
+decodes it again, so no caller can change what another one sees. Where one query needs the same
+list twice (the server list for the servers and again for node allocation), the adapter shares
+its mapped records instead (:func:`shared_list`): the JSON is decoded and mapped once, and every
+caller gets its own list of the same frozen records. Proxmox shares its decoded resource list
+(proxmoxer decodes it); its callers only read it.
 """
 
 from __future__ import annotations
@@ -49,3 +52,8 @@ async def shared(key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
     # Shielded: one caller giving up (its own timeout) does not cancel the others' read.
     result: T = await asyncio.shield(future)
     return result
+
+
+async def shared_list(key: Hashable, read: Callable[[], Awaitable[list[T]]]) -> list[T]:
+    """:func:`shared` for a list of immutable records: each caller gets its own list."""
+    return list(await shared(key, read))

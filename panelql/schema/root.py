@@ -17,6 +17,7 @@ from strawberry.extensions import (
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
+from panelql.schema import lean_fields
 from panelql.schema.cost import CachedValidation
 from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.mutation import Mutation
@@ -25,6 +26,7 @@ from panelql.schema.query import Query
 from panelql.schema.read_sharing import ShareReadsInQueries
 from panelql.schema.root_fields import RootWrapper, scope_check, wrap_root_fields
 from panelql.schema.subscription import Subscription
+from panelql.schema.types.compute import CONTEXT_RESOLVERS
 from panelql.settings import Limits
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
@@ -65,6 +67,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
                            extensions=extensions)  # type: ignore[arg-type]
     for wrapper in (*root_wrappers, scope_check):
         wrap_root_fields(schema._schema, wrapper)
+    lean_fields.install(schema._schema, CONTEXT_RESOLVERS)
     return schema
 
 

@@ -26,6 +26,7 @@ from panelql.domain.status import (
     ServerStatus,
     map_status,
 )
+from panelql.providers import read_memo
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
 from panelql.providers.catalyst.mapping import SERVER_STATUS, backup_status
 from panelql.providers.config import ConnectionConfig
@@ -85,6 +86,10 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
 
     # -- servers ------------------------------------------------------------------------------
     async def list_servers(self) -> list[ServerRecord]:
+        # Read again for node allocation within the same query: decoded and mapped once.
+        return await read_memo.shared_list(("servers", self.name), self._list_servers)
+
+    async def _list_servers(self) -> list[ServerRecord]:
         data = await self._data("/api/servers")
         expect(isinstance(data, list), self.name, "server list")
         return [self._server(item) for item in data]

@@ -29,6 +29,7 @@ from panelql.domain.records import (
     Usage,
 )
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
 from panelql.providers.errors import Conflict, InvalidRequest, NotFound, UnexpectedResponse
@@ -151,6 +152,10 @@ class ProxmoxWPProvider(ComputeProvider):
         return self._objects(await self._call("GET", "/sites"), "sites", "site list")
 
     async def list_servers(self) -> list[ServerRecord]:
+        # Read again for node allocation within the same query: decoded and mapped once.
+        return await read_memo.shared_list(("servers", self.name), self._list_servers)
+
+    async def _list_servers(self) -> list[ServerRecord]:
         return [self._server(raw) for raw in await self._sites_raw()]
 
     async def get_site(self, server_id: str) -> ServerRecord:

@@ -31,6 +31,7 @@ from panelql.domain.records import (
     TaskHandle,
 )
 from panelql.domain.status import ServerStatus
+from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family, HostingProvider
 from panelql.providers.errors import (
@@ -102,6 +103,10 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
 
     # -- servers ------------------------------------------------------------------------------
     async def list_servers(self) -> list[ServerRecord]:
+        # Read again for identifiers within the same query: decoded and mapped once.
+        return await read_memo.shared_list(("servers", self.name), self._list_servers)
+
+    async def _list_servers(self) -> list[ServerRecord]:
         items = await self.api.app_list("/servers", include="allocations")
         return [self._server(attrs) for attrs in items]
 

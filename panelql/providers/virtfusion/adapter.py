@@ -30,6 +30,7 @@ from panelql.domain.records import (
     TaskHandle,
 )
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
+from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
 from panelql.providers.errors import InvalidRequest, NotFound
@@ -132,6 +133,10 @@ class VirtFusionProvider(ComputeProvider):
 
     # -- servers ------------------------------------------------------------------------------
     async def list_servers(self) -> list[ServerRecord]:
+        # Read again for node allocation within the same query: decoded and mapped once.
+        return await read_memo.shared_list(("servers", self.name), self._list_servers)
+
+    async def _list_servers(self) -> list[ServerRecord]:
         return [self._server(raw) for raw in await self._paged("/servers")]
 
     async def get_server(self, server_id: str) -> ServerRecord:

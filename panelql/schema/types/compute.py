@@ -5,12 +5,14 @@ Account lives here too because Servers point at their owner and Accounts list th
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Optional
 
 import strawberry
 
 from panelql.application import queries
+from panelql.application.context import Context
 from panelql.application.filters import ServerFilter
 from panelql.domain.records import (
     AccountRecord,
@@ -79,12 +81,12 @@ class Server:
     @strawberry.field(description="Normalised status: lifecycle > suspended > power > unknown.",
                       graphql_type=ServerStatus)
     def status(self, info: Info) -> Any:
-        return then(queries.server_state_soon(info.context, self.r), _status)
+        return server_status(self, info.context)
 
     @strawberry.field(description="The upstream's own status value, unmapped.",
                       graphql_type=str | None)
     def raw_status(self, info: Info) -> Any:
-        return then(queries.server_state_soon(info.context, self.r), _raw_status)
+        return server_raw_status(self, info.context)
 
     suspended: bool
     suspension_reason: str | None
@@ -95,11 +97,11 @@ class Server:
 
     @strawberry.field(graphql_type=Optional["Node"])
     def node(self, info: Info) -> Any:
-        return then(queries.node_soon(info.context, self.r), Node.of)
+        return server_node(self, info.context)
 
     @strawberry.field(graphql_type=Optional["Account"])
     def owner(self, info: Info) -> Any:
-        return then(queries.owner_soon(info.context, self.r), Account.of)
+        return server_owner(self, info.context)
 
     @strawberry.field
     def resources(self) -> Resources:
@@ -107,7 +109,7 @@ class Server:
 
     @strawberry.field(graphql_type=Usage | None)
     def usage(self, info: Info) -> Any:
-        return then(queries.server_state_soon(info.context, self.r), _usage)
+        return server_usage(self, info.context)
 
     addresses: list[str]
 
@@ -135,6 +137,37 @@ class Server:
     @staticmethod
     def of(record: ServerRecord | None) -> Server | None:
         return None if record is None else Server(record)
+
+
+# The field functions below take the request's context, not strawberry's Info, so that
+# schema/lean_fields.py can hand them to graphql-core directly (CONTEXT_RESOLVERS).
+def server_status(server: Server, ctx: Context) -> Any:
+    return then(queries.server_state_soon(ctx, server.r), _status)
+
+
+def server_raw_status(server: Server, ctx: Context) -> Any:
+    return then(queries.server_state_soon(ctx, server.r), _raw_status)
+
+
+def server_usage(server: Server, ctx: Context) -> Any:
+    return then(queries.server_state_soon(ctx, server.r), _usage)
+
+
+def server_node(server: Server, ctx: Context) -> Any:
+    return then(queries.node_soon(ctx, server.r), Node.of)
+
+
+def server_owner(server: Server, ctx: Context) -> Any:
+    return then(queries.owner_soon(ctx, server.r), Account.of)
+
+
+CONTEXT_RESOLVERS: dict[tuple[str, str], Callable[[Any, Context], Any]] = {
+    ("Server", "status"): server_status,
+    ("Server", "rawStatus"): server_raw_status,
+    ("Server", "usage"): server_usage,
+    ("Server", "node"): server_node,
+    ("Server", "owner"): server_owner,
+}
 
 
 def _status(state: LiveState) -> ServerStatusValue:
