@@ -55,7 +55,8 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
                clients: ClientFactory | None = None) -> Starlette:
     """``providers`` and ``clients`` may be injected by tests; otherwise built from settings."""
     schema = build_schema(settings.limits, introspection=settings.introspection,
-                          root_wrappers=[timed_root_field] if settings.metrics else [])
+                          root_wrappers=[timed_root_field] if settings.metrics else [],
+                          lean=settings.lean_execution)
     schema.extensions = (*schema.extensions, *_observers(settings))
     graphql = GraphQLEndpoint(
         schema, graphql_ide="graphiql" if settings.graphiql else None,

@@ -187,6 +187,9 @@ class Settings(BaseSettings):
     auto_migrate: bool = True
     # Dataloaders can be switched off to measure what they save (bench/); never in production.
     dataloaders: bool = True
+    # The lean execution path for plain fields (schema/lean_execution.py); off, every field goes
+    # through strawberry's resolvers and graphql-core's completion (same answers, more CPU).
+    lean_execution: bool = True
     # "lean": providers/transport.py (a third of httpcore's CPU per upstream call); "httpx":
     # httpx's own transport, should an upstream need something the lean one hands over badly.
     upstream_transport: Literal["lean", "httpx"] = "lean"

@@ -11,6 +11,9 @@ callable as a field's ``resolve``; this module installs, once when the schema is
 - for the resolvers listed in :data:`CONTEXT_RESOLVERS` (no arguments, only the context
   needed), the function itself, called with the source object and the request's context.
 
+Each such function is also left in the field's ``extensions`` for schema/lean_execution.py,
+which calls it without building a ``GraphQLResolveInfo`` at all.
+
 Types, SDL, errors and results are unchanged: strawberry still defines the schema, and a field
 not listed keeps strawberry's own resolver.
 """
@@ -24,6 +27,8 @@ from graphql import GraphQLObjectType, GraphQLResolveInfo, GraphQLSchema
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 from strawberry.types.field import StrawberryField
 
+from panelql.schema.lean_execution import LEAN
+
 ContextResolver = Callable[[Any, Any], Any]  # (source object, request context) -> value
 
 
@@ -36,18 +41,20 @@ def install(schema: GraphQLSchema, context_resolvers: Mapping[tuple[str, str], C
             continue  # root fields are wrapped (scope checks, metrics): leave them alone
         for field_name, field in graphql_type.fields.items():
             lean = context_resolvers.get((type_name, field_name))
+            if lean is None:
+                definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+                if isinstance(definition, StrawberryField) and definition.is_basic_field:
+                    lean = _getter(definition.python_name)
             if lean is not None:
                 field.resolve = _with_context(lean)
-                continue
-            definition = field.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
-            if isinstance(definition, StrawberryField) and definition.is_basic_field:
-                field.resolve = _attribute(definition.python_name)
+                # What schema/lean_execution.py calls without building an info.
+                field.extensions = {**field.extensions, LEAN: lean}
 
 
-def _attribute(name: str) -> Callable[..., Any]:
-    def resolve(source: Any, info: GraphQLResolveInfo[Any]) -> Any:
+def _getter(name: str) -> ContextResolver:
+    def get(source: Any, context: Any) -> Any:
         return getattr(source, name)
-    return resolve
+    return get
 
 
 def _with_context(function: ContextResolver) -> Callable[..., Any]:

@@ -20,6 +20,7 @@ from strawberry.types import ExecutionContext
 from panelql.schema import lean_fields
 from panelql.schema.cost import CachedValidation
 from panelql.schema.errors import ErrorShaping, is_unexpected
+from panelql.schema.lean_execution import LeanExecutionContext
 from panelql.schema.mutation import Mutation
 from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.query import Query
@@ -44,7 +45,8 @@ class PanelQLSchema(strawberry.Schema):
 
 
 def build_schema(limits: Limits | None = None, *, introspection: bool = True,
-                 root_wrappers: Sequence[RootWrapper] = ()) -> strawberry.Schema:
+                 root_wrappers: Sequence[RootWrapper] = (), lean: bool = True
+                 ) -> strawberry.Schema:
     """``root_wrappers`` (the app's metrics) go around each Query and Mutation field, inside
     the scope check, so a refused field is not timed as if it had run."""
     limits = limits or Limits()
@@ -63,11 +65,14 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     ]
     if not introspection:
         extensions.append(DisableIntrospection)
+    # lean=False: graphql-core's execution for every field (the differential test's reference).
     schema = PanelQLSchema(query=Query, mutation=Mutation, subscription=Subscription,
-                           extensions=extensions)  # type: ignore[arg-type]
+                           extensions=extensions,  # type: ignore[arg-type]
+                           execution_context_class=LeanExecutionContext if lean else None)
     for wrapper in (*root_wrappers, scope_check):
         wrap_root_fields(schema._schema, wrapper)
-    lean_fields.install(schema._schema, CONTEXT_RESOLVERS)
+    if lean:
+        lean_fields.install(schema._schema, CONTEXT_RESOLVERS)
     return schema
 
 
