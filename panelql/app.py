@@ -83,19 +83,24 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
             c.name: build_provider(c, factory.for_connection(c.name))
             for c in configs
         }
-        bus = await open_bus(settings.redis_url)  # Redis pub/sub when configured
+        # Redis pub/sub when configured, on this deployment's own channel
+        bus = await open_bus(settings.redis_url, settings.redis_prefix)
         gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine),
                           bus=bus)
         redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
         if redis is not None:  # every replica draws from the same per-key budget
-            gateway.rate_limiter = RedisRateLimiter(redis)
-            gateway.write_locks = RedisWriteLocks(redis)
+            gateway.rate_limiter = RedisRateLimiter(redis, settings.redis_prefix)
+            gateway.write_locks = RedisWriteLocks(redis,
+                                                  prefix=settings.redis_prefix + "write-lock:")
         app.state.gateway = gateway
         watcher = Watcher.for_gateway(gateway)
         await watcher.start()  # no-op when settings.watcher.enabled is false
         housekeeping = Housekeeping(gateway)
         await housekeeping.start()
-        log.info("gateway ready", extra={"providers": sorted(adapters)})
+        gateway.tracker.start_heartbeat()  # keeps our operations, adopts dead replicas'
+        log.info("gateway ready", extra={"providers": sorted(adapters),
+                                         "deployment": settings.deployment_name,
+                                         "replica": gateway.tracker.owner})
         try:
             yield
         finally:

@@ -64,8 +64,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from panelql.app import create_app
+    from panelql.db.migrate import upgrade
 
     settings = _settings(args)
+    if settings.auto_migrate:  # once per start, here; the app (and each worker) does not again
+        asyncio.run(upgrade(settings.database_url, notify=_err))
+        settings = settings.model_copy(update={"auto_migrate": False})
     # Fail here, with one line, rather than in the lifespan with a traceback.
     asyncio.run(admin.all_connections(settings))
     configure_logging(settings.log_level, settings.log_format)
@@ -78,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
                  "each worker polls on its own")
         if settings.config_file:
             os.environ["PANELQL_CONFIG_FILE"] = str(settings.config_file)
-        os.environ["PANELQL_AUTO_MIGRATE"] = "false"  # migrated above, once, not per worker
+        os.environ["PANELQL_AUTO_MIGRATE"] = "false"  # migrated above, not once per worker
         # uvicorn restarts a worker that misses its 5 s health ping; on a busy host that kills
         # healthy workers mid-request, so allow what a loaded machine needs.
         uvicorn.run("panelql.cli:app_factory", factory=True, workers=args.workers,
@@ -150,7 +154,7 @@ def cmd_db(args: argparse.Namespace) -> int:
     if args.db_command == "upgrade":
         before = asyncio.run(current_revision(settings.database_url))
         print("migrating…", file=sys.stderr, flush=True)
-        asyncio.run(upgrade(settings.database_url))
+        asyncio.run(upgrade(settings.database_url, notify=_err))
         after = asyncio.run(current_revision(settings.database_url))
         if before == after:
             print(f"database already at the latest revision ({after})")

@@ -9,6 +9,7 @@ the offending key spelled out; the CLI prints it and exits, never a traceback.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import importlib.util
 import os
 import tomllib
@@ -27,6 +28,7 @@ from pydantic import (
     model_validator,
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.registry import known_kinds, provider_class
@@ -172,6 +174,11 @@ class Settings(BaseSettings):
     config_file: Path | None = None
     database_url: str = DEFAULT_DB
     redis_url: str | None = None
+    # Names this deployment's Redis channel and keys (events, leases, rate limits), so two
+    # deployments on one Redis never share them; Redis pub/sub ignores the database number.
+    # Default: derived from the database (see deployment_name), so replicas of one database
+    # agree without configuration and another database never collides.
+    deployment: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     graphiql: bool = True
@@ -224,6 +231,15 @@ class Settings(BaseSettings):
             raise ValueError("must start with redis://, rediss:// or unix://")
         return value
 
+    @property
+    def deployment_name(self) -> str:
+        return self.deployment or deployment_from_database(self.database_url)
+
+    @property
+    def redis_prefix(self) -> str:
+        """Every Redis key and channel of this deployment starts with this."""
+        return f"panelql:{self.deployment_name}:"
+
     def connections(self) -> list[ConnectionConfig]:
         problems: list[str] = []
         configs: list[ConnectionConfig] = []
@@ -246,6 +262,22 @@ class Settings(BaseSettings):
         if problems:
             raise ConfigError(*problems)
         return configs
+
+
+def deployment_from_database(url: str) -> str:
+    """A short stable name for the database ``url`` points at, without its credentials: the
+    same database reached with another user, password or driver gives the same name."""
+    try:
+        parsed = make_url(url)
+    except Exception:  # not a URL SQLAlchemy understands; still stable, never shown
+        identity = url
+    else:
+        database = parsed.database or ""
+        if parsed.get_backend_name() == "sqlite" and database not in ("", ":memory:"):
+            database = str(Path(database).resolve())
+        identity = "|".join((parsed.get_backend_name(), parsed.host or "",
+                             str(parsed.port or ""), database))
+    return "db-" + hashlib.sha256(identity.encode()).hexdigest()[:12]
 
 
 def _dotted(loc: tuple[int | str, ...]) -> str:

@@ -92,7 +92,7 @@ async def restore(ctx: Context, backup_id: str) -> ActionResult:
     async def wait() -> Probe:
         if handle is not None:
             return task_probe(provider, handle)
-        return watch.until(lambda s: s is not None and s is not S.RESTORING)
+        return watch.until(set(S) - {S.RESTORING})
     op = await ctx.gateway.tracker.start("restoreBackup", ref.connection, server_id,
                                          [Step("restore", wait)])
     server_gid = ids.encode(Ref(ref.connection, ResourceType.SERVER, server_id))

@@ -46,6 +46,7 @@ class Gateway:
 
     def __post_init__(self) -> None:
         from panelql.application.operations import OperationTracker
+        from panelql.application.probes import resumer
 
         self.audit = Audit(self.sessions)
         self.idempotency = Idempotency(self.sessions)
@@ -60,10 +61,15 @@ class Gateway:
         for provider in self.providers.values():
             if isinstance(provider, LedgerUser):
                 provider.attach_ledger(self.ledger)
+        watcher = self.settings.watcher
+        # Operations are leased like watched connections: a dead replica's are taken over
+        # within lease_seconds plus one heartbeat (at most one fast poll interval).
         self.tracker = OperationTracker(
             self.operations, self.bus, poll_seconds=self.settings.operation_poll_seconds,
-            timeout_seconds=self.settings.operation_timeout_seconds)
-
+            timeout_seconds=self.settings.operation_timeout_seconds,
+            lease_seconds=watcher.lease_seconds,
+            heartbeat_seconds=min(watcher.lease_seconds / 3, watcher.fast_seconds),
+            resumer=resumer(self.bus, self.providers))
 
     def provider(self, name: str) -> Provider:
         try:

@@ -1,5 +1,5 @@
-"""Periodic clean-up of the gateway's own state: expired idempotency records, and operations a
-previous process left RUNNING (nobody follows them any more)."""
+"""Periodic clean-up of the gateway's own state: expired idempotency records. (Operations a
+dead process left RUNNING are taken over by the tracker's heartbeat, see operations.py.)"""
 
 from __future__ import annotations
 
@@ -24,9 +24,6 @@ class Housekeeping:
         self._task = asyncio.get_running_loop().create_task(self._loop())
 
     async def run_once(self) -> int:
-        interrupted = await self.gateway.tracker.interrupt_stale()
-        if interrupted:
-            log.warning("%d operation(s) were left running by a dead process", interrupted)
         return await self.gateway.idempotency.purge_expired()
 
     async def _loop(self) -> None:

@@ -4,18 +4,21 @@ A lifecycle action that finishes later returns an Operation at once. The tracker
 action's steps, each of which may hand back a :data:`Probe` (a fresh upstream read that says
 whether the step is done), polls it with backoff until done, failed or timed out, stores every
 change in the ``operations`` table and publishes it on the bus (``operationUpdated``).
+Operations outlive the replica that started them: see :class:`OperationTracker`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from panelql.db.repositories import OperationRow, Operations
+from panelql.db.repositories import UNFINISHED, OperationRow, Operations
 from panelql.events.bus import EventBus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.errors import ProviderError
@@ -40,47 +43,95 @@ class Step:
     run: Callable[[], Awaitable[Probe | None]]  # None: finished when run() returns
 
 
+@dataclass(frozen=True)
+class Resumable:
+    """A probe plus a JSON description of what it waits for, from which another replica can
+    rebuild it (``probes.probe_from_spec``) if this one dies while following the operation."""
+
+    probe: Probe
+    spec: dict[str, Any]
+
+    async def __call__(self) -> ProbeResult:
+        return await self.probe()
+
+
+# Rebuilds the probe of an operation's last step from its spec; None when it cannot.
+Resumer = Callable[[OperationRow, dict[str, Any]], Probe | None]
+NOT_RESUMABLE = ("the gateway replica following this stopped before it finished, and this step "
+                 "cannot be followed from another replica; check the target and retry")
+
+
 @dataclass
 class OperationTracker:
+    """Runs and follows operations; with ``heartbeat`` running, also those of dead replicas.
+
+    Every operation belongs to the replica following it (``owner``) and carries a lease that
+    the owner's heartbeat extends, one UPDATE for all its operations, every
+    ``heartbeat_seconds``. When a replica dies its leases run out after ``lease_seconds``, and
+    the next heartbeat of any other replica claims each orphan (an UPDATE that only one
+    claimant can win) and follows it from the stored probe spec, or fails it with a reason
+    when the step it died in cannot be resumed (it was mid-call, or more steps follow).
+    """
+
     operations: Operations
     bus: EventBus
     poll_seconds: float = 1.0
     timeout_seconds: float = 900.0
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    lease_seconds: float = 15.0
+    heartbeat_seconds: float = 5.0
+    owner: str = field(default_factory=lambda: secrets.token_hex(8))
+    resumer: Resumer | None = None
+    _tasks: dict[str, asyncio.Task[None]] = field(default_factory=dict)
+    _heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def _lease(self) -> timedelta:
+        return timedelta(seconds=self.lease_seconds)
 
     async def start(self, action: str, connection: str, target_id: str,
                     steps: Sequence[Step]) -> OperationRow:
-        op = await self.operations.create(action, connection, target_id, status="PENDING")
-        task = asyncio.get_running_loop().create_task(self._run(op, list(steps)))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        op = await self.operations.create(action, connection, target_id, status="PENDING",
+                                          owner=self.owner, lease=self._lease)
+        self._launch(op.id, self._run(op, list(steps)))
         return op
 
+    def _launch(self, op_id: str, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(work, name=f"operation:{op_id}")
+        self._tasks[op_id] = task
+        task.add_done_callback(lambda _: self._tasks.pop(op_id, None))
+
     async def _run(self, op: OperationRow, steps: list[Step]) -> None:
-        current = steps[0].name if steps else None
-        try:
+        async def work() -> None:
             for index, step in enumerate(steps):
-                current = step.name
                 await self._set(op, status="RUNNING", step=step.name,
                                 progress=index / max(len(steps), 1))
                 probe = await step.run()
-                if probe is not None:
-                    await self._wait(op, probe, index, len(steps))
+                if probe is None:
+                    continue
+                if isinstance(probe, Resumable):  # so another replica can take it over
+                    await self.operations.update(op.id, follow={
+                        "step": index, "steps": len(steps), "probe": probe.spec})
+                await self._wait(op, probe, index, len(steps),
+                                 time.monotonic() + self.timeout_seconds)
+        await self._settle(op, lambda: op.step or (steps[0].name if steps else None), work())
+
+    async def _settle(self, op: OperationRow, current: Callable[[], str | None],
+                      work: Coroutine[Any, Any, None]) -> None:
+        """Run ``work`` and record how it ended; a cancelled follower records nothing (the
+        operation is handed back, see :meth:`aclose`, or another replica took it)."""
+        try:
+            await work
             await self._set(op, status="SUCCEEDED", progress=1.0)
         except ProviderError as exc:
-            await self._fail(op, current, exc.code, exc.message)
+            await self._fail(op, current(), exc.code, exc.message)
         except _StepFailed as exc:
-            await self._fail(op, current, exc.code, str(exc))
-        except asyncio.CancelledError:
-            await asyncio.shield(self._fail(op, current, "INTERRUPTED",
-                                            "the gateway stopped while following this"))
-            raise
+            await self._fail(op, current(), exc.code, str(exc))
         except Exception as exc:  # a bug must not leave the operation RUNNING forever
             log.exception("operation %s crashed", op.id)
-            await self._fail(op, current, "INTERNAL", f"internal error ({type(exc).__name__})")
+            await self._fail(op, current(), "INTERNAL", f"internal error ({type(exc).__name__})")
 
-    async def _wait(self, op: OperationRow, probe: Probe, index: int, count: int) -> None:
-        deadline = time.monotonic() + self.timeout_seconds
+    async def _wait(self, op: OperationRow, probe: Probe, index: int, count: int,
+                    deadline: float) -> None:
         delay = self.poll_seconds
         while True:
             result = await probe()
@@ -102,7 +153,7 @@ class OperationTracker:
     async def _set(self, op: OperationRow, **values: object) -> None:
         before = op.status
         row = await self.operations.update(op.id, **values)
-        op.status = row.status
+        op.status, op.step = row.status, row.step
         await self.bus.publish(StatusEvent(
             topic=Topic.OPERATION, connection=row.connection, resource_id=row.id,
             status=row.status, previous=before, source=Source.MUTATION,
@@ -110,22 +161,73 @@ class OperationTracker:
                   "target": row.target_id, "error": row.error_message},
         ))
 
-    async def interrupt_stale(self) -> int:
-        """Operations nobody follows any more (their process died): any follower gives up
-        after ``timeout_seconds``, so one untouched for twice that is certainly orphaned.
-        The age test keeps other live replicas' operations alone."""
-        cutoff = datetime.now(UTC) - timedelta(seconds=2 * self.timeout_seconds)
-        stale = [op for op in await self.operations.unfinished() if op.updated_at < cutoff]
-        for op in stale:
-            await self.operations.update(op.id, status="FAILED", error_code="INTERRUPTED",
-                                         error_message="the gateway restarted while following this")
-        return len(stale)
+    # -- the heartbeat: keep our leases, take over the dead's operations --------------------
+    def start_heartbeat(self) -> None:
+        if self._heartbeat is None:
+            self._heartbeat = asyncio.get_running_loop().create_task(
+                self._beat_forever(), name="operations-heartbeat")
+
+    async def _beat_forever(self) -> None:
+        while True:
+            try:
+                await self.heartbeat()
+            except Exception:  # the database may be away for a moment; try again next beat
+                log.exception("operation heartbeat failed")
+            await asyncio.sleep(self.heartbeat_seconds)
+
+    async def heartbeat(self) -> list[str]:
+        """Renew this replica's leases and adopt orphaned operations; returns adopted ids."""
+        mine = await self.operations.renew(self.owner, self._lease)
+        for op_id in set(self._tasks) - mine:
+            row = await self.operations.get(op_id)
+            if row is not None and row.owner != self.owner and row.status in UNFINISHED:
+                log.warning("operation %s was taken over by another replica; no longer "
+                            "following it here", op_id)
+                self._tasks[op_id].cancel()
+        adopted = []
+        for orphan in await self.operations.orphaned():
+            claimed = await self.operations.claim(orphan.id, self.owner, self._lease)
+            if claimed is None or orphan.id in self._tasks:
+                continue  # another replica won it, or it is ours and only renewed late
+            log.warning("taking over operation %s (%s) from replica %s, which stopped "
+                        "renewing its lease", orphan.id, orphan.action, orphan.owner or "?")
+            self._launch(claimed.id, self._resume(claimed))
+            adopted.append(claimed.id)
+        return adopted
+
+    async def _resume(self, op: OperationRow) -> None:
+        follow = op.follow or {}
+        count = int(follow.get("steps", 0))
+        index = int(follow.get("step", -1))
+        probe = None
+        if self.resumer is not None and count and index == count - 1 \
+                and op.step is not None and isinstance(follow.get("probe"), dict):
+            probe = self.resumer(op, follow["probe"])
+        if probe is None:
+            await self._fail(op, op.step, "INTERRUPTED", NOT_RESUMABLE)
+            return
+        # The timeout counts from when the operation began, not from the takeover.
+        remaining = (op.created_at + timedelta(seconds=self.timeout_seconds)
+                     - datetime.now(UTC)).total_seconds()
+        await self._settle(op, lambda: op.step,
+                           self._wait(op, probe, index, count, time.monotonic() + remaining))
 
     async def aclose(self) -> None:
-        for task in list(self._tasks):
+        """Stop following; the operations are handed back (their lease ends now) so another
+        replica, or this one's successor, takes them over at its next heartbeat."""
+        if self._heartbeat is not None:
+            self._heartbeat.cancel()
+            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            self._heartbeat = None
+        following = dict(self._tasks)
+        for task in following.values():
             task.cancel()
-        if self._tasks:
-            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if following:
+            await asyncio.gather(*following.values(), return_exceptions=True)
+            try:
+                await self.operations.release(self.owner, set(following))
+            except Exception:  # they expire on their own after lease_seconds
+                log.exception("could not hand back %d operation(s)", len(following))
 
 
 class _StepFailed(Exception):

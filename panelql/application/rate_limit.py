@@ -47,11 +47,12 @@ class LocalRateLimiter:
 
 
 class RedisRateLimiter:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, prefix: str = "panelql:") -> None:
         self.redis = redis
+        self.prefix = prefix  # the deployment's, so another deployment's key 7 is not ours
         self._script = redis.register_script(_TAKE)
 
     async def take(self, key: str, per_minute: int) -> float:
-        wait = await self._script(keys=[f"panelql:rate:{key}"],
+        wait = await self._script(keys=[f"{self.prefix}rate:{key}"],
                                   args=[per_minute / 60.0, per_minute, time.time()])
         return float(wait)

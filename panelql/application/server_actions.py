@@ -63,7 +63,7 @@ def _follow_step(watch: ServerWatch, handle: TaskHandle | None, provider: Comput
     async def run() -> Probe:
         if handle is not None:
             return task_probe(provider, handle)
-        return watch.until(lambda s: s in settled)
+        return watch.until(settled)
     return Step("wait", run)
 
 
@@ -160,7 +160,7 @@ def _power_step(name: str, provider: ComputeProvider, server_id: str, action: Po
         handle = await provider.power(server_id, action)
         if handle is not None:
             return task_probe(provider, handle)
-        return watch.until(lambda s: s in POWER_RULES[action].settled)
+        return watch.until(POWER_RULES[action].settled)
     return Step(name, run)
 
 
@@ -189,7 +189,7 @@ async def create(ctx: Context, spec: ServerSpec, connection: str) -> ActionResul
     global_id = ids.encode(Ref(connection, ResourceType.SERVER, created.id))
     watch = ServerWatch(ctx.gateway.bus, provider, created.id, None)
     op = await ctx.gateway.tracker.start("createServer", connection, created.id, [
-        Step("install", _returning(watch.until(lambda s: s in {S.STOPPED, S.RUNNING})))])
+        Step("install", _returning(watch.until({S.STOPPED, S.RUNNING})))])
     return ActionResult(target=global_id, operation_id=op.id)
 
 
@@ -220,7 +220,7 @@ async def delete(ctx: Context, server_id: str, final_backup: bool) -> ActionResu
         handle = await provider.delete_server(ref.id)
         if handle is not None:
             return task_probe(provider, handle)
-        return watch.until(lambda s: s is None, failed=lambda s: False)
+        return watch.until({None}, failed=())
     steps.append(Step("delete", remove))
     op = await ctx.gateway.tracker.start("deleteServer", ref.connection, ref.id, steps)
     return ActionResult(target=server_id, operation_id=op.id)

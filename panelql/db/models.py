@@ -72,6 +72,12 @@ class Operation(Base):
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     created_at: Mapped[datetime] = _now()
     updated_at: Mapped[datetime] = _now()
+    # The replica following it, which renews ``lease_until`` while alive; once that passes,
+    # another replica takes the operation over (application/operations.py).
+    owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), index=True)
+    # How to resume following it elsewhere: the step and a description of its probe.
+    follow: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class IdempotencyRecord(Base):

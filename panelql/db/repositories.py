@@ -7,11 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panelql.db.models import AuditEntry, IdempotencyRecord, Operation
+
+UNFINISHED = ("PENDING", "RUNNING")
 
 
 def utcnow() -> datetime:
@@ -37,12 +39,17 @@ class OperationRow:
     result: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    owner: str | None = None
+    lease_until: datetime | None = None
+    follow: dict[str, Any] | None = None
 
     @classmethod
     def of(cls, op: Operation) -> OperationRow:
         return cls(op.id, op.action, op.connection, op.target_id, op.status, op.progress,
                    op.step, op.error_code, op.error_message, dict(op.result or {}),
-                   _aware(op.created_at), _aware(op.updated_at))
+                   _aware(op.created_at), _aware(op.updated_at), op.owner,
+                   _aware(op.lease_until) if op.lease_until else None,
+                   dict(op.follow) if op.follow else None)
 
 
 class Operations:
@@ -50,11 +57,13 @@ class Operations:
         self.sessions = sessions
 
     async def create(self, action: str, connection: str, target_id: str,
-                     status: str = "PENDING") -> OperationRow:
+                     status: str = "PENDING", *, owner: str | None = None,
+                     lease: timedelta | None = None) -> OperationRow:
         now = utcnow()
         op = Operation(id=str(uuid.uuid4()), action=action, connection=connection,
                        target_id=target_id, status=status, result={}, created_at=now,
-                       updated_at=now)
+                       updated_at=now, owner=owner,
+                       lease_until=now + lease if lease is not None else None)
         async with self.sessions.begin() as session:
             session.add(op)
         return OperationRow.of(op)
@@ -76,8 +85,56 @@ class Operations:
     async def unfinished(self) -> list[OperationRow]:
         async with self.sessions() as session:
             rows = await session.scalars(
-                select(Operation).where(Operation.status.in_(("PENDING", "RUNNING"))))
+                select(Operation).where(Operation.status.in_(UNFINISHED)))
             return [OperationRow.of(op) for op in rows]
+
+    # -- leases: who follows an operation, and taking over from a replica that died ----------
+    async def renew(self, owner: str, lease: timedelta) -> set[str]:
+        """Extend the lease of every unfinished operation ``owner`` follows (one statement,
+        whatever their number); returns their ids, so the owner notices any taken from it."""
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Operation).where(Operation.owner == owner,
+                                        Operation.status.in_(UNFINISHED))
+                .values(lease_until=utcnow() + lease))
+            ids = await session.scalars(select(Operation.id).where(
+                Operation.owner == owner, Operation.status.in_(UNFINISHED)))
+            return set(ids)
+
+    async def orphaned(self) -> list[OperationRow]:
+        """Unfinished operations whose follower stopped renewing (or never had one)."""
+        async with self.sessions() as session:
+            rows = await session.scalars(select(Operation).where(
+                Operation.status.in_(UNFINISHED),
+                or_(Operation.lease_until.is_(None), Operation.lease_until < utcnow())))
+            return [OperationRow.of(op) for op in rows]
+
+    async def claim(self, op_id: str, owner: str, lease: timedelta) -> OperationRow | None:
+        """Take an orphaned operation; None when it finished or another replica was quicker.
+        The lease test sits in the UPDATE itself, so of two replicas claiming at once exactly
+        one matches a row."""
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            claimed = await session.execute(
+                update(Operation).where(
+                    Operation.id == op_id, Operation.status.in_(UNFINISHED),
+                    or_(Operation.lease_until.is_(None), Operation.lease_until < now))
+                .values(owner=owner, lease_until=now + lease))
+            if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                return None
+            op = await session.get(Operation, op_id)
+            return OperationRow.of(op) if op else None
+
+    async def release(self, owner: str, op_ids: set[str]) -> None:
+        """Hand operations back at shutdown: their lease ends now, so another replica (or this
+        one's successor) takes them over at its next look instead of after the lease time."""
+        if not op_ids:
+            return
+        async with self.sessions.begin() as session:
+            await session.execute(
+                update(Operation).where(Operation.id.in_(op_ids), Operation.owner == owner,
+                                        Operation.status.in_(UNFINISHED))
+                .values(lease_until=utcnow() - timedelta(seconds=1)))
 
 
 @dataclass

@@ -1,10 +1,10 @@
 """Who polls a connection: a lease per connection, so N replicas still cost one poll.
 
-:class:`RedisLeases` holds ``panelql:lease:<name>`` with a random owner token (``SET NX PX``)
-and renews it with a compare-and-extend script, so a replica can never extend a lease that has
-already passed to another. A replica that dies simply stops renewing: the key expires after
-``ttl`` and the next replica to ask takes it. :class:`LocalLeases` is the single-process
-fallback and always grants.
+:class:`RedisLeases` holds ``panelql:<deployment>:lease:<name>`` with a random owner token
+(``SET NX PX``) and renews it with a compare-and-extend script, so a replica can never extend
+a lease that has already passed to another. A replica that dies simply stops renewing: the key
+expires after ``ttl`` and the next replica to ask takes it. :class:`LocalLeases` is the
+single-process fallback and always grants.
 """
 
 from __future__ import annotations
@@ -72,8 +72,10 @@ class RedisLeases:
         self._until: dict[str, float] = {}
 
     @classmethod
-    def from_url(cls, url: str, *, ttl_seconds: float) -> RedisLeases:
-        return cls(Redis.from_url(url), ttl_seconds=ttl_seconds, owns_client=True)
+    def from_url(cls, url: str, *, ttl_seconds: float, prefix: str = "panelql:lease:"
+                 ) -> RedisLeases:
+        return cls(Redis.from_url(url), ttl_seconds=ttl_seconds, prefix=prefix,
+                   owns_client=True)
 
     def _key(self, name: str) -> str:
         return self.prefix + name

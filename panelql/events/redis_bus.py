@@ -34,19 +34,24 @@ from panelql.events.model import StatusEvent, Topic
 
 log = logging.getLogger("panelql.events.redis")
 
-CHANNEL = "panelql:events"
-INTEREST = "panelql:watchers:"
+# Every name below starts with the deployment's prefix (``Settings.redis_prefix``,
+# ``panelql:<deployment>:``): two deployments sharing one Redis never see each other's events,
+# whatever database number each uses, since pub/sub channels are global to a Redis server.
+CHANNEL = "events"
+INTEREST = "watchers:"
+DEFAULT_PREFIX = "panelql:"
 MAX_BACKOFF = 5.0
 
 
 class RedisBus:
-    def __init__(self, url: str, *, channel: str = CHANNEL, queue_size: int = 256,
+    def __init__(self, url: str, *, prefix: str = DEFAULT_PREFIX, queue_size: int = 256,
                  interest_seconds: float = 2.0) -> None:
         self.replica = secrets.token_hex(8)
         # Named so operators (and tests) can tell replicas apart in CLIENT LIST.
         self.client_name = f"panelql-bus-{self.replica}"
         self.client: Redis = Redis.from_url(url, client_name=self.client_name)
-        self.channel = channel
+        self.channel = prefix + CHANNEL
+        self.interest = prefix + INTEREST
         self.local = InProcessBus(queue_size=queue_size)
         self.interest_seconds = interest_seconds
         self.relayed = 0
@@ -154,7 +159,7 @@ class RedisBus:
         expiry = now + 3 * self.interest_seconds
         pipe = self.client.pipeline(transaction=False)
         for topic in Topic:
-            key = INTEREST + topic.value
+            key = self.interest + topic.value
             if self.local.subscriber_count(topic):
                 pipe.zadd(key, {self.replica: expiry})
             else:
@@ -169,14 +174,14 @@ class RedisBus:
     async def _withdraw(self) -> None:
         pipe = self.client.pipeline(transaction=False)
         for topic in Topic:
-            pipe.zrem(INTEREST + topic.value, self.replica)
+            pipe.zrem(self.interest + topic.value, self.replica)
         await pipe.execute()
 
 
-async def open_bus(redis_url: str | None) -> EventBus:
+async def open_bus(redis_url: str | None, prefix: str = DEFAULT_PREFIX) -> EventBus:
     """The bus settings ask for, started: Redis when a URL is configured, in-process otherwise."""
     if not redis_url:
         return InProcessBus()
-    bus = RedisBus(redis_url)
+    bus = RedisBus(redis_url, prefix=prefix)
     await bus.start()
     return bus

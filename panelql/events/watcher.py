@@ -225,7 +225,8 @@ class Watcher:
         leases: Leases = LocalLeases()
         if settings.redis_url:
             leases = RedisLeases.from_url(settings.redis_url,
-                                          ttl_seconds=settings.watcher.lease_seconds)
+                                          ttl_seconds=settings.watcher.lease_seconds,
+                                          prefix=settings.redis_prefix + "lease:")
         return cls(runtime.providers, runtime.bus, Snapshots(runtime.sessions),
                    settings=settings.watcher, leases=leases)
 

@@ -24,8 +24,8 @@ def event(resource_id: str = "s1", topic: Topic = Topic.SERVER) -> StatusEvent:
 
 @contextlib.asynccontextmanager
 async def replicas(url: str, n: int = 2) -> AsyncIterator[list[RedisBus]]:
-    channel = f"panelql:test:{uuid.uuid4().hex}"  # isolated from other runs on the same Redis
-    buses = [RedisBus(url, channel=channel, interest_seconds=0.1) for _ in range(n)]
+    prefix = f"panelql:test-{uuid.uuid4().hex}:"  # isolated from other runs on the same Redis
+    buses = [RedisBus(url, prefix=prefix, interest_seconds=0.1) for _ in range(n)]
     for bus in buses:
         await bus.start()
     try:
@@ -116,3 +116,31 @@ async def _kill_pubsub_connections(admin: Redis, bus: RedisBus) -> None:
             await admin.client_kill_filter(_id=client["id"])
             killed += 1
     assert killed == 1
+
+
+async def test_two_deployments_on_one_redis_never_share_events_or_interest(
+        redis_url: str) -> None:
+    """Pub/sub ignores the database number, so only the prefix keeps deployments apart."""
+    base = f"panelql:test-{uuid.uuid4().hex}"
+    production = RedisBus(redis_url, prefix=f"{base}-prod:", interest_seconds=0.1)
+    staging = RedisBus(redis_url, prefix=f"{base}-staging:", interest_seconds=0.1)
+    await production.start()
+    await staging.start()
+    try:
+        async with collecting(production, 1, {Topic.SERVER}) as (prod_inbox,), \
+                collecting(staging, 1, {Topic.SERVER}) as (staging_inbox,):
+            await production.publish(event("prod-1"))
+            await staging.publish(event("staging-1"))
+            await until(lambda: prod_inbox and staging_inbox)
+            await production.publish(event("prod-2"))  # a marker: staging must not see it
+            await until(lambda: len(prod_inbox) == 2)
+            await asyncio.sleep(0.2)
+            assert [e.resource_id for e in prod_inbox] == ["prod-1", "prod-2"]
+            assert [e.resource_id for e in staging_inbox] == ["staging-1"]
+            # Interest is per deployment too: staging's dashboards do not speed up
+            # production's polling.
+            await asyncio.sleep(0.3)
+            assert production.subscriber_count(Topic.SERVER) == 1  # its own only
+    finally:
+        await production.aclose()
+        await staging.aclose()

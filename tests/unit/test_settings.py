@@ -72,3 +72,25 @@ def test_duplicate_connection_names(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     path.write_text(GOOD + GOOD.split("[gateway]")[1].split("graphiql = false")[1])
     with pytest.raises(ConfigError, match="duplicate"):
         load_settings(path)
+
+
+def test_deployment_name_follows_the_database_not_its_credentials() -> None:
+    from panelql.settings import Settings
+
+    def name(url: str) -> str:
+        return Settings(database_url=url).deployment_name
+
+    prod = name("postgresql+asyncpg://panelql:secret@db:5432/panelql")
+    assert prod == name("postgresql+asyncpg://other:changed@db:5432/panelql")  # same database
+    assert prod == name("postgresql://panelql:secret@db:5432/panelql")  # another driver
+    assert prod != name("postgresql+asyncpg://panelql:secret@db:5432/panelql_staging")
+    assert prod != name("postgresql+asyncpg://panelql:secret@db2:5432/panelql")
+    assert "secret" not in prod and "panelql" not in prod.removeprefix("db-")
+    explicit = Settings(database_url="sqlite+aiosqlite:///x.db", deployment="staging")
+    assert explicit.deployment_name == "staging"
+    assert explicit.redis_prefix == "panelql:staging:"
+
+
+def test_deployment_name_is_checked() -> None:
+    with pytest.raises(ConfigError, match="deployment"):
+        load_settings(None, deployment="has spaces and : colons")

@@ -1,4 +1,7 @@
-"""Alembic environment: async engine, both SQLite and PostgreSQL."""
+"""Alembic environment: async engine, both SQLite and PostgreSQL.
+
+``panelql.db.migrate`` passes the connection it holds the migration lock on
+(``config.attributes["connection"]``); a bare ``alembic`` run opens its own."""
 
 from __future__ import annotations
 
@@ -31,10 +34,13 @@ async def _online() -> None:
     await engine.dispose()
 
 
+given = config.attributes.get("connection")
 if context.is_offline_mode():
     context.configure(url=config.get_main_option("sqlalchemy.url"),
                       target_metadata=target_metadata, literal_binds=True)
     with context.begin_transaction():
         context.run_migrations()
+elif given is not None:  # panelql.db.migrate: on its connection, under its lock
+    _run(given)
 else:
     asyncio.run(_online())
