@@ -102,19 +102,25 @@ def _upgrade_on(connection: Connection, url: str, revision: str, notify: Notify)
 
 async def upgrade(url: str, revision: str = "head", *, notify: Notify = _log_notice) -> None:
     """Bring the database to ``revision``; safe to run from several processes at once."""
-    lock = _file_lock(url, notify) if make_url(url).get_backend_name() == "sqlite" \
-        else contextlib.nullcontext()
-    # The file lock blocks a thread, never the event loop.
-    await asyncio.to_thread(lock.__enter__)
+    if make_url(url).get_backend_name() == "sqlite":
+        # The file lock blocks, so it lives in a thread of its own, taken and released there.
+        await asyncio.to_thread(_sqlite_upgrade, url, revision, notify)
+    else:
+        await _upgrade(url, revision, notify)
+
+
+def _sqlite_upgrade(url: str, revision: str, notify: Notify) -> None:
+    with _file_lock(url, notify):
+        asyncio.run(_upgrade(url, revision, notify))
+
+
+async def _upgrade(url: str, revision: str, notify: Notify) -> None:
+    engine = create_engine(url)
     try:
-        engine = create_engine(url)
-        try:
-            async with engine.connect() as conn:
-                await conn.run_sync(_upgrade_on, url, revision, notify)
-        finally:
-            await engine.dispose()
+        async with engine.connect() as conn:
+            await conn.run_sync(_upgrade_on, url, revision, notify)
     finally:
-        lock.__exit__(None, None, None)
+        await engine.dispose()
 
 
 async def current_revision(url: str) -> str | None:

@@ -14,7 +14,8 @@ Changes the gateway announced itself (mutations, webhooks) are not announced twi
 taps the bus and, when a poll finds the status another source already published, only updates
 its snapshot. While another source has announced a *transitional* status (a mutation's
 STARTING), that source's operation tracker is following the resource, so the watcher leaves it
-alone until the final status is announced (or ``ANNOUNCED_TTL`` passes without one); otherwise
+alone until the final status is announced, the operation ends (a replica that took it over
+may have failed it), or ``ANNOUNCED_TTL`` passes without either; otherwise
 a poll landing mid-operation would race the tracker and announce STOPPED → RUNNING itself.
 
 Restarts are quiet: snapshots persist, and the first poll of a connection/topic that has never
@@ -62,6 +63,7 @@ MIN_WAIT = 0.01
 # the watcher defers to a tracker that announced a transitional status and then went quiet).
 ANNOUNCED_TTL = 120.0
 IN_FLIGHT = frozenset(s.value for s in TRANSITIONAL_SERVER_STATUSES)
+FINISHED = frozenset({"SUCCEEDED", "FAILED"})  # operation statuses after which nobody follows
 
 
 class EventRuntime(Protocol):
@@ -252,9 +254,24 @@ class Watcher:
         await self.leases.aclose()
 
     def _note(self, event: StatusEvent) -> None:
-        if event.source is not Source.WATCHER and event.connection in self._topics:
-            key = (event.connection, event.topic.value, event.resource_id)
-            self._announced[key] = (event.status, time.monotonic())
+        if event.source is Source.WATCHER or event.connection not in self._topics:
+            return
+        if event.topic is Topic.OPERATION:
+            self._operation_ended(event)
+            return
+        key = (event.connection, event.topic.value, event.resource_id)
+        self._announced[key] = (event.status, time.monotonic())
+
+    def _operation_ended(self, event: StatusEvent) -> None:
+        """An operation that ended without announcing its server's final status (it failed,
+        was given up after its replica died, or followed an upstream task) no longer
+        follows that server: polls may announce it again at once, not after ANNOUNCED_TTL."""
+        if event.status not in FINISHED:
+            return
+        key = (event.connection, Topic.SERVER.value, str(event.data.get("target")))
+        announced = self._announced.get(key)
+        if announced is not None and announced[0] in IN_FLIGHT:
+            del self._announced[key]
 
     def watched(self, name: str) -> bool:
         return any(self.bus.subscriber_count(topic) for topic in self._topics.get(name, ()))

@@ -282,3 +282,33 @@ async def test_resources_an_operation_is_following_are_left_to_its_tracker(
         assert stored is not None and stored.status == "RUNNING"
     finally:
         await watcher.aclose()
+
+
+async def test_an_operation_that_ends_silently_hands_its_server_back_to_the_polls(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    """The operation following a server ended without announcing the server's final status
+    (it failed, or a replica that took it over from a dead one gave it up): the next poll
+    announces what the panel says, instead of waiting out ANNOUNCED_TTL."""
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    await watcher.start()
+    try:
+        while not watcher.polls[catalyst.name]:
+            await asyncio.sleep(0.01)
+        server = server_ids(catalyst)[2]  # stopped
+        async with subscribers(bus, 1, {Topic.SERVER}) as (inbox,):
+            await bus.publish(StatusEvent(Topic.SERVER, catalyst.name, server, "STARTING",
+                                          "STOPPED", Source.MUTATION))
+            catalyst.sim.servers[server].status = "running"
+            await asyncio.sleep(0.4)  # deferring to the operation: nothing announced
+            assert [e.status for e in inbox] == ["STARTING"]
+            await bus.publish(StatusEvent(
+                Topic.OPERATION, catalyst.name, "op-1", "FAILED", "RUNNING", Source.MUTATION,
+                data={"action": "startServer", "target": server, "error": "step wait: …"}))
+            async with asyncio.timeout(10):
+                while len(inbox) < 2:
+                    await asyncio.sleep(0.01)
+        assert [(e.status, e.source) for e in inbox] == [
+            ("STARTING", Source.MUTATION), ("RUNNING", Source.WATCHER)]
+    finally:
+        await watcher.aclose()
