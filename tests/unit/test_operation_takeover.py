@@ -31,7 +31,7 @@ from panelql.db.repositories import OperationRow, Operations
 from panelql.events.bus import InProcessBus
 from panelql.events.model import StatusEvent, Topic
 
-LEASE = 0.4
+LEASE = 1.0
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -84,7 +84,7 @@ def replica(operations: Operations, bus: InProcessBus, upstream: Upstream,
     def resume(op: OperationRow, spec: dict[str, Any]) -> Resumable | None:
         return upstream.resumable() if spec == {"kind": "test-job"} else None
     return OperationTracker(operations, bus, poll_seconds=0.02, lease_seconds=LEASE,
-                            heartbeat_seconds=0.05, owner=name, resumer=resume)
+                            heartbeat_seconds=0.1, owner=name, resumer=resume)
 
 
 def waiting_step(upstream: Upstream, name: str = "wait") -> Step:
