@@ -306,9 +306,10 @@ async def test_an_operation_that_ends_silently_hands_its_server_back_to_the_poll
                 Topic.OPERATION, catalyst.name, "op-1", "FAILED", "RUNNING", Source.MUTATION,
                 data={"action": "startServer", "target": server, "error": "step wait: …"}))
             async with asyncio.timeout(10):
-                while len(inbox) < 2:
+                while inbox[-1].status != "RUNNING":
                     await asyncio.sleep(0.01)
-        assert [(e.status, e.source) for e in inbox] == [
-            ("STARTING", Source.MUTATION), ("RUNNING", Source.WATCHER)]
+        # (The bus's ledger may add the step its chain missed between the two.)
+        assert (inbox[0].status, inbox[0].source) == ("STARTING", Source.MUTATION)
+        assert (inbox[-1].status, inbox[-1].source) == ("RUNNING", Source.WATCHER)
     finally:
         await watcher.aclose()

@@ -88,7 +88,7 @@ def test_replicas_migrating_an_empty_database_at_once(services: tuple[str, str],
             outcomes = [(run.wait(timeout=SAFETY), *run.communicate()) for run in runs]
             for code, out, err in outcomes:
                 assert code == 0, f"trial {trial}: exit {code}\n{out}\n{err}"
-                assert "database is at the latest revision" in out
+                assert "database migrated from" in out or "already at the latest" in out
                 assert "Traceback" not in err
             waited += sum(WAITING in err for _, _, err in outcomes)
             assert asyncio.run(current_revision(database)) == _head()

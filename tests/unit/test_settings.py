@@ -75,14 +75,14 @@ def test_duplicate_connection_names(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_deployment_name_follows_the_database_not_its_credentials() -> None:
-    from panelql.settings import Settings
+    from panelql.settings import Settings, deployment_from_database
 
     def name(url: str) -> str:
         return Settings(database_url=url).deployment_name
 
     prod = name("postgresql+asyncpg://panelql:secret@db:5432/panelql")
     assert prod == name("postgresql+asyncpg://other:changed@db:5432/panelql")  # same database
-    assert prod == name("postgresql://panelql:secret@db:5432/panelql")  # another driver
+    assert prod == deployment_from_database("postgresql://panelql:secret@db:5432/panelql")
     assert prod != name("postgresql+asyncpg://panelql:secret@db:5432/panelql_staging")
     assert prod != name("postgresql+asyncpg://panelql:secret@db2:5432/panelql")
     assert "secret" not in prod and "panelql" not in prod.removeprefix("db-")
