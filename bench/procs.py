@@ -151,6 +151,15 @@ class Sims(Child):
         body = self.http.get(f"{self._control(name)}/__sim/stats").json()
         return dict(body["routes"])
 
+    def rounds(self, name: str) -> int:
+        """Sequential request rounds the simulator saw since the last reset (by its order of
+        events: a request is one round after the deepest one finished before it arrived)."""
+        body = self.http.get(f"{self._control(name)}/__sim/stats").json()
+        return int(body["rounds"])
+
+    def kind(self, name: str) -> str:
+        return str(next(e["kind"] for e in self.entries if e["name"] == name))
+
     def stop(self) -> None:
         self.http.close()
         super().stop()

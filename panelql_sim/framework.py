@@ -131,7 +131,9 @@ class SimPanel:
     async def _stats_endpoint(self, request: Request) -> Response:
         if request.method == "DELETE":
             self.reset_stats()
-        return JSONResponse({"total": self.total_requests, "routes": dict(self.stats)})
+        return JSONResponse({"total": self.total_requests, "routes": dict(self.stats),
+                             "rounds": self.concurrency.rounds,
+                             "peak_in_flight": self.concurrency.peak})
 
     def _over_rate_limit(self) -> int | None:
         limit = self.knobs.rate_limit_per_minute

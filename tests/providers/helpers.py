@@ -1,4 +1,5 @@
-"""Building adapters against simulators and recorded fixtures, for the provider tests."""
+"""Building adapters against simulators and hand-written fixtures, for the provider tests
+(tests/fixtures/PROVENANCE.md says where each fixture comes from)."""
 
 from __future__ import annotations
 

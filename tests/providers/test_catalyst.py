@@ -58,7 +58,7 @@ def provider() -> CatalystProvider:
 
 
 @respx.mock
-async def test_servers_from_recorded_payload(provider: CatalystProvider) -> None:
+async def test_servers_from_hand_written_payload(provider: CatalystProvider) -> None:
     route = respx.get(f"{BASE}/api/servers").mock(
         return_value=httpx.Response(200, json=fixture("catalyst", "servers.json")))
     servers = {s.id: s for s in await provider.list_servers()}

@@ -74,7 +74,7 @@ def test_error_code_table() -> None:
     assert ERROR_CODES[971] is errors.RateLimited
 
 
-# -- recorded payloads ------------------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) ------------------------------------------
 @respx.mock
 async def test_zones_follow_pages_and_records_per_zone() -> None:
     pages = respx.get(f"{BASE}/zones").mock(side_effect=[

@@ -232,7 +232,7 @@ async def test_json_errors_with_either_http_status(background: BackgroundServers
     background.stop_one(f"directadmin-status-{status}")
 
 
-# -- recorded payloads through respx ----------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) through respx ----------------------------
 def text(name: str) -> str:
     return (FIXTURES / "directadmin" / name).read_text()
 
@@ -242,7 +242,7 @@ def legacy(name: str) -> httpx.Response:
 
 
 @respx.mock
-async def test_legacy_accounts_from_recorded_payloads() -> None:
+async def test_legacy_accounts_from_hand_written_payloads() -> None:
     provider = build(BASE, json_mode=False)
     respx.get(f"{BASE}/CMD_API_SHOW_ALL_USERS").mock(return_value=legacy("show_all_users.txt"))
     respx.get(f"{BASE}/CMD_API_SHOW_USER_CONFIG", params={"user": "alice"}).mock(
@@ -282,7 +282,7 @@ def test_legacy_zone_text_parser() -> None:
 
 
 @respx.mock
-async def test_json_zone_from_recorded_payload() -> None:
+async def test_json_zone_from_hand_written_payload() -> None:
     provider = build(BASE)
     route = respx.get(f"{BASE}/CMD_API_DNS_CONTROL").mock(
         return_value=httpx.Response(200, json=fixture("directadmin", "dns_control.json")))

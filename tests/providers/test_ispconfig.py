@@ -83,7 +83,7 @@ def test_fault_table(code: str, message: str, expected: type[errors.ProviderErro
     assert classify_fault(code, message) is expected
 
 
-# -- recorded payloads ------------------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) ------------------------------------------
 def _by_method(responses: dict[str, object]) -> respx.Route:
     def answer(request: httpx.Request) -> httpx.Response:
         method = request.url.query.decode()
@@ -92,7 +92,7 @@ def _by_method(responses: dict[str, object]) -> respx.Route:
 
 
 @respx.mock
-async def test_zones_and_records_from_recorded_payloads() -> None:
+async def test_zones_and_records_from_hand_written_payloads() -> None:
     route = _by_method({"login": fixture("ispconfig", "login.json"),
                         "dns_zone_get": fixture("ispconfig", "zones.json"),
                         "dns_a_get": fixture("ispconfig", "records.json")})

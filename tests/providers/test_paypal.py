@@ -188,7 +188,7 @@ async def test_check_payment_settles_later(sim: tuple[PayPalSim, str]) -> None:
         panel.knobs.transition_seconds = 2.0
 
 
-# -- recorded payloads -----------------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) ------------------------------------------
 
 
 @pytest.fixture
@@ -197,7 +197,7 @@ def provider() -> PayPalProvider:
 
 
 @respx.mock
-async def test_invoices_from_recorded_pages(provider: PayPalProvider) -> None:
+async def test_invoices_from_hand_written_pages(provider: PayPalProvider) -> None:
     token = respx.post(f"{BASE}{TOKEN}").mock(
         return_value=httpx.Response(200, json=fixture("paypal", "token.json")))
     respx.get(f"{BASE}{INVOICES}", params={"page": "2"}).mock(
@@ -235,7 +235,7 @@ async def test_invoices_from_recorded_pages(provider: PayPalProvider) -> None:
 
 
 @respx.mock
-async def test_recorded_errors(provider: PayPalProvider) -> None:
+async def test_hand_written_errors(provider: PayPalProvider) -> None:
     respx.post(f"{BASE}{TOKEN}").mock(
         return_value=httpx.Response(200, json=fixture("paypal", "token.json")))
     respx.post(f"{BASE}{INVOICES}/INV2-X/cancel").mock(

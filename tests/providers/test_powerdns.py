@@ -134,7 +134,7 @@ def test_record_ids_are_stable() -> None:
         record_id("www.example.org.", "A", "192.0.2.2")
 
 
-# -- recorded payloads ------------------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) ------------------------------------------
 @respx.mock
 async def test_zone_list_has_no_records_and_maps_kinds() -> None:
     route = respx.get(f"{API}/zones").mock(

@@ -1,6 +1,7 @@
-"""Proxmox VE adapter: the real proxmoxer over real TLS against ProxmoxSim, plus recorded payloads.
+"""Proxmox VE adapter: the real proxmoxer over real TLS against ProxmoxSim, plus hand-written
+payloads.
 
-proxmoxer uses requests, so respx cannot see it; the recorded-payload tests mount a small
+proxmoxer uses requests, so respx cannot see it; the hand-written-payload tests mount a small
 requests transport (``FakePve``) on proxmoxer's session instead.
 """
 
@@ -431,12 +432,12 @@ async def test_failed_task_reports_its_exit_status(
         await provider.poll_task(TaskHandle("not-a-upid"))
 
 
-# -- recorded payloads through a fake requests transport -----------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) through a fake requests transport --------
 Route = tuple[int, str, Any]
 
 
 class FakePve(requests.adapters.BaseAdapter):
-    """Answers proxmoxer's requests from recorded bodies, keyed by (method, path)."""
+    """Answers proxmoxer's requests from hand-written bodies, keyed by (method, path)."""
 
     def __init__(self, routes: dict[tuple[str, str], Route | Exception]) -> None:
         super().__init__()
@@ -463,7 +464,7 @@ class FakePve(requests.adapters.BaseAdapter):
         pass
 
 
-def recorded(name: str) -> Any:
+def hand_written(name: str) -> Any:
     return json.loads((FIXTURES / "proxmox" / name).read_text())
 
 
@@ -485,9 +486,9 @@ def fake() -> Iterator[Callable[..., tuple[ProxmoxProvider, FakePve]]]:
         provider.client.close()
 
 
-async def test_recorded_cluster_resources(fake: Callable[..., Any]) -> None:
+async def test_hand_written_cluster_resources(fake: Callable[..., Any]) -> None:
     provider, transport = fake({("GET", "/cluster/resources"):
-                                (200, "OK", recorded("cluster_resources.json"))})
+                                (200, "OK", hand_written("cluster_resources.json"))})
     servers = {s.id: s for s in await provider.list_servers()}
     request = transport.seen[0]
     assert request.headers["Authorization"] == \
@@ -514,17 +515,17 @@ async def test_recorded_cluster_resources(fake: Callable[..., Any]) -> None:
     assert nodes["pve1"].capacity.cpu_cores == 16
 
 
-async def test_recorded_backups_batch_by_storage(fake: Callable[..., Any]) -> None:
+async def test_hand_written_backups_batch_by_storage(fake: Callable[..., Any]) -> None:
     provider, transport = fake({
-        ("GET", "/cluster/resources"): (200, "OK", recorded("cluster_resources.json")),
+        ("GET", "/cluster/resources"): (200, "OK", hand_written("cluster_resources.json")),
         ("GET", "/nodes/pve1/storage/local/content"): (200, "OK",
-                                                       recorded("content_local_pve1.json")),
+                                                       hand_written("content_local_pve1.json")),
         ("GET", "/nodes/pve2/storage/local/content"): (200, "OK",
-                                                       recorded("content_local_pve2.json")),
+                                                       hand_written("content_local_pve2.json")),
         ("GET", "/nodes/pve1/storage/nfs-backup/content"): (200, "OK",
-                                                            recorded("content_nfs_backup.json")),
+                                                            hand_written("content_nfs_backup.json")),
         ("GET", "/nodes/pve1/qemu/100/snapshot"): (200, "OK",
-                                                   recorded("snapshot_list_100.json")),
+                                                   hand_written("snapshot_list_100.json")),
         ("GET", "/nodes/pve1/lxc/106/snapshot"): (200, "OK", {"data": [
             {"name": "current", "description": "You are here!", "running": 1}]}),
     })
@@ -544,13 +545,13 @@ async def test_recorded_backups_batch_by_storage(fake: Callable[..., Any]) -> No
     assert not any("pve3" in p or "pve2/storage/nfs-backup" in p for p in paths)
 
 
-async def test_recorded_live_state_and_tasks(fake: Callable[..., Any]) -> None:
+async def test_hand_written_live_state_and_tasks(fake: Callable[..., Any]) -> None:
     upid = "UPID:pve1:00012A3B:0145C6D7:65BB8F00:vzdump:100:root@pam!panelql:"
     provider, _ = fake({
-        ("GET", "/cluster/resources"): (200, "OK", recorded("cluster_resources.json")),
+        ("GET", "/cluster/resources"): (200, "OK", hand_written("cluster_resources.json")),
         ("GET", "/nodes/pve1/qemu/101/status/current"): (200, "OK",
-                                                         recorded("status_current_101.json")),
-        ("GET", f"/nodes/pve1/tasks/{upid}/status"): (200, "OK", recorded("task_failed.json")),
+                                                         hand_written("status_current_101.json")),
+        ("GET", f"/nodes/pve1/tasks/{upid}/status"): (200, "OK", hand_written("task_failed.json")),
     })
     live = await provider.get_live_states(["101", "105"])
     assert live["101"].status is ServerStatus.PAUSED
@@ -581,7 +582,7 @@ async def test_recorded_live_state_and_tasks(fake: Callable[..., Any]) -> None:
 async def test_error_boundary(fake: Callable[..., Any], route: Any,
                               expected: type[errors.ProviderError], message: str) -> None:
     provider, _ = fake({
-        ("GET", "/cluster/resources"): (200, "OK", recorded("cluster_resources.json")),
+        ("GET", "/cluster/resources"): (200, "OK", hand_written("cluster_resources.json")),
         ("POST", "/nodes/pve1/qemu/100/status/start"): route,
     })
     with pytest.raises(expected) as info:
@@ -593,7 +594,7 @@ async def test_error_boundary(fake: Callable[..., Any], route: Any,
 
 async def test_parameter_errors_keep_their_fields(fake: Callable[..., Any]) -> None:
     provider, transport = fake({
-        ("GET", "/cluster/resources"): (200, "OK", recorded("cluster_resources.json")),
+        ("GET", "/cluster/resources"): (200, "OK", hand_written("cluster_resources.json")),
         ("PUT", "/nodes/pve1/qemu/100/config"): (
             400, "Parameter verification failed.",
             {"data": None, "errors": {"memory": "value must have a minimum value of 16"}}),

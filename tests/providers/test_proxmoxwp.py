@@ -116,7 +116,7 @@ def test_plans_and_quota_helpers() -> None:
     assert backup_name("12345", "BAK11122025-1") == "BAK11122025-1"
 
 
-# -- recorded payloads through respx ----------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) through respx ----------------------------
 def make(**options: object) -> ProxmoxWPProvider:
     config = ConnectionConfig(name="pwp-test", kind="proxmoxwp", base_url=BASE,
                               credentials={"api_key": Secret("pwp_k")}, options=dict(options))
@@ -126,7 +126,7 @@ def make(**options: object) -> ProxmoxWPProvider:
 
 
 @respx.mock
-async def test_sites_from_recorded_payload() -> None:
+async def test_sites_from_hand_written_payload() -> None:
     route = respx.get(f"{BASE}/sites").mock(
         return_value=httpx.Response(200, json=fixture("proxmoxwp", "sites.json")))
     servers = {s.id: s for s in await make().list_servers()}

@@ -92,7 +92,7 @@ def test_mapping_table_covers_every_raw_state() -> None:
                                            BackupStatus.FAILED}
 
 
-# -- recorded payloads via respx ----------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) via respx --------------------------------
 @pytest.fixture
 def provider() -> PterodactylProvider:
     built = builder("pterodactyl", BASE, application_key="ptla_k", client_key="ptlc_k")()

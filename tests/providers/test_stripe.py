@@ -200,7 +200,7 @@ async def test_sim_events_verify_through_the_webhook_helper(sim: tuple[StripeSim
     assert event.invoice.status is InvoiceStatus.OPEN
 
 
-# -- recorded payloads -----------------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) ------------------------------------------
 
 
 @pytest.fixture
@@ -209,7 +209,7 @@ def provider() -> StripeProvider:
 
 
 @respx.mock
-async def test_invoices_from_recorded_pages(provider: StripeProvider) -> None:
+async def test_invoices_from_hand_written_pages(provider: StripeProvider) -> None:
     # respx matches params as a subset, so the more specific route goes first.
     second = respx.get(f"{BASE}/v1/invoices",
                        params={"starting_after": "in_1QfDraft0000000000003"}).mock(
@@ -240,7 +240,7 @@ async def test_invoices_from_recorded_pages(provider: StripeProvider) -> None:
 
 
 @respx.mock
-async def test_recorded_errors_map_to_the_tree(provider: StripeProvider) -> None:
+async def test_hand_written_errors_map_to_the_tree(provider: StripeProvider) -> None:
     respx.post(f"{BASE}/v1/invoices/in_1/finalize").mock(
         return_value=httpx.Response(400, json=fixture("stripe", "error_already_finalized.json")))
     with pytest.raises(errors.Conflict):

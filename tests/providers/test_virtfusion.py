@@ -114,7 +114,7 @@ def test_read_error_understands_every_envelope() -> None:
     assert read_error(None) is None and read_error(["x"]) is None
 
 
-# -- recorded payloads via respx --------------------------------------------------------------
+# -- hand-written payloads (tests/fixtures/PROVENANCE.md) via respx --------------------------------
 @pytest.fixture
 def provider() -> VirtFusionProvider:
     return _build(BASE, "vf_token_k")

@@ -7,6 +7,7 @@ here from those sources, not read back from the tables. Fast, so `make mutation`
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 import pytest
@@ -21,18 +22,20 @@ from panelql.providers.virtfusion import mapping as virtfusion
 def test_map_status_looks_up_and_reports_unmapped_values_once(
         caplog: pytest.LogCaptureFixture) -> None:
     table = {"on": ServerStatus.RUNNING}
+    t1, t2, t3 = (f"src-{uuid.uuid4().hex}" for _ in range(3))  # "once" is per process
     caplog.set_level(logging.WARNING, logger="panelql.domain.status")
-    assert status.map_status(table, "on", ServerStatus.UNKNOWN, source="t1") is ServerStatus.RUNNING
-    assert status.map_status(table, None, ServerStatus.UNKNOWN, source="t1") is ServerStatus.UNKNOWN
+    unknown = ServerStatus.UNKNOWN
+    assert status.map_status(table, "on", unknown, source=t1) is ServerStatus.RUNNING
+    assert status.map_status(table, None, unknown, source=t1) is unknown
     assert not caplog.records
     for _ in range(3):
-        assert status.map_status(table, "weird", ServerStatus.UNKNOWN,
-                                 source="t1") is ServerStatus.UNKNOWN
+        assert status.map_status(table, "weird", unknown, source=t1) is unknown
     assert [r.getMessage() for r in caplog.records] == ["unmapped upstream status"]
-    assert (caplog.records[0].source, caplog.records[0].raw_status) == ("t1", "weird")  # type: ignore[attr-defined]
-    status.map_status(table, "weird", ServerStatus.UNKNOWN, source="t2")  # another source
+    record: Any = caplog.records[0]
+    assert (record.source, record.raw_status) == (t1, "weird")
+    status.map_status(table, "weird", unknown, source=t2)  # another source
     assert len(caplog.records) == 2
-    assert status.map_status(table, "odd", ServerStatus.ERROR, source="t3") is ServerStatus.ERROR
+    assert status.map_status(table, "odd", ServerStatus.ERROR, source=t3) is ServerStatus.ERROR
 
 
 def test_transitional_statuses() -> None:
