@@ -93,6 +93,9 @@ class Limits(BaseModel):
     # Estimated objects per operation (panelql.schema.cost) and lexical tokens per document.
     max_cost: int = Field(default=50_000, ge=1)
     max_tokens: int = Field(default=2000, ge=100)
+    # Fields a document expands to with each fragment inlined at every spread (schema/shape.py):
+    # bounds fragment bombs, whose leaves may cost nothing in the cost model.
+    max_fields: int = Field(default=10_000, ge=100)
 
 
 class WatcherSettings(BaseModel):

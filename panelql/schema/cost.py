@@ -48,6 +48,7 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
+from panelql.schema.shape import shape_errors
 from panelql.settings import Limits
 
 PER_ITEM = frozenset({"edges", "nodes"})  # the parts of a connection that repeat per item
@@ -248,7 +249,10 @@ class CachedValidation(SchemaExtension):
         if cached is not None:
             self.cache.move_to_end(text)
             return cached
-        errors = list(validate(self.execution_context.schema._schema, document, rules))
+        # The shape limits first: they cost the document's size, and a document that breaks
+        # them never reaches graphql-core's rules (some quadratic in the document).
+        errors = shape_errors(document, self.limits) or list(
+            validate(self.execution_context.schema._schema, document, rules))
         self.cache[text] = errors
         if len(self.cache) > self.maxsize:
             self.cache.popitem(last=False)

@@ -8,12 +8,7 @@ from pathlib import Path
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.extensions import (
-    MaxAliasesLimiter,
-    MaxTokensLimiter,
-    ParserCache,
-    QueryDepthLimiter,
-)
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
@@ -53,8 +48,8 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # per schema: its limits
     extensions: list[object] = [
         ErrorShaping,
-        lambda: QueryDepthLimiter(max_depth=limits.max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
+        # Depth and alias limits are checked by CachedValidation (schema/shape.py), each
+        # fragment walked once: strawberry's limiters walk it at every spread.
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
         lambda: CachedValidation(limits, validated),
         RequireOperationName,
