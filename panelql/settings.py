@@ -209,6 +209,10 @@ class Settings(BaseSettings):
     operation_timeout_seconds: float = Field(default=900.0, gt=0)
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     keep_alive_seconds: float = Field(default=15.0, gt=0)
+    # How often an open subscription (WebSocket or SSE) looks its API key and customer scope
+    # up again: a revocation or an unlink reaches it within this long (plus the key cache's
+    # 5 s on other replicas). Every WebSocket operation checks at once regardless.
+    connection_recheck_seconds: float = Field(default=2.0, gt=0)
     # Pages on other origins that may open subscription WebSockets (browsers send Origin; the
     # default admits only pages served from the gateway's own origin). "*" admits any page,
     # file:// pages included (Origin "null"). PanelQL authenticates with API keys, never

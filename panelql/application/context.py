@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from panelql.application.gateway import Gateway
 from panelql.application.loaders import Loaders
 from panelql.providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from panelql.application.connection_rights import ConnectionRights
 
 
 @dataclass
@@ -32,6 +35,8 @@ class Context:
     partial_errors: list[ProviderError] = field(default_factory=list)
     # Customer scopes read from the database once per request (see resolvers.customers).
     scopes: dict[str, Any] = field(default_factory=dict)
+    # Long-lived connections (WebSocket, SSE) only: re-checks the key while they live.
+    rights: ConnectionRights | None = None
 
     @classmethod
     def create(cls, gateway: Gateway, request: Any = None, viewer: Viewer | None = None

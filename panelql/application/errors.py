@@ -40,6 +40,10 @@ class Unauthenticated(GatewayError):
     code = "UNAUTHENTICATED"
 
 
+class RateLimited(GatewayError):
+    code = "RATE_LIMITED"
+
+
 class StateConflict(GatewayError):
     code = "CONFLICT"
 

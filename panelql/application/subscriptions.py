@@ -6,6 +6,8 @@ leave no trace when the client disconnects (the bus's own ``finally`` drops the 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import AsyncIterator
@@ -55,7 +57,7 @@ FIELDS = {Topic.SERVER: "serverStatusChanged", Topic.NODE: "nodeStatusChanged",
 async def watch(ctx: Context, topic: Topic, f: EventFilter) -> AsyncIterator[StatusEvent]:
     auth.check(ctx.viewer, "Subscription", FIELDS[topic])
     wanted = f.refs(topic)  # decoded up front: a bad ID fails the subscription at once
-    async for event in _masked(ctx.gateway.bus.subscribe({topic})):
+    async for event in _checked(ctx, FIELDS[topic], ctx.gateway.bus.subscribe({topic})):
         if f.providers is not None and event.connection not in f.providers:
             continue
         if f.statuses is not None and event.status not in f.statuses:
@@ -68,11 +70,65 @@ async def watch(ctx: Context, topic: Topic, f: EventFilter) -> AsyncIterator[Sta
 
 
 async def watch_operation(ctx: Context, operation_id: str | None) -> AsyncIterator[StatusEvent]:
-    auth.check(ctx.viewer, "Subscription", FIELDS[Topic.OPERATION])
-    async for event in _masked(ctx.gateway.bus.subscribe({Topic.OPERATION})):
+    field = FIELDS[Topic.OPERATION]
+    auth.check(ctx.viewer, "Subscription", field)
+    async for event in _checked(ctx, field, ctx.gateway.bus.subscribe({Topic.OPERATION})):
         wanted = operation_id is None or event.resource_id == operation_id
         if wanted and await visible(ctx, event):
             yield event
+
+
+async def _checked(ctx: Context, field: str, events: AsyncIterator[StatusEvent]
+                   ) -> AsyncIterator[StatusEvent]:
+    """``events`` while the subscriber's rights hold: on a long-lived connection the key and
+    the customer scope are looked up again every ``rights.interval`` seconds, also while no
+    event arrives, so a revoked key's subscription ends (UNAUTHENTICATED) within seconds and
+    an unlinked resource's events stop."""
+    rights = ctx.rights
+    if rights is None:
+        async for event in _masked(events):
+            yield event
+        return
+    async for item in _ticking(_masked(events), rights.interval):
+        await rights.refresh(ctx)
+        auth.check(ctx.viewer, "Subscription", field)
+        if item is not None:
+            yield item
+
+
+async def _ticking(events: AsyncIterator[StatusEvent], every: float
+                   ) -> AsyncIterator[StatusEvent | None]:
+    """``events``, with a None whenever ``every`` seconds pass without one. The source is read
+    by a task into a queue, so waiting with a timeout never cancels the source itself."""
+    # (event, None) per event, (None, error) when the source failed, (None, None) at its end.
+    queue: asyncio.Queue[tuple[StatusEvent | None, Exception | None]] = asyncio.Queue(1)
+
+    async def pump() -> None:
+        try:
+            async for event in events:
+                await queue.put((event, None))
+        except Exception as exc:  # handed to the reader, which raises it
+            await queue.put((None, exc))
+        else:
+            await queue.put((None, None))
+
+    task = asyncio.create_task(pump())
+    try:
+        while True:
+            try:
+                event, error = await asyncio.wait_for(queue.get(), every)
+            except TimeoutError:
+                yield None
+                continue
+            if error is not None:
+                raise error
+            if event is None:
+                return
+            yield event
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
 
 
 async def _masked(events: AsyncIterator[StatusEvent]) -> AsyncIterator[StatusEvent]:

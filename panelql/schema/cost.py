@@ -235,7 +235,8 @@ class CachedValidation(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         ctx = self.execution_context
         document = ctx.graphql_document
-        if document is not None and ctx.query is not None:
+        # Already refused (an operation's rights, schema/connection_rights.py): keep that.
+        if document is not None and ctx.query is not None and not ctx.pre_execution_errors:
             errors = self._static_errors(ctx.query, document, ctx.validation_rules)
             if not errors:
                 errors = cost_errors(ctx.schema._schema, document, ctx.variables or {},

@@ -13,6 +13,7 @@ from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
 
 from panelql.schema import lean_fields
+from panelql.schema.connection_rights import OperationRights
 from panelql.schema.cost import CachedValidation
 from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.lean_execution import LeanExecutionContext
@@ -47,6 +48,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     limits = limits or Limits()
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # per schema: its limits
     extensions: list[object] = [
+        OperationRights,  # first: every other extension sees the operation's own context
         ErrorShaping,
         # Depth and alias limits are checked by CachedValidation (schema/shape.py), each
         # fragment walked once: strawberry's limiters walk it at every spread.

@@ -8,7 +8,6 @@ one. WebSocket connections authenticate in ``connection_init`` (see graphql_http
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 
 from starlette.requests import HTTPConnection
@@ -16,8 +15,9 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from panelql.application.auth import viewer_for_key
+from panelql.application.connection_rights import charge
 from panelql.application.context import Viewer
-from panelql.application.errors import GatewayError
+from panelql.application.errors import GatewayError, RateLimited
 from panelql.application.gateway import Gateway
 from panelql.web.media_types import JSON, negotiate
 
@@ -72,23 +72,16 @@ class AuthMiddleware:
                                  {"WWW-Authenticate": 'Bearer realm="panelql"'})(
                 scope, receive, send)
             return
-        wait = await _rate_wait(gateway, viewer)
-        if wait > 0:
-            retry = math.ceil(wait)
-            limited = GatewayError("rate limit exceeded for this API key", retryAfter=retry)
-            limited.code = "RATE_LIMITED"
+        try:
+            await charge(gateway, viewer)
+        except RateLimited as limited:
+            retry = limited.details["retryAfter"]
             await error_response(request, 429, limited, {"Retry-After": str(retry)})(
                 scope, receive, send)
             return
         scope.setdefault("state", {})["viewer"] = viewer
         await self.app(scope, receive, send)
 
-
-async def _rate_wait(gateway: Gateway, viewer: Viewer) -> float:
-    limit = viewer.rate_limit_per_minute or gateway.settings.default_rate_limit_per_minute
-    if viewer.key_id is None or not limit:
-        return 0.0
-    return await gateway.rate_limiter.take(str(viewer.key_id), limit)
 
 
 def _is_graphiql_page(request: HTTPConnection) -> bool:

@@ -18,7 +18,7 @@ SSE (Accept: text/event-stream) and WebSockets keep strawberry's own handling.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
@@ -35,6 +35,7 @@ from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOpe
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
+from panelql.application.connection_rights import ConnectionRights
 from panelql.application.context import Context, Viewer
 from panelql.application.errors import GatewayError
 from panelql.application.gateway import Gateway
@@ -70,24 +71,41 @@ class WSContext(Context):
     connection_params: dict[str, Any] | None = None
 
 
+# The close code for a socket whose key was revoked or expired while it was open (4403 is
+# what graphql-transport-ws servers use for "forbidden"; the reason says why).
+REVOKED_CLOSE_CODE = 4403
+
+
 class GraphQLEndpoint(GraphQL[Context, None]):
     async def get_context(self, request: Request | WebSocket, response: Any = None) -> Context:
         gateway: Gateway = request.app.state.gateway
+        interval = gateway.settings.connection_recheck_seconds
         if isinstance(request, WebSocket):
-            # The viewer is settled in on_ws_connect, once the connection_init payload is in.
-            return WSContext.create(gateway, request, Viewer())
+            # The viewer is settled in on_ws_connect, once the connection_init payload is in;
+            # every operation then gets its own context (schema/connection_rights.py).
+            context = WSContext.create(gateway, request, Viewer())
+            context.rights = ConnectionRights(gateway, interval=interval, per_operation=True,
+                                              on_revoked=_closer(request))
+            return context
         viewer = request.scope.get("state", {}).get("viewer")
-        return Context.create(gateway, request, viewer)
+        context = Context.create(gateway, request, viewer)
+        # A subscription over SSE outlives the middleware's check: it re-checks the key.
+        context.rights = ConnectionRights(gateway, key=key_from(request.headers),
+                                          interval=interval)
+        return context
 
     async def on_ws_connect(self, context: Context) -> Any:
         params = getattr(context, "connection_params", None) or {}
         request = context.request
         headers = dict(request.headers) if request is not None else {}
+        key = key_from(headers, params)
         try:
-            context.viewer = await authenticate(context.gateway, key_from(headers, params))
+            context.viewer = await authenticate(context.gateway, key)
         except GatewayError as exc:
             raise ConnectionRejectionError({"message": exc.message,
                                             "extensions": exc.extensions}) from None
+        if context.rights is not None:
+            context.rights.key = key
         return await super().on_ws_connect(context)
 
     # --- HTTP: negotiation and refusals -----------------------------------------------------
@@ -217,6 +235,12 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         if sub_response.background:
             response.background = sub_response.background
         return response
+
+
+def _closer(websocket: WebSocket) -> Callable[[], Awaitable[None]]:
+    async def close() -> None:
+        await websocket.close(code=REVOKED_CLOSE_CODE, reason="API key revoked or expired")
+    return close
 
 
 def request_error(message: str) -> ExecutionResult:
