@@ -27,7 +27,7 @@ from panelql.providers.errors import (
     Unavailable,
     UnexpectedResponse,
 )
-from panelql.providers.resilience import ConnectionGuard, ResiliencePolicy
+from panelql.providers.resilience import ConnectionGuard, OutageTest, ResiliencePolicy
 from panelql.providers.transport import LeanTransport
 
 log = logging.getLogger("panelql.upstream")
@@ -104,7 +104,10 @@ class ClientFactory:
         auth: httpx.Auth | None = None,
         timeout: float = 25.0,
         verify: bool | str = True,
+        outage: OutageTest | None = None,
     ) -> httpx.AsyncClient:
+        """``outage``: which answers count as the upstream failing (default: any 5xx), for a
+        kind that answers application errors with a 5xx (see providers/resilience.py)."""
         options: dict[str, Any] = {
             "base_url": base_url,
             "headers": {"User-Agent": USER_AGENT, "Accept": "application/json",
@@ -122,6 +125,8 @@ class ClientFactory:
         options["event_hooks"] = hooks
         # A client built outside for_connection() is keyed by its origin.
         guard = self.guard(self.connection or httpx.URL(base_url).netloc.decode() or base_url)
+        if guard is not None and outage is not None:
+            guard.outage = outage
         client = (ResilientClient(guard=guard, **options) if guard is not None
                   else httpx.AsyncClient(**options))
         fastpool.install(client)  # cheaper idle-connection checks (see the module)

@@ -19,8 +19,13 @@ network (see :class:`panelql.providers.http.ResilientClient`). For every request
    Waits grow exponentially with full jitter; a ``Retry-After`` is honoured when it fits under
    ``retry_after_cap_seconds``, otherwise the 429 goes back to the caller (it becomes
    ``RATE_LIMITED`` with ``retryAfter``) instead of holding a GraphQL request for minutes;
-4. counts the logical call (after its retries) into the breaker: a network failure or a 5xx is a
-   failure, anything else, 4xx included, proves the upstream alive.
+4. counts the logical call (after its retries) into the breaker: a network failure or an
+   outage answer is a failure, anything else, 4xx included, proves the upstream alive.
+
+"Outage answer" is a 5xx by default. A kind whose panel answers a caller's own mistakes with a
+5xx (DirectAdmin: ``{"error": "…does not exist"}`` with HTTP 500) passes its own test
+(:data:`OutageTest`) to the guard: such an answer is then neither retried nor counted, so one
+customer looking up names that do not exist cannot open the breaker for every tenant.
 
 The whole call keeps to one time budget, the request's read timeout (the connection's
 ``timeout_seconds``): a retry is only started, and only given the time, that remains.
@@ -47,6 +52,13 @@ log = logging.getLogger("panelql.upstream")
 
 T = TypeVar("T")
 Attempt = Callable[[httpx.Request], Awaitable[httpx.Response]]
+# Does this answer say the upstream is unwell (retry it, count it against the breaker)?
+OutageTest = Callable[[httpx.Response], bool]
+
+
+def server_error(response: httpx.Response) -> bool:
+    """The default outage test: any 5xx."""
+    return response.status_code >= 500
 
 IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 RETRYABLE_STATUS = frozenset({429, 500, 502, 503, 504})
@@ -162,9 +174,11 @@ def breaker_states() -> dict[str, str]:
 class ConnectionGuard:
     """Retry policy, breaker and concurrency limit of one provider connection."""
 
-    def __init__(self, name: str, policy: ResiliencePolicy, *, seed: int | None = None) -> None:
+    def __init__(self, name: str, policy: ResiliencePolicy, *, seed: int | None = None,
+                 outage: OutageTest = server_error) -> None:
         self.name = name
         self.policy = policy
+        self.outage = outage
         self.breaker = CircuitBreaker(name, policy.breaker_threshold,
                                       policy.breaker_cooldown_seconds)
         self._slots = asyncio.Semaphore(policy.max_concurrency) if policy.max_concurrency else None
@@ -180,7 +194,7 @@ class ConnectionGuard:
         deadline = time.monotonic() + budget
         return await self._breaker_around(
             lambda: self._attempts(request, attempt, deadline, replayable),
-            failed=lambda r: r.status_code >= 500)
+            failed=self.outage)
 
     async def _attempts(self, request: httpx.Request, attempt: Attempt, deadline: float,
                         replayable: bool) -> httpx.Response:
@@ -231,6 +245,8 @@ class ConnectionGuard:
                    deadline: float) -> float | None:
         if response.status_code not in RETRYABLE_STATUS:
             return None
+        if response.status_code >= 500 and not self.outage(response):
+            return None  # the panel's way of saying "your request was wrong": same again, same
         hinted = retry_after_seconds(response)
         if hinted is None:
             return self._delay(number, deadline)

@@ -23,7 +23,7 @@ from panelql.domain.status import AccountStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
 from panelql.providers.directadmin import wire
-from panelql.providers.directadmin.client import DirectAdminUpstream, read_error
+from panelql.providers.directadmin.client import DirectAdminUpstream, is_outage, read_error
 from panelql.providers.directadmin.dns import DirectAdminDns
 from panelql.providers.directadmin.mapping import ACCOUNT_STATUS
 from panelql.providers.errors import InvalidRequest, NotFound
@@ -72,7 +72,8 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
         client = clients.build(config.base_url.rstrip("/"),
                                auth=httpx.BasicAuth(username, password),
                                timeout=config.timeout_seconds,
-                               verify=_flag(options.get("verify_tls"), True))
+                               verify=_flag(options.get("verify_tls"), True),
+                               outage=is_outage)
         return cls(config, DirectAdminUpstream(client, config.name, read_error),
                    username=username, password=password,
                    json_mode=_flag(options.get("json"), True))

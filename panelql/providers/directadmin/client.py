@@ -46,6 +46,19 @@ class DirectAdminUpstream(Upstream):
         return error_for_status(response, body, read_error(body), self.provider)
 
 
+def is_outage(response: httpx.Response) -> bool:
+    """For the connection's breaker and retries: a 5xx is an outage unless it is the JSON
+    error envelope, DirectAdmin's answer to a request that was wrong (a user or domain that
+    does not exist, a name taken), which says the panel is up and would answer the same again.
+    """
+    if response.status_code < 500:
+        return False
+    try:
+        return response.status_code != 500 or wire.json_error(_json_or_none(response)) is None
+    except httpx.ResponseNotRead:  # a streamed answer: its body is not ours to read here
+        return True
+
+
 def _json_or_none(response: httpx.Response) -> Any:
     try:
         return json.loads(response.text) if response.content else None
