@@ -2,10 +2,12 @@
 
 The same key with the same input returns the stored result without touching the upstream,
 also when the retries arrive concurrently (the database's primary key decides who runs). The
-same key with other input is BAD_USER_INPUT. Failures that certainly changed nothing upstream
-(our own checks, a 4xx from the panel) release the key so a corrected retry runs; failures that
-may have changed something (timeouts, 5xx) are stored and replayed, so a blind retry can never
-apply a non-idempotent write twice.
+same key with other input is BAD_USER_INPUT. Only outcomes are recorded: failures that
+certainly changed nothing upstream (our own checks; the panel refusing with a 4xx or 503; the
+circuit open; the panel unreachable), with no earlier write of the action possibly applied,
+release the key so the same retry runs for real once the panel is back; failures that may have
+changed something (a timeout after a write was sent, other 5xx) are stored and replayed, so a
+blind retry can never apply a non-idempotent write twice.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from panelql.application.context import Context
 from panelql.application.errors import BadUserInput, GatewayError, StateConflict
 from panelql.providers import request_ids
 from panelql.providers.errors import ProviderError
+from panelql.providers.resilience import never_applied, tracking_writes
 
 SECRET_FIELDS = {"password", "new_password", "newPassword", "secret", "token", "api_key"}
 BUSY_WAIT_SECONDS = 60.0
@@ -87,12 +90,12 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
             return _replay(replay)
     started = time.perf_counter()
     try:
-        with request_ids.collecting() as upstream_ids:
+        with request_ids.collecting() as upstream_ids, tracking_writes() as writes:
             result = await run()
     except (GatewayError, ProviderError) as exc:
         await _audit(ctx, action, target, values, started, upstream_ids, error=exc)
         if key is not None:
-            await _settle_failure(ctx, scope, key, exc)
+            await _settle_failure(ctx, scope, key, exc, wrote=bool(writes))
         raise
     except BaseException:
         if key is not None:
@@ -133,14 +136,15 @@ def _replay(result: ActionResult) -> ActionResult:
 
 
 async def _settle_failure(ctx: Context, scope: str, key: str,
-                          exc: GatewayError | ProviderError) -> None:
-    rejected_upstream = isinstance(exc, ProviderError) and exc.upstream_status is not None \
-        and 400 <= exc.upstream_status < 500
-    if isinstance(exc, GatewayError) or rejected_upstream:
+                          exc: GatewayError | ProviderError, *, wrote: bool) -> None:
+    """Release the key when nothing changed upstream, else store the failure for replay.
+    ``wrote``: an earlier write of this action may have been applied (then a retry must not
+    run it again, whatever the final error says)."""
+    if not wrote and (isinstance(exc, GatewayError) or never_applied(exc)):
         await ctx.gateway.idempotency.release(scope, key)
         return
     stored = {"code": exc.code, "message": exc.message,
-              "details": {"provider": exc.provider, "replayed": True}}
+              "details": {"provider": getattr(exc, "provider", None), "replayed": True}}
     await ctx.gateway.idempotency.complete(scope, key, ActionResult(error=stored).to_json())
 
 

@@ -40,13 +40,15 @@ import logging
 import random
 import time
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import TypeVar
 
 import httpx
 
-from panelql.providers.errors import Unavailable
+from panelql.providers.errors import ProviderError, Unavailable
 
 log = logging.getLogger("panelql.upstream")
 
@@ -199,6 +201,8 @@ class ConnectionGuard:
     async def _attempts(self, request: httpx.Request, attempt: Attempt, deadline: float,
                         replayable: bool) -> httpx.Response:
         idempotent = request.method.upper() in IDEMPOTENT_METHODS
+        if not idempotent:
+            attempt = _noting_writes(attempt)
         retries = self.policy.retries if replayable else 0
         for number in range(retries + 1):
             last = number == retries
@@ -297,6 +301,64 @@ class ConnectionGuard:
         else:
             self.breaker.success()
         return result
+
+
+# -- did a failed action change anything upstream? -------------------------------------------
+# The idempotency layer stores a failed mutation's error for replay unless the panel certainly
+# did not change: replaying a failure that changed nothing would keep a retry (the same key,
+# after the panel recovered) from ever performing the action.
+
+_writes: ContextVar[list[bool] | None] = ContextVar("panelql_writes_sent", default=None)
+
+
+@contextmanager
+def tracking_writes() -> Iterator[list[bool]]:
+    """Inside this block, every write attempt that may have been applied upstream appends True
+    (a write answered 4xx, 429 or 503, or never sent, does not)."""
+    sent: list[bool] = []
+    token = _writes.set(sent)
+    try:
+        yield sent
+    finally:
+        _writes.reset(token)
+
+
+def _noting_writes(attempt: Attempt) -> Attempt:
+    async def noted(request: httpx.Request) -> httpx.Response:
+        sent = _writes.get()
+        try:
+            response = await attempt(request)
+        except NOT_SENT:
+            raise
+        except BaseException:
+            if sent is not None:
+                sent.append(True)  # it may have arrived: a timeout, a reset
+            raise
+        if sent is not None and not refused_unapplied(response.status_code):
+            sent.append(True)
+        return response
+    return noted
+
+
+def refused_unapplied(status: int) -> bool:
+    """An answer that says the request was not carried out: 4xx (429 included), 503."""
+    return 400 <= status < 500 or status == 503
+
+
+def never_applied(error: BaseException) -> bool:
+    """True when the failed call certainly changed nothing upstream: refused with a 4xx or
+    503, stopped by the open circuit before it was sent, or never connected."""
+    if isinstance(error, ProviderError):
+        if error.upstream_status is not None and refused_unapplied(error.upstream_status):
+            return True
+        if error.debug.get("breaker"):  # CircuitBreaker.before: nothing was sent
+            return True
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, NOT_SENT):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 def retry_after_seconds(response: httpx.Response) -> float | None:
