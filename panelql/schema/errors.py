@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
 
 from panelql.application.errors import GatewayError
@@ -65,13 +65,41 @@ def partial_error(error: ProviderError) -> GraphQLError:
                         extensions=error.extensions)
 
 
+def _coded_syntax_error(error: GraphQLSyntaxError) -> GraphQLError:
+    """Keeps its class: graphql-transport-ws answers a syntax error by closing with 4400."""
+    error.extensions = {**(error.extensions or {}), "code": "BAD_USER_INPUT"}
+    return error
+
+
 class ErrorShaping(SchemaExtension):
+    """Codes every error and appends the per-panel partial errors, on every transport.
+
+    Over HTTP the result is shaped when the operation ends. Over WebSocket and SSE
+    (``Schema.stream``) each result is sent as soon as it is yielded, before the operation
+    ends, so it is shaped in ``on_stream_result``, just before it goes out: otherwise partial
+    errors were dropped (a partial answer looked complete) and internal errors left unmasked.
+    """
+
+    streamed = False
+
+    def on_stream_result(self, result: Any) -> Iterator[None]:
+        self.streamed = True
+        if hasattr(result, "errors"):  # incremental-delivery frames carry none of their own
+            self._shape(result)
+        yield
+
     def on_operation(self) -> Iterator[None]:
         yield
         result = self.execution_context.result
-        if result is None:
-            return
-        shaped = [shape(e) for e in (result.errors or [])]
+        if result is not None and not self.streamed:
+            self._shape(result)
+
+    def _shape(self, result: Any) -> None:
+        shaped = [_coded_syntax_error(e) if isinstance(e, GraphQLSyntaxError) else shape(e)
+                  for e in (result.errors or [])]
         context = self.execution_context.context
-        shaped.extend(partial_error(e) for e in getattr(context, "partial_errors", []))
+        partial = getattr(context, "partial_errors", None)
+        if partial:
+            shaped.extend(partial_error(e) for e in partial)
+            partial.clear()  # a subscription's next event reports its own
         result.errors = shaped or None
