@@ -9,6 +9,7 @@ from panelql.application import account_placement, ids, validation
 from panelql.application.context import Context
 from panelql.application.errors import BadUserInput, NotFoundError, StateConflict
 from panelql.application.execution import ActionResult
+from panelql.application.queries import get
 from panelql.application.targets import adapter_for, target
 from panelql.domain.records import AccountSpec, Ref, ResourceType
 from panelql.domain.status import AccountStatus
@@ -128,11 +129,20 @@ def _permissions(values: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(values))
 
 
+async def _own_account(ctx: Context, account_id: str) -> Ref:
+    """The ``account`` argument of grant/revoke: a customer-bound key may name only its own
+    customer's accounts; any other, existing or not, is the same NOT_FOUND (no enumeration)."""
+    account = ids.decode(account_id, ResourceType.ACCOUNT)
+    if ctx.viewer.customer_ref is not None:
+        await get(ctx, account)
+    return account
+
+
 async def grant_access(ctx: Context, server_id: str, account_id: str,
                        permissions: Sequence[str]) -> ActionResult:
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_ACCESS)
-    account = ids.decode(account_id, ResourceType.ACCOUNT)
+    account = await _own_account(ctx, account_id)
     if account.connection != ref.connection:
         raise BadUserInput("the account must live on the server's provider", field="account")
     granted = _permissions(permissions)
@@ -143,6 +153,6 @@ async def grant_access(ctx: Context, server_id: str, account_id: str,
 async def revoke_access(ctx: Context, server_id: str, account_id: str) -> ActionResult:
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_ACCESS)
-    account = ids.decode(account_id, ResourceType.ACCOUNT)
+    account = await _own_account(ctx, account_id)
     await provider.revoke_access(ref.id, account.id)
     return ActionResult(target=server_id, data={"account": account_id})

@@ -10,6 +10,7 @@ from __future__ import annotations
 from panelql.application.context import Viewer
 from panelql.application.errors import Forbidden, Unauthenticated
 from panelql.db.api_keys import ApiKeys
+from panelql.domain.records import ResourceType
 
 SCOPES = frozenset({
     "server.view", "server.create", "server.start", "server.stop", "server.restart",
@@ -25,7 +26,7 @@ REQUIRED: dict[str, dict[str, str]] = {
         "servers": "server.view", "server": "server.view", "nodes": "server.view",
         "node": "server.view", "backups": "server.view", "backup": "server.view",
         "accounts": "server.view", "account": "server.view", "dnsZones": "server.view",
-        "dnsZone": "server.view", "resource": "server.view", "providers": "server.view",
+        "dnsZone": "server.view", "resource": ANY, "providers": "server.view",
         "placementCandidates": "server.view", "operation": "server.view",
         "invoices": "billing.read", "invoice": "billing.read", "customerLinks": "billing.read",
         "auditLog": "audit.read", "apiKeys": "admin", "viewer": ANY,
@@ -60,6 +61,17 @@ REQUIRED: dict[str, dict[str, str]] = {
 NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApiKey",
                                "linkCustomer", "unlinkCustomer", "placementCandidates",
                                "createServer", "createAccount", "createDnsZone"})
+
+
+# ``resource(id:)`` reads any type: it needs the scope of the type the id names (checked in
+# the resolver), as ``invoice(id:)`` or ``server(id:)`` would.
+READ_SCOPE = {ResourceType.INVOICE: "billing.read"}  # every other type: server.view
+
+
+def check_read(viewer: Viewer, kind: ResourceType) -> None:
+    needed = READ_SCOPE.get(kind, "server.view")
+    if needed not in viewer.scopes and "admin" not in viewer.scopes:
+        raise Forbidden(f"this key lacks the {needed} scope", scope=needed)
 
 
 def check(viewer: Viewer, parent: str, field: str) -> None:

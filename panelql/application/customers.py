@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from panelql.application import ids
 from panelql.application.context import Context
-from panelql.application.errors import BadUserInput, StateConflict
+from panelql.application.errors import BadUserInput, GatewayError, StateConflict
 from panelql.db.customer_links import Link
 from panelql.domain.records import (
     AccountRecord,
@@ -26,6 +26,7 @@ from panelql.domain.records import (
     ServerRecord,
 )
 from panelql.providers.contract import BillingProvider
+from panelql.providers.errors import ProviderError
 
 BILLING_CUSTOMER = "BillingCustomer"
 LINKABLE = {ResourceType.ACCOUNT.value, ResourceType.SERVER.value, ResourceType.DNS_ZONE.value,
@@ -106,6 +107,13 @@ async def link_target(ctx: Context, resource: str | None, provider: str | None,
 
 
 async def link(ctx: Context, customer_ref: str, target: Link) -> bool:
+    other = await _owner_elsewhere(ctx, valid_customer_ref(customer_ref), target)
+    if other is not None:
+        owner, via_account = other
+        raise StateConflict(
+            f"already owned by customer {owner} through its account" if via_account
+            else f"a server or zone of this account is linked to customer {owner}",
+            currentStatus="LINKED")
     try:
         _, created = await ctx.gateway.customer_links.link(
             Link(valid_customer_ref(customer_ref), target.connection, target.resource_type,
@@ -115,6 +123,39 @@ async def link(ctx: Context, customer_ref: str, target: Link) -> bool:
                             currentStatus="LINKED") from None
     ctx.scopes.pop(customer_ref, None)
     return created
+
+
+async def _owner_elsewhere(ctx: Context, customer_ref: str, target: Link
+                           ) -> tuple[str, bool] | None:
+    """One owner per resource: another customer who already owns ``target`` through an
+    account (a server or zone whose account is linked to them), or who owns, by a direct link,
+    a server or zone under ``target`` (an account). (customer, through an account) or None."""
+    from panelql.application.queries import get  # late: queries imports this module
+
+    links = ctx.gateway.customer_links
+    kind = target.resource_type
+    if kind in (ResourceType.SERVER.value, ResourceType.DNS_ZONE.value):
+        record = await get(ctx, Ref(target.connection, ResourceType(kind), target.resource_id))
+        account = (record.owner_id if isinstance(record, ServerRecord)
+                   else record.account_id if isinstance(record, DnsZoneRecord) else None)
+        if account is not None:
+            owner = await links.owner_of(target.connection, ResourceType.ACCOUNT.value, account)
+            if owner is not None and owner.customer_ref != customer_ref:
+                return owner.customer_ref, True
+    elif kind == ResourceType.ACCOUNT.value:
+        direct = await links.of_connection(
+            target.connection, (ResourceType.SERVER.value, ResourceType.DNS_ZONE.value))
+        for other in (x for x in direct if x.customer_ref != customer_ref):
+            try:
+                record = await get(ctx, Ref(other.connection, ResourceType(other.resource_type),
+                                            other.resource_id))
+            except (GatewayError, ProviderError):
+                continue  # gone upstream: it no longer stands in the way
+            account = (record.owner_id if isinstance(record, ServerRecord)
+                       else record.account_id if isinstance(record, DnsZoneRecord) else None)
+            if account == target.resource_id:
+                return other.customer_ref, False
+    return None
 
 
 async def unlink(ctx: Context, customer_ref: str, target: Link) -> bool:

@@ -22,6 +22,7 @@ from panelql.application.filters import (
     ServerFilter,
     matches_text,
 )
+from panelql.db.repositories import OperationRow
 from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
@@ -323,6 +324,18 @@ async def ensure_visible(ctx: Context, record: Record) -> None:
                else scope.owns(record))
     if not visible:
         raise NotFoundError(f"{type(record).__name__.removesuffix('Record')} not found")
+
+
+async def operation_visible(ctx: Context, row: OperationRow) -> bool:
+    """An operation is visible to whoever may see its target server (every operation acts on
+    a server): a customer-bound key sees only its own customer's operations."""
+    if ctx.viewer.customer_ref is None:
+        return True
+    try:
+        await get(ctx, Ref(row.connection, ResourceType.SERVER, row.target_id))
+    except (NotFoundError, ProviderError):
+        return False
+    return True
 
 
 async def _owns_backup(ctx: Context, scope: CustomerScope, backup: BackupRecord) -> bool:

@@ -58,6 +58,15 @@ class CustomerLinks:
                 CustomerLink.customer_ref == customer_ref).order_by(CustomerLink.id))
             return [_link(r) for r in rows]
 
+    async def of_connection(self, connection: str, resource_types: tuple[str, ...]
+                            ) -> list[Link]:
+        """Every link to resources of these types on one connection."""
+        async with self.sessions() as session:
+            rows = await session.scalars(select(CustomerLink).where(
+                CustomerLink.connection == connection,
+                CustomerLink.resource_type.in_(resource_types)).order_by(CustomerLink.id))
+            return [_link(r) for r in rows]
+
     async def owner_of(self, connection: str, resource_type: str, resource_id: str
                        ) -> Link | None:
         async with self.sessions() as session:

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from panelql.application import ids, placement, prefetch, queries
+from panelql.application import auth, ids, placement, prefetch, queries
 from panelql.application.errors import BadUserInput, NotFoundError
 from panelql.application.filters import sort_key
 from panelql.domain.records import (
@@ -145,7 +145,9 @@ class Query(CustomerQuery, KeyQuery):
 
     @strawberry.field(description="Any object by its global ID.")
     async def resource(self, info: Info, id: strawberry.ID) -> Resource:
-        return wrap(await queries.get(info.context, ids.decode(id)))
+        ref = ids.decode(id)
+        auth.check_read(info.context.viewer, ref.type)
+        return wrap(await queries.get(info.context, ref))
 
     @strawberry.field(description="Configured provider connections.")
     def providers(self, info: Info) -> list[Provider]:
@@ -154,7 +156,7 @@ class Query(CustomerQuery, KeyQuery):
     @strawberry.field(description="Progress of long upstream work started by a mutation.")
     async def operation(self, info: Info, id: strawberry.ID) -> Operation:
         row = await info.context.gateway.operations.get(str(id))
-        if row is None:
+        if row is None or not await queries.operation_visible(info.context, row):
             raise NotFoundError("operation not found")
         return Operation(row=row)
 
