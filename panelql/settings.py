@@ -209,6 +209,9 @@ class Settings(BaseSettings):
     operation_timeout_seconds: float = Field(default=900.0, gt=0)
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
     keep_alive_seconds: float = Field(default=15.0, gt=0)
+    # Overall deadline of one query: upstream calls get what is left of it, and a panel still
+    # busy when it passes becomes its per-panel error beside the others' data (0: none).
+    request_timeout_seconds: float = Field(default=30.0, ge=0)
     # How often an open subscription (WebSocket or SSE) looks its API key and customer scope
     # up again: a revocation or an unlink reaches it within this long (plus the key cache's
     # 5 s on other replicas). Every WebSocket operation checks at once regardless.

@@ -23,11 +23,11 @@ from typing import Any
 
 from panelql.application.context import Context
 from panelql.application.errors import BadUserInput, GatewayError, StateConflict
+from panelql.application.redaction import sanitize
 from panelql.providers import request_ids
 from panelql.providers.errors import ProviderError
 from panelql.providers.resilience import never_applied, tracking_writes
 
-SECRET_FIELDS = {"password", "new_password", "newPassword", "secret", "token", "api_key"}
 BUSY_WAIT_SECONDS = 60.0
 
 
@@ -49,19 +49,6 @@ class ActionResult:
     def from_json(cls, body: dict[str, Any]) -> ActionResult:
         return cls(target=body.get("target"), operation_id=body.get("operation_id"),
                    data=dict(body.get("data") or {}), replayed=True, error=body.get("error"))
-
-
-def sanitize(values: dict[str, Any]) -> dict[str, Any]:
-    """Input as it may be stored and logged: secrets replaced, nested values kept."""
-    clean: dict[str, Any] = {}
-    for key, value in values.items():
-        if key in SECRET_FIELDS:
-            clean[key] = "[redacted]"
-        elif isinstance(value, dict):
-            clean[key] = sanitize(value)
-        else:
-            clean[key] = value
-    return clean
 
 
 def fingerprint(action: str, values: dict[str, Any]) -> str:

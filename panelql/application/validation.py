@@ -111,6 +111,7 @@ TTL_RULES: dict[str, TtlRule] = {
 }
 DEFAULT_TTL_RULE = TtlRule(60, 86400 * 7)
 MAX_TXT_STRING = 255  # bytes in one DNS character-string (RFC 1035 §3.3)
+_LINE_BREAKS = re.compile(r"[\r\n\x00\u2028\u2029\x85]")
 
 
 def dns_record(kind: str, record_name: str, content: str, ttl: int | None,
@@ -127,6 +128,11 @@ def dns_record(kind: str, record_name: str, content: str, ttl: int | None,
         content = _txt_strings(kind, content, txt_strings)
     elif not content.strip():
         raise BadUserInput("content is required", field="content")
+    if _LINE_BREAKS.search(content):
+        # A line break ends a record in zone text (DirectAdmin, ISPConfig, BIND files): one in
+        # TXT or CAA content would write a second, unasked-for record.
+        raise BadUserInput("content must not contain line breaks or NUL characters",
+                           field="txtStrings" if txt_strings is not None else "content")
     try:
         if kind == "A":
             ipaddress.IPv4Address(content)

@@ -9,8 +9,10 @@ endpoint itself is generic: it dedupes on the delivery's event id in ``webhook_e
 answers 200 and does nothing), takes each resource's previous status from the snapshot table,
 updates the snapshot (so the watcher does not announce the same change again) and publishes.
 
-Answers: 200 processed or duplicate; 400 bad signature, stale timestamp or not an event;
-404 unknown or unconfigured connection; 413 body too large; 503 when the provider could not be
+Answers: 200 processed or duplicate; 400 bad signature, stale or future timestamp, not an
+event, or JSON nested too deep (checked before any signature); 404 unknown or unconfigured
+connection; 413 body too large; 429 when the sending address had 10 deliveries refused within
+the last minute (no verification is attempted meanwhile); 503 when the provider could not be
 asked to verify (PayPal), so that it redelivers.
 """
 
@@ -18,6 +20,9 @@ from __future__ import annotations
 
 import importlib
 import logging
+import math
+import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
@@ -27,6 +32,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from panelql.db.snapshots import SnapshotRow, Snapshots
+from panelql.domain import json_depth
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.events.watcher import EventRuntime
 from panelql.providers.contract import Provider
@@ -39,6 +45,43 @@ if TYPE_CHECKING:
 log = logging.getLogger("panelql.events.webhooks")
 
 MAX_BODY = 1024 * 1024  # Stripe events are a few KB; refuse anything absurd before parsing
+# A source (client address, per connection) whose deliveries were refused this many times in
+# the last minute gets 429 without verification: a PayPal verification is an upstream call,
+# so forged deliveries would otherwise each cost one. Genuine senders are never refused.
+REJECTIONS_PER_MINUTE = 10
+WINDOW_SECONDS = 60.0
+
+
+class RejectionThrottle:
+    """Refused deliveries per (connection, source) over a sliding minute, in this process."""
+
+    def __init__(self, limit: int = REJECTIONS_PER_MINUTE, window: float = WINDOW_SECONDS,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit = limit
+        self.window = window
+        self._clock = clock
+        self._refused: dict[tuple[str, str], deque[float]] = {}
+
+    def _recent(self, key: tuple[str, str]) -> deque[float]:
+        times = self._refused.setdefault(key, deque())
+        cutoff = self._clock() - self.window
+        while times and times[0] < cutoff:
+            times.popleft()
+        return times
+
+    def wait(self, connection: str, source: str) -> float:
+        """Seconds until this source may be heard again; 0 when it may now."""
+        times = self._recent((connection, source))
+        if len(times) < self.limit:
+            if not times:
+                self._refused.pop((connection, source), None)
+            return 0.0
+        return max(0.0, times[0] + self.window - self._clock())
+
+    def refused(self, connection: str, source: str) -> None:
+        if len(self._refused) > 10_000:  # a flood from many addresses: forget the oldest
+            self._refused.clear()
+        self._recent((connection, source)).append(self._clock())
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,6 +220,8 @@ def webhook_routes(runtime: Callable[[Request], EventRuntime]) -> list[Route]:
     """Routes for every kind in :data:`RECEIVERS`; ``runtime`` finds the gateway per request
     (connections are built in the lifespan, after the routes)."""
 
+    throttle = RejectionThrottle()
+
     async def endpoint(request: Request) -> Response:
         kind = request.path_params["kind"]
         state = runtime(request)
@@ -184,12 +229,28 @@ def webhook_routes(runtime: Callable[[Request], EventRuntime]) -> list[Route]:
         receiver = receiver_for(provider) if provider is not None else None
         if provider is None or receiver is None:
             return _error(404, "NOT_FOUND", "no webhook endpoint for this connection")
+        source = request.client.host if request.client else "unknown"
+        wait = throttle.wait(provider.name, source)
+        if wait > 0:
+            response = _error(429, "RATE_LIMITED", "too many refused deliveries from this "
+                                                   "address; try again later")
+            response.headers["Retry-After"] = str(math.ceil(wait))
+            return response
         body = await _read(request, MAX_BODY)
         if body is None:
+            throttle.refused(provider.name, source)
             return _error(413, "TOO_LARGE", "webhook body too large")
+        try:  # before any signature check: the stripe library parses without a depth limit
+            json_depth.loads(body)
+        except json_depth.TooDeep as exc:
+            throttle.refused(provider.name, source)
+            return _error(400, "INVALID_WEBHOOK", f"webhook body is {exc.msg}")
+        except ValueError:
+            pass  # not JSON at all: each receiver refuses that in its own words
         try:
             delivery = await receiver.receive(body, request.headers)
         except InvalidRequest as exc:
+            throttle.refused(provider.name, source)
             log.warning("webhook rejected", extra={"connection": provider.name,
                                                    "reason": exc.message})
             return _error(400, "INVALID_WEBHOOK", exc.message)

@@ -194,6 +194,14 @@ class ConnectionGuard:
         """One logical call: breaker check, attempts with retries, breaker accounting."""
         budget = _budget(request)
         deadline = time.monotonic() + budget
+        overall = _request_deadline.get()
+        if overall is not None and overall < deadline:
+            # The GraphQL request's own deadline comes first: the call gets what is left.
+            remaining = overall - time.monotonic()
+            if remaining <= 0:
+                raise past_deadline(self.name)
+            _shrink_timeout(request, remaining)
+            deadline = overall
         return await self._breaker_around(
             lambda: self._attempts(request, attempt, deadline, replayable),
             failed=self.outage)
@@ -276,9 +284,9 @@ class ConnectionGuard:
         """
         async def limited() -> T:
             if self._slots is None:
-                return await call()
+                return await _within_deadline(self.name, call)
             async with self._slots:
-                return await call()
+                return await _within_deadline(self.name, call)
 
         return await self._breaker_around(limited, failed=lambda _: False)
 
@@ -301,6 +309,47 @@ class ConnectionGuard:
         else:
             self.breaker.success()
         return result
+
+
+# -- the request's overall deadline ------------------------------------------------------------
+# Per-call timeouts alone let one slow panel hold a query for the sum of its calls (40 s with an
+# 8 s panel). Inside ``request_deadline(seconds)`` (schema/deadline.py opens it around each
+# query) every call gets at most what is left, and none starts once it has passed: the slow
+# panel's part becomes a PROVIDER_UNAVAILABLE error beside the other panels' data.
+
+_request_deadline: ContextVar[float | None] = ContextVar("panelql_request_deadline",
+                                                         default=None)
+
+
+@contextmanager
+def request_deadline(seconds: float | None) -> Iterator[None]:
+    if seconds is None:
+        yield
+        return
+    token = _request_deadline.set(time.monotonic() + seconds)
+    try:
+        yield
+    finally:
+        _request_deadline.reset(token)
+
+
+def past_deadline(provider: str) -> Unavailable:
+    return Unavailable(f"{provider}: the request's deadline passed before this call could "
+                       "finish", provider=provider, debug={"deadline": True})
+
+
+async def _within_deadline(provider: str, call: Callable[[], Awaitable[T]]) -> T:
+    overall = _request_deadline.get()
+    if overall is None:
+        return await call()
+    remaining = overall - time.monotonic()
+    if remaining <= 0:
+        raise past_deadline(provider)
+    try:
+        async with asyncio.timeout(remaining):
+            return await call()
+    except TimeoutError:
+        raise past_deadline(provider) from None
 
 
 # -- did a failed action change anything upstream? -------------------------------------------

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import strawberry
 
@@ -68,6 +68,10 @@ class KeyQuery:
         return [ApiKey(info=k) for k in await info.context.gateway.keys.list()]
 
 
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo else value.replace(tzinfo=UTC)  # no zone: UTC, as the CLI
+
+
 @strawberry.type
 class KeyMutation:
     @strawberry.mutation(description="Create an API key. Not idempotent by design: a replay "
@@ -81,6 +85,9 @@ class KeyMutation:
         async def run() -> ActionResult:
             if not 1 <= len(name) <= 128:
                 raise BadUserInput("name must be 1 to 128 characters", field="name")
+            if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
+                raise BadUserInput("expiresAt is in the past; give a future moment",
+                                   field="expiresAt")
             if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
                 raise BadUserInput("rateLimitPerMinute must be positive",
                                    field="rateLimitPerMinute")

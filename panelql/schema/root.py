@@ -15,6 +15,7 @@ from strawberry.types import ExecutionContext
 from panelql.schema import lean_fields
 from panelql.schema.connection_rights import OperationRights
 from panelql.schema.cost import CachedValidation
+from panelql.schema.deadline import RequestDeadline
 from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.lean_execution import LeanExecutionContext
 from panelql.schema.mutation import Mutation
@@ -56,6 +57,7 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
         lambda: CachedValidation(limits, validated),
         RequireOperationName,
         ShareReadsInQueries,
+        RequestDeadline,
         # Dashboards send the same few documents over and over: parse each once (validation
         # is cached by CachedValidation, which still prices every request's variables).
         lambda: ParserCache(maxsize=512),

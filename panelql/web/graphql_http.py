@@ -17,7 +17,6 @@ SSE (Accept: text/event-stream) and WebSockets keep strawberry's own handling.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
@@ -39,6 +38,7 @@ from panelql.application.connection_rights import ConnectionRights
 from panelql.application.context import Context, Viewer
 from panelql.application.errors import GatewayError
 from panelql.application.gateway import Gateway
+from panelql.domain import json_depth
 from panelql.schema.errors import shape
 from panelql.web.auth import authenticate, key_from
 from panelql.web.graphiql import graphiql_page
@@ -159,6 +159,11 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return (request.method == "GET" and request.query_params.get("query") is None
                 and "text/html" in request.headers.get("accept", ""))
 
+    def decode_json(self, data: str | bytes) -> object:
+        # WebSocket messages (and whatever else strawberry decodes): TooDeep is a
+        # JSONDecodeError, which strawberry answers as a message that is not JSON.
+        return json_depth.loads(data)
+
     # --- request parameters -----------------------------------------------------------------
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
@@ -271,7 +276,9 @@ def _decode_json(raw: str | bytes, what: str) -> Any:
     except UnicodeDecodeError:
         raise RequestError(400, f"{what} is not valid UTF-8") from None
     try:
-        return json.loads(text)
+        return json_depth.loads(text)
+    except json_depth.TooDeep as exc:
+        raise RequestError(400, f"{what} is {exc.msg}") from None
     except ValueError:
         raise RequestError(400, f"{what} is not valid JSON") from None
 

@@ -10,11 +10,11 @@ being unreachable is the provider error it is (the endpoint answers 503 and PayP
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from panelql.domain import json_depth
 from panelql.domain.status import InvoiceStatus, map_status
 from panelql.providers.errors import InvalidRequest
 from panelql.providers.paypal.mapping import INVOICE_STATUS, UNMAPPED_INVOICE_STATUS
@@ -59,7 +59,7 @@ class PayPalWebhooks:
             raise InvalidRequest(f"PayPal webhook lacks {', '.join(missing)}",
                                  provider=self.connection)
         try:
-            event = json.loads(body)
+            event = json_depth.loads(body)
         except (ValueError, UnicodeDecodeError) as exc:
             raise InvalidRequest("PayPal webhook body is not JSON",
                                  provider=self.connection) from exc

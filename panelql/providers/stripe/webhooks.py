@@ -8,6 +8,7 @@ deduplicating event ids is the caller's job (the gateway stores processed ids).
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,7 +61,16 @@ class StripeWebhooks:
         except (ValueError, UnicodeDecodeError) as exc:  # not JSON, or a thin (v2) event
             raise InvalidRequest("Stripe webhook body is not an event",
                                  provider=self.connection) from exc
-        return self._event(event.to_dict())
+        parsed = self._event(event.to_dict())
+        # The library refuses only timestamps older than the tolerance; one from the future
+        # (a clock far off, or a signature made to outlive the window) is refused here.
+        latest = time.time() + self.tolerance
+        signed_at = _signed_at(signature)
+        if (signed_at is not None and signed_at > latest) or (
+                parsed.created is not None and parsed.created.timestamp() > latest):
+            raise InvalidRequest("Stripe webhook rejected: timestamp in the future",
+                                 provider=self.connection)
+        return parsed
 
     def _event(self, raw: dict[str, Any]) -> StripeEvent:
         event_id, kind = raw.get("id"), raw.get("type")
@@ -79,3 +89,12 @@ class StripeWebhooks:
         return StripeEvent(id=event_id, type=kind, created=timestamp(raw.get("created")),
                            invoice=invoice, livemode=bool(raw.get("livemode")))
 
+
+
+def _signed_at(header: str | None) -> int | None:
+    """``t`` of a ``Stripe-Signature`` header (``t=…,v1=…``); None when absent or bad."""
+    for part in (header or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name == "t" and value.isdigit():
+            return int(value)
+    return None
