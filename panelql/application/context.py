@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from panelql.application.gateway import Gateway
 from panelql.application.loaders import Loaders
 from panelql.providers.errors import ProviderError
 
-if TYPE_CHECKING:
-    from panelql.application.connection_rights import ConnectionRights
+
+class LiveRights(Protocol):
+    """What a running subscription needs of its connection's rights (connection_rights.py)."""
+
+    interval: float
+
+    async def refresh(self, ctx: Context, *, force: bool = False) -> None: ...
 
 
 @dataclass
@@ -36,7 +41,7 @@ class Context:
     # Customer scopes read from the database once per request (see resolvers.customers).
     scopes: dict[str, Any] = field(default_factory=dict)
     # Long-lived connections (WebSocket, SSE) only: re-checks the key while they live.
-    rights: ConnectionRights | None = None
+    rights: LiveRights | None = None
 
     @classmethod
     def create(cls, gateway: Gateway, request: Any = None, viewer: Viewer | None = None

@@ -104,7 +104,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         except GatewayError as exc:
             raise ConnectionRejectionError({"message": exc.message,
                                             "extensions": exc.extensions}) from None
-        if context.rights is not None:
+        if isinstance(context.rights, ConnectionRights):
             context.rights.key = key
         return await super().on_ws_connect(context)
 
