@@ -106,7 +106,9 @@ async def link_target(ctx: Context, resource: str | None, provider: str | None,
     return Link("", ref.connection, ref.type.value, ref.id)
 
 
-async def link(ctx: Context, customer_ref: str, target: Link) -> bool:
+async def ensure_single_owner(ctx: Context, customer_ref: str, target: Link) -> None:
+    """Before ``link``: refuse a resource another customer already owns through an account
+    (or an account holding another customer's directly linked server or zone)."""
     other = await _owner_elsewhere(ctx, valid_customer_ref(customer_ref), target)
     if other is not None:
         owner, via_account = other
@@ -114,6 +116,9 @@ async def link(ctx: Context, customer_ref: str, target: Link) -> bool:
             f"already owned by customer {owner} through its account" if via_account
             else f"a server or zone of this account is linked to customer {owner}",
             currentStatus="LINKED")
+
+
+async def link(ctx: Context, customer_ref: str, target: Link) -> bool:
     try:
         _, created = await ctx.gateway.customer_links.link(
             Link(valid_customer_ref(customer_ref), target.connection, target.resource_type,

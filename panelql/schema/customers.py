@@ -64,6 +64,8 @@ async def _change(info: Info, action: str, customer_ref: str, resource: strawber
                   key: str | None) -> CustomerLinkPayload:
     async def run() -> ActionResult:
         target = await customers.link_target(info.context, resource, provider, billing_customer)
+        if action == "linkCustomer":
+            await customers.ensure_single_owner(info.context, customer_ref, target)
         fn = customers.link if action == "linkCustomer" else customers.unlink
         changed = await fn(info.context, customer_ref, target)
         return ActionResult(target=resource, data={

@@ -381,7 +381,8 @@ FORBIDDEN_FOR_CUSTOMERS: dict[str, Case] = {
         lambda w: {"d": f"zone{next(w.serial)}.example",
                    "a": gid(DA, ResourceType.ACCOUNT, w.da_user["mine"])},
         f"{DA} POST /CMD_API_DOMAIN"),
-    "linkCustomer": Case("linkCustomer(customerRef: \"whmcs:1\", resource: {a})",
+    # (to whmcs:2, the server's owner through its account: one owner per resource)
+    "linkCustomer": Case("linkCustomer(customerRef: \"whmcs:2\", resource: {a})",
                          lambda w: {"a": w.server("theirs")}, ""),
     "unlinkCustomer": Case("unlinkCustomer(customerRef: \"whmcs:2\", resource: {a})",
                            lambda w: {"a": w.account("theirs")}, ""),
