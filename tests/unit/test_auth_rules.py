@@ -139,9 +139,13 @@ async def test_viewer_for_key() -> None:
     assert found == Viewer(name="key:7:billing", scopes=frozenset({"server.view"}),
                            customer_ref="whmcs:9", key_id=7, rate_limit_per_minute=60)
     assert keys.asked == ["pql_good"]
-    for raw in (None, "", "pql_off", "pql_unknown"):
-        with pytest.raises(Unauthenticated):
+    for raw, message in ((None, "send an API key in x-api-key or Authorization: Bearer"),
+                         ("", "send an API key in x-api-key or Authorization: Bearer"),
+                         ("pql_off", "this API key is unknown, revoked or expired"),
+                         ("pql_unknown", "this API key is unknown, revoked or expired")):
+        with pytest.raises(Unauthenticated) as caught:
             await auth.viewer_for_key(keys, raw)
+        assert caught.value.message == message  # tells the client what to fix
     assert "pql_off" in keys.asked and "" not in keys.asked  # an empty key is not looked up
 
 
@@ -174,8 +178,10 @@ class Ctx:
 
 def test_scope_check_runs_before_the_resolver() -> None:
     calls: list[dict[str, Any]] = []
+    seen_roots: list[Any] = []
 
     def resolve(root: Any, info: Any, **kwargs: Any) -> str:
+        seen_roots.append((root, info))
         calls.append(kwargs)
         return "ran"
 
@@ -183,8 +189,9 @@ def test_scope_check_runs_before_the_resolver() -> None:
     with pytest.raises(Forbidden):
         checked(None, Info(Ctx(viewer("server.view"))), first=1)
     assert calls == []
-    assert checked(None, Info(Ctx(viewer("billing.read"))), first=1) == "ran"
-    assert calls == [{"first": 1}]
+    root, info = object(), Info(Ctx(viewer("billing.read")))
+    assert checked(root, info, first=1) == "ran"
+    assert calls == [{"first": 1}] and seen_roots == [(root, info)]
 
 
 def test_wrap_root_fields_wraps_query_and_mutation_fields_only() -> None:

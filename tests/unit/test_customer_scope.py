@@ -131,6 +131,7 @@ def test_invalid_customer_refs(ref: str) -> None:
     with pytest.raises(BadUserInput) as caught:
         customers.valid_customer_ref(ref)
     assert caught.value.extensions.get("field") == "customerRef"
+    assert caught.value.message == "customerRef must be 1 to 128 characters like whmcs:42"
 
 
 # -- the parts that talk to the gateway, with a stand-in link store -------------------------
@@ -204,30 +205,35 @@ async def test_link_target_checks_its_arguments() -> None:
         with pytest.raises(BadUserInput) as caught:
             await customers.link_target(ctx, resource, "stripe", billing)
         assert caught.value.extensions.get("field") == "resource"
+        assert caught.value.message == "give either resource or billingCustomer"
     made = await customers.link_target(ctx, None, "stripe", "cus_A")
     assert made == Link("", "stripe", BILLING_CUSTOMER, "cus_A")
     for provider in (None, "cat", "missing"):
         with pytest.raises(BadUserInput) as caught:
             await customers.link_target(ctx, None, provider, "cus_A")
         assert caught.value.extensions.get("field") == "provider"
+        assert caught.value.message == "billingCustomer needs the billing provider's name"
     node = encode(Ref("cat", ResourceType.NODE, "n1"))
     with pytest.raises(BadUserInput) as caught:
         await customers.link_target(ctx, node, None, None)
     assert caught.value.extensions.get("field") == "resource"
+    assert caught.value.message == "only Accounts, Servers and DnsZones can be linked"
 
 
 async def test_link_target_looks_the_resource_up(monkeypatch: pytest.MonkeyPatch) -> None:
     from panelql.application import queries
     seen: list[Ref] = []
+    expected_ctx: Any = None
 
     async def get(ctx: Any, ref: Ref) -> object:
+        assert ctx is expected_ctx  # the lookup runs as the caller (its scope, its loaders)
         seen.append(ref)
         if ref.id == "gone":
             raise NotFoundError("server not found")
         return object()
 
     monkeypatch.setattr(queries, "get", get)
-    ctx = ctx_with()
+    ctx = expected_ctx = ctx_with()
     wanted = Ref("cat", ResourceType.SERVER, "s1")
     made = await customers.link_target(ctx, encode(wanted), None, None)
     assert made == Link("", "cat", "Server", "s1") and seen == [wanted]
@@ -239,6 +245,8 @@ async def test_link_target_looks_the_resource_up(monkeypatch: pytest.MonkeyPatch
 async def test_link_and_unlink_forget_the_cached_scope() -> None:
     ctx = ctx_with()
     target = Link("", "cat", "Server", "s1")
+    assert await customers.link(ctx, "whmcs:3", Link("", "cat", "Server", "s3")) is True
+    assert await customers.unlink(ctx, "whmcs:3", Link("", "cat", "Server", "s3")) is True
     await customers.scope_of(ctx, "whmcs:1")
     assert await customers.link(ctx, "whmcs:1", target) is True
     assert "whmcs:1" not in ctx.scopes

@@ -96,6 +96,13 @@ def test_conflicts_carry_the_current_status() -> None:
     assert errors.Conflict("busy").extensions.get("currentStatus") is None
 
 
+def test_errors_carry_their_message_and_field_details() -> None:
+    error = errors.ProviderError("panel said no", provider="cat")
+    assert str(error) == "panel said no" and error.message == "panel said no"
+    assert errors.InvalidRequest("bad").fields == {}
+    assert errors.InvalidRequest("bad", fields={"name": "taken"}).fields == {"name": "taken"}
+
+
 def test_with_provider_fills_in_only_a_missing_name() -> None:
     error = errors.NotFound("gone")
     assert error.with_provider("cat") is error and error.provider == "cat"

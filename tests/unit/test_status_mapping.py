@@ -109,6 +109,8 @@ BUILT = {"state": "complete", "built": "2024-01-01 00:00:00"}
     ({**BUILT, "rebuild": True, "migrateLevel": 2}, "rebuild"),
     ({**BUILT, "migrateLevel": 2, "suspended": True}, "migrateLevel"),
     ({**BUILT, "migrateLevel": -1}, None),
+    ({**BUILT, "migrateLevel": 1}, "migrateLevel"),
+    ({**BUILT, "deleteLevel": 1}, "deleteLevel"),
     ({**BUILT, "suspended": True}, "suspended"),
     ({**BUILT, "suspended": 1}, None),
 ])
