@@ -232,8 +232,6 @@ class ProxmoxSim(SimPanel):
             Route(API + "/nodes", self.list_nodes, methods=["GET"]),
             Route(API + "/nodes/{node}/tasks/{upid}/status", self.task_status, methods=["GET"]),
             Route(API + "/nodes/{node}/vzdump", self.vzdump, methods=["POST"]),
-            Route(API + "/nodes/{node}/vzdump/defaults", self.vzdump_defaults,
-                  methods=["GET"]),
             Route(API + "/nodes/{node}/storage", self.storage_index, methods=["GET"]),
             Route(API + "/nodes/{node}/storage/{storage}/content", self.storage_content,
                   methods=["GET"]),
@@ -633,17 +631,6 @@ class ProxmoxSim(SimPanel):
                              lambda: self._add_archive(guest, storage.name, time.time(),
                                                        notes=notes),
                              guest=guest, lock="backup"))
-
-    async def vzdump_defaults(self, request: Request) -> Response:
-        node = self._node(request)
-        if isinstance(node, Response):
-            return node
-        params = dict(request.query_params)
-        errors = schema.verify(params, schema.VZDUMP_DEFAULTS)
-        if errors:
-            return bad_params(errors)
-        # An empty /etc/vzdump.conf: the endpoint then names 'local' (API2/VZDump.pm defaults).
-        return ok({"storage": params.get("storage", "local")})
 
     async def storage_index(self, request: Request) -> Response:
         node = self._node(request)

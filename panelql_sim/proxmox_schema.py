@@ -147,9 +147,6 @@ STORAGE_INDEX: dict[str, Prop] = {
     "enabled": BOOL, "target": Prop(), "format": BOOL,
 }
 
-# GET /nodes/{node}/vzdump/defaults: pve-manager PVE/API2/VZDump.pm @14a22df3.
-VZDUMP_DEFAULTS: dict[str, Prop] = {"storage": Prop(format=_storage_id)}
-
 # PUT /nodes/{node}/{qemu,lxc}/{vmid}/config: the parameters the simulator models, from
 # qemu-server src/PVE/QemuServer.pm @e6352be6 ($confdesc: `tags` pve-tag-list, `description`
 # maxLength 8192, `lock` enum) and src/PVE/API2/Qemu.pm (`delete`, `digest` maxLength 40),

@@ -342,6 +342,10 @@ async def test_the_simulator_checks_parameters_as_pve_does(
         await provider.client.call(lambda api: api.nodes("pve1").lxc(103).status.shutdown.post(
             forceStop="yes"), "shutdown")
     assert flag.value.fields == {"forceStop": "type check ('boolean') failed - got 'yes'"}
+    with pytest.raises(errors.InvalidRequest) as content:
+        await provider.client.call(lambda api: api.nodes("pve1").storage.get(
+            content="backup,bogus"), "storage list")
+    assert content.value.fields == {"content": "invalid format - invalid content type 'bogus'"}
 
 
 async def test_create_resize_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
