@@ -102,8 +102,11 @@ async def test_release_and_expiry_free_the_key(gateway: Gateway) -> None:
     assert (await idem.claim("a", "k", "h1", TTL)).state == "new"
     await idem.release("b", "k")  # another scope's key is not touched
     assert (await idem.claim("a", "k", "h1", TTL)).state == "busy"
+    assert (await idem.claim("a", "other-key", "h1", TTL)).state == "new"
     await idem.release("a", "k")
     assert (await idem.claim("a", "k", "h2", TTL)).state == "new"
+    # only that key: the scope's other claims stay
+    assert (await idem.claim("a", "other-key", "h1", TTL)).state == "busy"
     assert (await idem.claim("a", "gone", "h1", timedelta(seconds=-1))).state == "new"
     assert (await idem.claim("a", "kept", "h1", TTL)).state == "new"
     # an expired claim does not block the key, whatever its input was
