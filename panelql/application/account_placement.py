@@ -22,6 +22,7 @@ from panelql.application.placement import PlacementRequest, rank
 from panelql.domain.records import AccountRecord, AccountSpec, NodeRecord
 from panelql.providers.contract import Capability, HostingProvider, NodeSource
 from panelql.providers.errors import CapacityExhausted, ProviderError, Unavailable
+from panelql.providers.resilience import never_sent
 
 
 def pool(ctx: Context, kind: str) -> list[HostingProvider]:
@@ -43,7 +44,7 @@ def _moves_on(error: ProviderError) -> bool:
         return True
     if isinstance(error, Unavailable):
         # 5xx, or the request never reached the panel; not a timeout (see the module doc).
-        return (error.upstream_status or 0) >= 500 or "unreachable" in error.message
+        return (error.upstream_status or 0) >= 500 or never_sent(error)
     return False
 
 

@@ -71,6 +71,14 @@ MAYBE_SENT = (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolEr
 DEFAULT_BUDGET = 25.0
 
 
+def never_sent(error: BaseException) -> bool:
+    """True when a failed call certainly did not reach the upstream (no connection was made, or
+    the circuit breaker refused it), so a write may safely go elsewhere or be counted undone."""
+    if isinstance(error.__cause__, NOT_SENT):
+        return True
+    return isinstance(error, Unavailable) and "breaker" in error.debug
+
+
 @dataclass(frozen=True)
 class ResiliencePolicy:
     """Knobs for every connection's guard; zero switches a mechanism off."""

@@ -167,3 +167,28 @@ def test_input_errors(gw: GatewayUnderTest) -> None:
     body = gw.query(CREATE, {"input": {"provider": "nextpanel-fra", "kind": "DIRECTADMIN",
                                        "username": "k1", "email": "k@acme.example"}})
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+def test_a_timeout_on_create_does_not_fail_over(
+        background: BackgroundServers, panels: tuple[dict[str, Any], list[ProviderEntry]],
+        tmp_path_factory: pytest.TempPathFactory) -> None:
+    """The create may have happened on a server that stopped answering: trying the next server
+    could make the account twice, so the error comes back (retryable) and nothing else is tried;
+    the slot stays counted."""
+    sims, entries = panels
+    short = [e.model_copy(update={"timeout_seconds": 1.0}) for e in entries]
+    gw = start_gateway(background, "gw-nextpanel-timeout", {n: sims[n] for n in SERVERS},
+                       short, tmp_path_factory.mktemp("np-timeout") / "np.db")
+    fra, ams = sim(gw, "nextpanel-fra"), sim(gw, "nextpanel-ams")
+    ams_before = dict(ams.users)
+    fra.knobs.update({"hang": True, "fault_methods": ["POST"]})
+    try:
+        body = gw.query(CREATE, {"input": {"kind": "NEXTPANEL", "username": "acme8001",
+                                           "email": "a8001@acme.example"}})
+    finally:
+        fra.knobs.update({"hang": False, "fault_methods": None})
+    error = body["errors"][0]
+    assert error["extensions"]["code"] == "PROVIDER_UNAVAILABLE"
+    assert error["extensions"]["retryable"] is True
+    assert ams.users == ams_before  # not tried elsewhere
+    assert slots(gw)["nextpanel-fra"][1] == 46  # 45 configured + the slot that stays taken

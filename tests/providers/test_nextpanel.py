@@ -27,6 +27,7 @@ from panelql.providers.http import ClientFactory
 from panelql.providers.nextpanel.adapter import NextPanelProvider
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, account_raw_status
 from panelql.providers.registry import build_provider
+from panelql.providers.resilience import never_sent
 from panelql.settings import ConfigError, ProviderEntry, Settings
 from panelql_sim.nextpanel import NextPanelSim
 from panelql_sim.runner import BackgroundServers
@@ -109,6 +110,27 @@ async def test_failed_creates_give_the_slot_back(ledger: DatabaseLedger) -> None
         await provider.create_account(spec)
     assert invalid.value.message == "Field required"
     assert await ledger.used("np-1", 9) == 9  # every failure released its slot
+
+
+@respx.mock
+async def test_slot_is_kept_when_the_account_may_exist(ledger: DatabaseLedger) -> None:
+    """Refused connection: surely not created, slot back. Timeout or a garbled 201: it may
+    exist, so the slot stays taken (over-counting is the safe side)."""
+    provider = build(np_config(BASE, capacity=10, current=5), ledger)
+    route = respx.post(f"{BASE}/api/v1/billing/accounts")
+    spec = AccountSpec(username="maybe", email="m@x.example")
+    route.mock(side_effect=httpx.ConnectError("refused"))
+    with pytest.raises(errors.Unavailable) as refused:
+        await provider.create_account(spec)
+    assert never_sent(refused.value) and await ledger.used("np-1", 5) == 5
+    route.mock(side_effect=httpx.ReadTimeout("no answer"))
+    with pytest.raises(errors.Unavailable) as timed_out:
+        await provider.create_account(spec)
+    assert not never_sent(timed_out.value) and await ledger.used("np-1", 5) == 6
+    route.mock(return_value=httpx.Response(201, text="<html>created</html>"))
+    with pytest.raises(errors.UnexpectedResponse):
+        await provider.create_account(spec)
+    assert await ledger.used("np-1", 5) == 7
 
 
 @respx.mock

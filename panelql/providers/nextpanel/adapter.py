@@ -30,13 +30,13 @@ from panelql.providers.errors import (
     InvalidRequest,
     NotFound,
     ProviderError,
-    Unavailable,
 )
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.ledger import AccountLedger, LedgerEntry
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, account_raw_status, read_error
 from panelql.providers.nextpanel.server_config import ServerConfig, server_config
 from panelql.providers.nextpanel.upstream import NextPanelUpstream
+from panelql.providers.resilience import never_sent
 from panelql.providers.values import parse_time
 
 # service @9aa18120: every route below hangs off this prefix of the server's base URL.
@@ -107,7 +107,7 @@ class NextPanelProvider(HostingProvider):
         try:
             await self._health()
             status, raw = NodeStatus.ONLINE, "healthy"
-        except (Unavailable, ProviderError):
+        except ProviderError:  # down or answering garbage: no new accounts go there
             status, raw = NodeStatus.OFFLINE, "unreachable"
         used = await self.ledger.used(self.name, self.server.current_accounts)
         return [NodeRecord(connection=self.name, id=self.name, name=self.name, status=status,
@@ -187,7 +187,8 @@ class NextPanelProvider(HostingProvider):
         """Take a slot in the ledger, then create; the slot is given back if creation fails.
 
         A full server raises :class:`CapacityExhausted` without calling the panel, so placement
-        across connections moves on to the next server.
+        across connections moves on to the next server. A failure before the request reached
+        the panel is :class:`Unavailable` with ``never_sent`` true; placement moves on then too.
         """
         if spec.node_id is not None and spec.node_id != self.name:
             raise NotFound(f"{self.name} has no node {spec.node_id!r}", provider=self.name)
@@ -206,8 +207,12 @@ class NextPanelProvider(HostingProvider):
             body = await self.api.json("POST", ACCOUNTS, json=_create_body(spec))
             expect(isinstance(body, dict) and isinstance(body.get("id"), int | str),
                    self.name, "created account")
-        except Exception:  # cancelled mid-call: the slot stays taken, the safe side
-            await self.ledger.release(self.name, baseline)
+        except ProviderError as exc:
+            # Give the slot back only when the account surely was not made: the panel answered
+            # with an error, or the request never left. After a timeout or a garbled 201 it
+            # may exist, so the slot stays taken (over-counting is the safe side).
+            if exc.upstream_status is not None or never_sent(exc):
+                await self.ledger.release(self.name, baseline)
             raise
         entry = LedgerEntry(
             account_id=str(body["id"]),
