@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from panelql_sim import referee
 from panelql_sim.framework import Knobs, SimPanel, iso, json_body
 
 PREFIX = "/client/v4"
@@ -66,6 +67,17 @@ def _fail(status: int, code: int, message: str, headers: dict[str, str] | None =
 class CloudflareSim(SimPanel):
     request_id_header = "CF-RAY"
     name = "cloudflare"
+    documents = ("cloudflare-v4.openapi.json",)
+    document_quirks = referee.Quirks(
+        # The batch endpoint is newer than the 2024-08 document.
+        undocumented=(PREFIX + r"/zones/[^/]+/dns_records/batch",),
+        # The document lists only X-Auth-Email/X-Auth-Key; API tokens work as well.
+        bearer_as={"x-auth-email": "referee@example.com", "x-auth-key": "api-token-instead"},
+        # DELETEs are documented with a required (empty-schema) JSON body the API ignores.
+        optional_body=("DELETE",),
+        # Request schemas list read-only fields as required (the README of shared/specs).
+        read_only_required=("id", "created_on", "modified_on", "proxiable", "content"),
+    )
 
     def __init__(
         self, *, api_token: str = "cf_demo_token", zones: int = 8,
@@ -98,7 +110,7 @@ class CloudflareSim(SimPanel):
             else None,
             "meta": {"step": 2, "custom_certificate_quota": 0, "page_rule_quota": 3,
                      "phishing_detected": False},
-            "owner": {"id": None, "type": "user", "email": None},
+            "owner": {"type": "user"},  # id and email are not nullable in the v4 document
             "account": {"id": self.account_id, "name": "Demo account"},
             "permissions": ["#dns_records:edit", "#dns_records:read", "#zone:read"],
             "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website",
@@ -137,9 +149,10 @@ class CloudflareSim(SimPanel):
             "ttl": int(fields.get("ttl") or 1), "locked": False,
             "meta": {"auto_added": False, "managed_by_apps": False,
                      "managed_by_argo_tunnel": False},
-            "comment": fields.get("comment"), "tags": fields.get("tags") or [],
-            "created_on": now, "modified_on": now,
+            "tags": fields.get("tags") or [], "created_on": now, "modified_on": now,
         }
+        if fields.get("comment") is not None:  # not nullable in the v4 document
+            record["comment"] = fields["comment"]
         if fields.get("priority") is not None and rtype in ("MX", "URI"):
             record["priority"] = int(fields["priority"])
         if fields.get("data") is not None:

@@ -30,6 +30,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from panelql_sim import referee
+
 SIM_PREFIX = "/__sim"
 
 
@@ -62,6 +64,10 @@ class SimPanel:
     """Base class for one simulated upstream."""
 
     name = "sim"
+    # The vendor's OpenAPI documents (file names in shared/specs/) that referee this panel's
+    # requests and answers in tests (panelql_sim/referee.py), and the documents' known defects.
+    documents: tuple[str, ...] = ()
+    document_quirks: referee.Quirks = referee.Quirks()
     # The header a real upstream puts its own id of each request in (Stripe "Request-Id",
     # PayPal "Paypal-Debug-Id", Cloudflare "CF-RAY"); None where the panel sends none.
     request_id_header: str | None = None
@@ -117,7 +123,11 @@ class SimPanel:
             Route(f"{SIM_PREFIX}/knobs", self._knobs_endpoint, methods=["GET", "POST"]),
             Route(f"{SIM_PREFIX}/stats", self._stats_endpoint, methods=["GET", "DELETE"]),
         ]
-        inner = Starlette(routes=[*control, *self.routes()])
+        inner: ASGIApp = Starlette(routes=[*control, *self.routes()])
+        if self.documents and referee.enabled():
+            inner = referee.RefereeMiddleware(
+                inner, referee.Referee(self.name, self.documents, self.document_quirks),
+                skip_prefix=SIM_PREFIX)
         return _FaultMiddleware(inner, self)
 
     async def _knobs_endpoint(self, request: Request) -> Response:

@@ -28,6 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from panelql_sim import referee
 from panelql_sim.framework import Knobs, SimPanel, json_body
 
 INVOICES = "/v2/invoicing/invoices"
@@ -120,6 +121,10 @@ class PayPalInvoice:
 class PayPalSim(SimPanel):
     request_id_header = "Paypal-Debug-Id"
     name = "paypal"
+    documents = ("paypal-invoicing_v2.json", "paypal-notifications_webhooks_v1.json",
+                 "paypal-checkout_orders_v2.json", "paypal-payments_payment_v2.json")
+    # /v1/oauth2/token is in none of PayPal's published files.
+    document_quirks = referee.Quirks(undocumented=(r"/v1/oauth2/token",))
 
     def __init__(
         self, *, client_id: str = "pp_demo_client", client_secret: str = "pp_demo_secret",

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from panelql_sim import referee
 from panelql_sim.framework import Knobs, SimPanel, json_body
 
 TYPES = {"SOA", "A", "AAAA", "CNAME", "MX", "NS", "TXT", "SRV", "CAA", "PTR"}
@@ -35,8 +36,21 @@ class PdnsError(Exception):
         self.status, self.message = status, message
 
 
+def _delete_rrsets_complete(body: Any) -> Any:
+    """Referee quirk: the document's RRSet requires ttl and records, which a DELETE changetype
+    does not carry (and the real server does not want)."""
+    if isinstance(body, dict) and isinstance(body.get("rrsets"), list):
+        for rrset in body["rrsets"]:
+            if isinstance(rrset, dict) and str(rrset.get("changetype", "")).upper() == "DELETE":
+                rrset.setdefault("ttl", 0)
+                rrset.setdefault("records", [])
+    return body
+
+
 class PowerDNSSim(SimPanel):
     name = "powerdns"
+    documents = ("powerdns-authoritative.openapi.yaml",)
+    document_quirks = referee.Quirks(request_body=_delete_rrsets_complete)
 
     def __init__(
         self, *, api_key: str = "pdns_demo_key", server_id: str = "localhost", zones: int = 6,
