@@ -124,7 +124,8 @@ class PayPalSim(SimPanel):
     documents = ("paypal-invoicing_v2.json", "paypal-notifications_webhooks_v1.json",
                  "paypal-checkout_orders_v2.json", "paypal-payments_payment_v2.json")
     # /v1/oauth2/token is in none of PayPal's published files.
-    document_quirks = referee.Quirks(undocumented=(r"/v1/oauth2/token",))
+    document_quirks = referee.Quirks(undocumented=(r"/v1/oauth2/token",),
+                                     read_only_echoed=("webhook_event",))
 
     def __init__(
         self, *, client_id: str = "pp_demo_client", client_secret: str = "pp_demo_secret",
@@ -244,8 +245,9 @@ class PayPalSim(SimPanel):
         # the simulator signs the same string with an HMAC only it knows.
         crc = zlib.crc32(json.dumps(event, sort_keys=True).encode())
         message = f"{transmission_id}|{transmission_time}|{webhook_id}|{crc}".encode()
-        return base64.b64encode(hmac.new(self._signing_key, message, hashlib.sha256).digest()
-                                ).decode()
+        # Hex, not base64: notifications_webhooks_v1.json gives transmission_sig the pattern
+        # ^(?!\d+$)\w+\S+ (a word character first), which base64 breaks one time in 32.
+        return hmac.new(self._signing_key, message, hashlib.sha256).hexdigest()
 
     def delivery(self, event_type: str, invoice_id: str) -> tuple[bytes, dict[str, str]]:
         """A signed ``INVOICING.INVOICE.*`` delivery for one invoice, as PayPal would POST it

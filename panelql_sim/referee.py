@@ -26,6 +26,8 @@ of reporting them, each in :class:`Quirks`:
 - PowerDNS's ``RRSet`` requires ``ttl`` and ``records`` while a ``DELETE`` changetype carries
   neither (the server accepts that): such an rrset is checked with them filled in.
 - PayPal's ``/v1/oauth2/token`` is in none of the files: not checked.
+- PayPal's ``verify-webhook-signature`` takes the received event back as ``webhook_event``,
+  whose schema marks its fields read-only: writing them there is not a fault.
 """
 
 from __future__ import annotations
@@ -80,6 +82,9 @@ class Quirks:
     request_body: Callable[[Any], Any] | None = None
     # Read-only fields that request schemas nevertheless list as required (Cloudflare).
     read_only_required: tuple[str, ...] = ()
+    # Request members that carry a whole server-made object back, read-only fields included
+    # (PayPal's verify-webhook-signature takes the event as it was received).
+    read_only_echoed: tuple[str, ...] = ()
     # Methods whose request body the document marks required though the API takes none
     # (Cloudflare's record DELETE): a bodiless request is checked as if it sent "{}".
     optional_body: tuple[str, ...] = ()
@@ -255,7 +260,8 @@ class Referee:
             result = spec.unmarshal_request(request)
             if any(isinstance(e, PathError) for e in result.errors):
                 continue
-            problems = _problems(result.errors, self.quirks.read_only_required)
+            problems = _problems(result.errors, self.quirks.read_only_required,
+                                 self.quirks.read_only_echoed)
             if problems:
                 self._record(method, path, "request", " | ".join(problems[:5]))
             response = MockResponse(_sampled(response_body), status_code=status,
@@ -297,11 +303,12 @@ def _closest(error: Any) -> list[Any]:
     return [best_match(error.context)]
 
 
-def _problems(errors: Iterable[BaseException], allowed_missing: Iterable[str] = ()
-              ) -> list[str]:
+def _problems(errors: Iterable[BaseException], allowed_missing: Iterable[str] = (),
+              echoed: Iterable[str] = ()) -> list[str]:
     """The failing rules and where, not the whole value (a page of records would drown it);
-    ``required`` failures for ``allowed_missing`` names are left out (a documented quirk)."""
-    allowed = set(allowed_missing)
+    ``required`` failures for ``allowed_missing`` names, and read-only fields written inside an
+    ``echoed`` member, are left out (documented quirks)."""
+    allowed, echoes = set(allowed_missing), set(echoed)
     out = []
     for error in errors:
         schema_errors = getattr(error.__cause__, "schema_errors", None) or []
@@ -311,6 +318,9 @@ def _problems(errors: Iterable[BaseException], allowed_missing: Iterable[str] = 
             for leaf in _closest(schema_error):
                 missing = re.fullmatch(r"'(.+)' is a required property", str(leaf.message))
                 if leaf.validator == "required" and missing and missing.group(1) in allowed:
+                    continue
+                if (str(leaf.message).startswith("Tried to write read-only property")
+                        and list(leaf.absolute_path)[:1] and leaf.absolute_path[0] in echoes):
                     continue
                 where = "/".join(str(p) for p in leaf.absolute_path)
                 out.append(f"{type(error).__name__}: at /{where}: {str(leaf.message)[:300]}")
