@@ -17,6 +17,7 @@ from typing import Any
 
 from graphql import GraphQLError, GraphQLSyntaxError
 from strawberry.extensions import SchemaExtension
+from strawberry.schema.exceptions import InvalidOperationTypeError
 
 from panelql.application.errors import GatewayError
 from panelql.providers.errors import ProviderError
@@ -35,6 +36,8 @@ def shape(error: GraphQLError) -> GraphQLError:
         return _rebuild(error, original.message, original.extensions)
     if isinstance(original, GatewayError):
         return _rebuild(error, original.message, original.extensions)
+    if isinstance(original, InvalidOperationTypeError):
+        return _rebuild(error, _wrong_transport(original), {"code": "BAD_USER_INPUT"})
     # No cause, or a GraphQLError graphql-core raised itself (a variable failing coercion wraps
     # the scalar's GraphQLError): a problem with the request, not with the gateway.
     if original is None or isinstance(original, GraphQLError):
@@ -46,13 +49,21 @@ def shape(error: GraphQLError) -> GraphQLError:
                     {"code": "INTERNAL", "errorId": error_id})
 
 
+def _wrong_transport(error: InvalidOperationTypeError) -> str:
+    # Over HTTP the view answers these itself; what reaches here is a query or mutation sent
+    # over the legacy graphql-ws protocol, which strawberry runs for subscriptions only.
+    kind = error.operation_type.value
+    return (f"a {kind} cannot run over the legacy graphql-ws protocol, which carries "
+            "subscriptions only; send it over HTTP or graphql-transport-ws")
+
+
 def is_unexpected(error: GraphQLError) -> bool:
     """A bug or an unknown failure: not a parse/validation error, not one of ours."""
     original = error.original_error
     while isinstance(original, GraphQLError) and original.original_error is not None:
         original = original.original_error
     return original is not None and not isinstance(
-        original, GraphQLError | ProviderError | GatewayError)
+        original, GraphQLError | ProviderError | GatewayError | InvalidOperationTypeError)
 
 
 def _rebuild(error: GraphQLError, message: str, extensions: dict[str, Any]) -> GraphQLError:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Iterator
 
 import httpx
 import pytest
+from websockets.exceptions import ConnectionClosed
 
 from panelql_sim.catalyst import CatalystSim
 from panelql_sim.runner import BackgroundServers
@@ -151,3 +153,31 @@ async def test_websocket_without_a_key_is_refused(gw: GatewayUnderTest,
 async def test_key_in_websocket_headers_works(gw: GatewayUnderTest) -> None:
     async with ws_client(gw.url, **{"x-api-key": gw.admin_key}) as client:
         assert (await client.init())["type"] == "connection_ack"
+
+
+async def test_legacy_protocol_refuses_queries_with_a_code_and_no_error_log(
+        gw: GatewayUnderTest, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    async with ws_client(gw.url, LegacyWS) as client:
+        assert (await client.init({"x-api-key": gw.admin_key}))["type"] == "connection_ack"
+        await client.subscribe("{ servers(first: 1) { totalCount } }")
+        message = await client.recv()
+    assert message["type"] == "error"
+    assert message["payload"]["extensions"] == {"code": "BAD_USER_INPUT"}
+    assert "graphql-transport-ws" in message["payload"]["message"]
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.parametrize("cls", [TransportWS, LegacyWS], ids=["transport-ws", "legacy-ws"])
+async def test_bad_key_is_refused_as_documented(gw: GatewayUnderTest,
+                                                cls: type[TransportWS]) -> None:
+    async with ws_client(gw.url, cls) as client:
+        if cls is LegacyWS:
+            refused = await client.init({"x-api-key": "pql_unknown_key"})
+            assert refused["type"] == "connection_error"
+            assert refused["payload"]["extensions"]["code"] == "UNAUTHENTICATED"
+        else:
+            with pytest.raises(ConnectionClosed) as closed:
+                await client.init({"x-api-key": "pql_unknown_key"})
+                await client.recv()
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
