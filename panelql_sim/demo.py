@@ -41,7 +41,8 @@ def _nextpanel(site: str, location: str, used: int) -> DemoPanel:
 
 DEMO_PANELS: list[DemoPanel] = [
     DemoPanel("catalyst-main", "catalyst", "panelql_sim.catalyst:CatalystSim",
-              lambda s: {"api_key": s.api_key}, region="us-east"),
+              lambda s: {"api_key": s.api_key}, region="us-east",
+              options=lambda s, url: {"default_template": s.default_template}),
     DemoPanel("ptero-eu", "pterodactyl", "panelql_sim.pterodactyl:PterodactylSim",
               lambda s: {"application_key": s.application_key, "client_key": s.client_key},
               region="eu-west"),

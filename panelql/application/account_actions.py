@@ -15,12 +15,16 @@ from panelql.domain.records import AccountSpec, Ref, ResourceType
 from panelql.domain.status import AccountStatus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.contract import Capability, ComputeProvider, HostingProvider
+from panelql.providers.errors import NotFound
 
-# The seeds' permission names for server sub-users (seed 000 "Common Permission Sets").
+# The seeds' permission names for server sub-users (seed 000 "Common Permission Sets":
+# View-Only, Basic Management, Full Access) plus the few more the panels have in common.
+# Each adapter maps them to its panel's names and reports those it has no equivalent for.
 SERVER_PERMISSIONS = frozenset({
     "server.view", "server.start", "server.stop", "server.restart", "server.delete",
-    "server.read", "console.read", "console.write", "file.read", "file.write",
-    "backup.create", "backup.restore", "database.read", "database.write",
+    "server.read", "console.read", "console.write", "file.read", "file.write", "file.delete",
+    "backup.read", "backup.create", "backup.restore", "backup.delete",
+    "database.read", "database.write",
 })
 
 
@@ -73,8 +77,8 @@ async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionRe
                            Capability.ACCOUNT_SUSPEND)
     reason = validation.reason(reason)
     status = await _status(provider, ref.id)
-    if status is AccountStatus.SUSPENDED:  # the goal already holds: succeed, call nothing
-        return ActionResult(target=account_id, data={"reason": reason, "noop": True})
+    if status is AccountStatus.SUSPENDED:  # the goal already holds: a no-op
+        return ActionResult(target=account_id, data={"reason": reason, "changed": False})
     await provider.suspend_account(ref.id, reason)
     await _publish(ctx, provider, ref.id, status)
     return ActionResult(target=account_id, data={"reason": reason})
@@ -85,7 +89,7 @@ async def unsuspend(ctx: Context, account_id: str) -> ActionResult:
                            Capability.ACCOUNT_SUSPEND)
     status = await _status(provider, ref.id)
     if status is AccountStatus.ACTIVE:  # the goal already holds: succeed, call nothing
-        return ActionResult(target=account_id, data={"noop": True})
+        return ActionResult(target=account_id, data={"changed": False})
     if status is not AccountStatus.SUSPENDED:
         raise StateConflict("the account is not suspended", currentStatus=status.value)
     await provider.unsuspend_account(ref.id)
@@ -114,8 +118,14 @@ async def change_password(ctx: Context, account_id: str, password: str) -> Actio
 async def delete(ctx: Context, account_id: str) -> ActionResult:
     ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_DELETE)
-    status = await _status(provider, ref.id)
-    await provider.delete_account(ref.id)
+    found = (await provider.get_accounts([ref.id])).get(ref.id)
+    if found is None:  # already gone: the goal holds
+        return ActionResult(target=account_id, data={"deleted": account_id, "changed": False})
+    status = found.status
+    try:
+        await provider.delete_account(ref.id)
+    except NotFound:  # removed meanwhile by another writer
+        return ActionResult(target=account_id, data={"deleted": account_id, "changed": False})
     await _publish(ctx, provider, ref.id, status)
     return ActionResult(target=account_id, data={"deleted": account_id})
 
@@ -145,14 +155,24 @@ async def grant_access(ctx: Context, server_id: str, account_id: str,
     account = await _own_account(ctx, account_id)
     if account.connection != ref.connection:
         raise BadUserInput("the account must live on the server's provider", field="account")
-    granted = _permissions(permissions)
-    await provider.grant_access(ref.id, account.id, granted)
-    return ActionResult(target=server_id, data={"account": account_id, "permissions": granted})
+    requested = _permissions(permissions)
+    grant = await provider.grant_access(ref.id, account.id, requested)
+    data: dict[str, object] = {"account": account_id, "permissions": requested}
+    if grant is not None:
+        data["granted"] = grant.permissions
+        if grant.unmapped:
+            data["warnings"] = [
+                f"{provider.kind} has no equivalent for {name}; not granted"
+                for name in grant.unmapped]
+    return ActionResult(target=server_id, data=data)
 
 
 async def revoke_access(ctx: Context, server_id: str, account_id: str) -> ActionResult:
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_ACCESS)
     account = await _own_account(ctx, account_id)
-    await provider.revoke_access(ref.id, account.id)
-    return ActionResult(target=server_id, data={"account": account_id})
+    changed = await provider.revoke_access(ref.id, account.id)
+    data: dict[str, object] = {"account": account_id}
+    if changed is False:  # the user had no access: the goal holds
+        data["changed"] = False
+    return ActionResult(target=server_id, data=data)

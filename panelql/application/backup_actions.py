@@ -14,6 +14,7 @@ from panelql.application.targets import adapter_for, target
 from panelql.domain.records import BackupRecord, Ref, ResourceType, TaskHandle
 from panelql.domain.status import ServerStatus
 from panelql.providers.contract import Capability, ComputeProvider
+from panelql.providers.errors import NotFound
 
 S = ServerStatus
 NO_BACKUP_WHILE = {S.INSTALLING, S.RESTORING, S.DELETING, S.SUSPENDED, S.MIGRATING}
@@ -102,9 +103,15 @@ async def restore(ctx: Context, backup_id: str) -> ActionResult:
 async def delete(ctx: Context, backup_id: str) -> ActionResult:
     ref, server_id, upstream_backup, provider = await _backup_target(ctx, backup_id,
                                                                Capability.BACKUP_DELETE)
-    backup = await _existing(provider, server_id, upstream_backup)
+    server_gid = ids.encode(Ref(ref.connection, ResourceType.SERVER, server_id))
+    try:
+        backup = await _existing(provider, server_id, upstream_backup)
+    except NotFoundError:  # already gone: the goal holds
+        return ActionResult(target=server_gid, data={"deleted": backup_id, "changed": False})
     if backup.locked:
         raise StateConflict("the backup is locked", currentStatus="LOCKED")
-    await provider.delete_backup(server_id, upstream_backup)
-    server_gid = ids.encode(Ref(ref.connection, ResourceType.SERVER, server_id))
+    try:
+        await provider.delete_backup(server_id, upstream_backup)
+    except NotFound:
+        return ActionResult(target=server_gid, data={"deleted": backup_id, "changed": False})
     return ActionResult(target=server_gid, data={"deleted": backup_id})

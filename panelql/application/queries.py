@@ -24,6 +24,7 @@ from panelql.application.filters import (
 )
 from panelql.db.repositories import OperationRow
 from panelql.domain.records import (
+    AccessGrant,
     AccountRecord,
     BackupRecord,
     DnsZoneRecord,
@@ -232,6 +233,15 @@ async def list_backups(ctx: Context, f: BackupFilter) -> list[BackupRecord]:
         b for b in backups
         if (not f.statuses or b.status in f.statuses) and matches_text(f.search, (b.name, b.id))
     ]
+
+
+async def server_access(ctx: Context, server: ServerRecord) -> list[AccessGrant] | None:
+    """The server's access grants as the panel holds them; None where the kind has none."""
+    provider = ctx.gateway.providers.get(server.connection)
+    if not isinstance(provider, ComputeProvider) or not provider.supports(
+            Capability.SERVER_ACCESS):
+        return None
+    return await provider.list_access(server.id)
 
 
 def backup_ref_id(server_id: str, backup_id: str) -> str:

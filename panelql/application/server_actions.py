@@ -29,6 +29,7 @@ from panelql.domain.records import (
 )
 from panelql.domain.status import ServerStatus
 from panelql.providers.contract import Capability, ComputeProvider
+from panelql.providers.errors import NotFound
 
 S = ServerStatus
 ANY_STABLE = {S.RUNNING, S.STOPPED, S.ERROR, S.UNKNOWN, S.PAUSED}
@@ -88,7 +89,9 @@ async def suspend(ctx: Context, server_id: str, reason: str | None,
                            Capability.SERVER_SUSPEND)
     reason = validation.reason(reason)
     status = await _current(provider, ref, "suspend")
-    if status in (S.SUSPENDED, S.DELETING, S.INSTALLING):
+    if status is S.SUSPENDED:  # the goal already holds: a no-op, never an error
+        return ActionResult(target=server_id, data={"reason": reason, "changed": False})
+    if status in (S.DELETING, S.INSTALLING):
         raise conflict("suspend", status)
     # Panels stop the server as part of suspending it (Catalyst gets stopServer passed on);
     # on Proxmox the shutdown after marking the guest suspended is a task, followed here.
@@ -106,8 +109,8 @@ async def unsuspend(ctx: Context, server_id: str) -> ActionResult:
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_SUSPEND)
     status = await _current(provider, ref, "unsuspend")
-    if status is not S.SUSPENDED:
-        raise conflict("unsuspend", status)
+    if status is not S.SUSPENDED:  # not suspended is the goal: a no-op, never an error
+        return ActionResult(target=server_id, data={"changed": False})
     handle = await provider.unsuspend_server(ref.id)
     watch = ServerWatch(ctx.gateway.bus, provider, ref.id, status)
     await watch.observe()
@@ -138,6 +141,7 @@ async def resize(ctx: Context, server_id: str, resources: Resources,
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_RESIZE)
     validation.resources(resources.memory_mb, resources.cpu_cores, resources.disk_mb)
+    provider.check_resources(resources)  # before any call: never a silent change upstream
     status = await _current(provider, ref, "resize")
     if status in (S.SUSPENDED, S.INSTALLING, S.RESTORING, S.DELETING, S.MIGRATING):
         raise conflict("resize", status)
@@ -172,11 +176,20 @@ def _resize_step(provider: ComputeProvider, server_id: str, resources: Resources
     return Step("resize", run)
 
 
+def precheck(ctx: Context, connection: str, resources: Resources) -> None:
+    """Sizes refused before anything reaches the panel (placement included): the gateway's
+    ranges, then the panel's own rules (Catalyst: whole CPU cores)."""
+    provider = adapter_for(ctx, connection, ComputeProvider, Capability.SERVER_CREATE)
+    validation.resources(resources.memory_mb, resources.cpu_cores, resources.disk_mb)
+    provider.check_resources(resources)
+
+
 async def create(ctx: Context, spec: ServerSpec, connection: str) -> ActionResult:
     provider = adapter_for(ctx, connection, ComputeProvider, Capability.SERVER_CREATE)
     validation.name(spec.name)
     validation.resources(spec.resources.memory_mb, spec.resources.cpu_cores,
                          spec.resources.disk_mb)
+    provider.check_resources(spec.resources)
     validation.ports(spec.ports)
     created = await provider.create_server(spec)
     if isinstance(created, TaskHandle):
@@ -204,7 +217,9 @@ async def delete(ctx: Context, server_id: str, final_backup: bool) -> ActionResu
     in the operation, stopping at the first failure with the step named."""
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_DELETE)
-    status = await _current(provider, ref, "delete")
+    status = await read_status(provider, ref.id)
+    if status is None:  # already gone: the goal holds
+        return ActionResult(target=server_id, data={"changed": False})
     if status in (S.DELETING,):
         raise conflict("delete", status)
     if final_backup and not provider.supports(Capability.BACKUP_CREATE):
@@ -217,7 +232,10 @@ async def delete(ctx: Context, server_id: str, final_backup: bool) -> ActionResu
         steps.append(_power_step("stop", provider, ref.id, PowerAction.STOP, watch))
 
     async def remove() -> Probe:
-        handle = await provider.delete_server(ref.id)
+        try:
+            handle = await provider.delete_server(ref.id)
+        except NotFound:  # gone meanwhile (another writer): what was asked holds
+            handle = None
         if handle is not None:
             return task_probe(provider, handle)
         return watch.until({None}, failed=())

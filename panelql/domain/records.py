@@ -97,7 +97,8 @@ class NodeRecord:
     name: str
     status: NodeStatus
     raw_status: str | None
-    region: str | None = None
+    region: str | None = None  # a name people use ("us-east"), what placement matches
+    region_id: str | None = None  # the panel's own id of that region, when it has one
     # Capacity already includes overallocation where the panel allows it.
     capacity: Resources = field(default_factory=Resources)
     allocated: Resources = field(default_factory=Resources)
@@ -118,6 +119,20 @@ class AccountRecord:
     usage: Usage | None = None
     external_ref: str | None = None
     created_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class AccessGrant:
+    """One panel user's access to one server, in the panel's own permission names.
+
+    ``unmapped`` holds requested names the panel has no equivalent for (dropped, not sent),
+    so the mutation can warn instead of silently granting less than asked.
+    """
+
+    account_id: str
+    permissions: list[str]
+    username: str | None = None
+    unmapped: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from collections.abc import Mapping, Sequence
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from panelql.domain.records import (
+    AccessGrant,
     AccountRecord,
     AccountSpec,
     BackupRecord,
@@ -200,11 +201,22 @@ class ComputeProvider(Provider):
     async def delete_backup(self, server_id: str, backup_id: str) -> None:
         raise self._unsupported(Capability.BACKUP_DELETE)
 
+    def check_resources(self, resources: Resources) -> None:
+        """Refuse, before any upstream call, sizes the panel would refuse or silently change
+        (Catalyst: whole CPU cores only). Raises InvalidRequest naming the field."""
+
     async def grant_access(self, server_id: str, account_id: str,
-                           permissions: Sequence[str]) -> None:
+                           permissions: Sequence[str]) -> AccessGrant | None:
+        """Grant the seeds' permission names, mapped to the panel's. Returns what was granted
+        (with the names the panel has no equivalent for) when the adapter knows."""
         raise self._unsupported(Capability.SERVER_ACCESS)
 
-    async def revoke_access(self, server_id: str, account_id: str) -> None:
+    async def revoke_access(self, server_id: str, account_id: str) -> bool | None:
+        """False when the user had no access (nothing to revoke: a no-op, not an error)."""
+        raise self._unsupported(Capability.SERVER_ACCESS)
+
+    async def list_access(self, server_id: str) -> list[AccessGrant]:
+        """Who besides the owner may use the server, in the panel's permission names."""
         raise self._unsupported(Capability.SERVER_ACCESS)
 
 

@@ -2,10 +2,12 @@
 
     ProviderError
      ├── NotFound                 the upstream object does not exist (404)
-     ├── Conflict                 wrong state for the action (409, Catalyst/VirtFusion 423)
- │    └── CapacityExhausted   the target (a NextPanel server) has no free account slot
+     ├── Conflict                 wrong state for the action (409, Catalyst/VirtFusion 423), or
+     │                            a 403 saying a feature is disabled for this object
+     │    └── CapacityExhausted    the target (a NextPanel server) has no free account slot
      ├── RateLimited              429; carries ``retry_after`` seconds when the upstream says
-     ├── AuthenticationFailed     401/403: bad or insufficient credentials
+     ├── AuthenticationFailed     401, or a 403 whose body blames the key: the key is rejected
+     ├── Forbidden                403 for this object (owner-only rules, per-object roles)
      ├── InvalidRequest           400/422: the upstream rejected our input
      ├── Unavailable              network error, timeout, 5xx, open circuit
      ├── UnexpectedResponse       the upstream answered something we cannot parse
@@ -89,7 +91,26 @@ class RateLimited(ProviderError):
 
 
 class AuthenticationFailed(ProviderError):
+    """The upstream rejected the gateway's key itself (every call would fail the same way)."""
+
     code = "PROVIDER_ERROR"
+    reason = "AUTHENTICATION"
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        return {**super().extensions, "reason": self.reason}
+
+
+class Forbidden(ProviderError):
+    """The key is fine but this object is off limits to it (the panel's own rule, e.g.
+    Catalyst's "only the owner may grant access"); the message is the panel's."""
+
+    code = "FORBIDDEN"
+
+    def __init__(self, message: str, *, panel_message: str | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.panel_message = panel_message  # what the panel said, for adapters to rephrase
 
 
 class InvalidRequest(ProviderError):
@@ -100,6 +121,16 @@ class InvalidRequest(ProviderError):
     ) -> None:
         super().__init__(message, **kwargs)
         self.fields = fields or {}
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """The upstream's per-field complaints reach the client: ``field`` names the first
+        (as the gateway's own BAD_USER_INPUT does), ``fields`` maps each to its message."""
+        ext = super().extensions
+        if self.fields:
+            ext["field"] = next(iter(self.fields))
+            ext["fields"] = dict(self.fields)
+        return ext
 
 
 class Unavailable(ProviderError):

@@ -20,6 +20,7 @@ from panelql.providers import fastpool, read_memo, request_ids
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
+    Forbidden,
     InvalidRequest,
     NotFound,
     ProviderError,
@@ -168,8 +169,10 @@ def error_for_status(
     debug = {"status": status, "url": str(response.request.url.copy_with(query=None))}
     kwargs: dict[str, Any] = {"provider": provider, "debug": debug, "upstream_status": status}
     text = message or f"{provider} answered HTTP {status}"
-    if status in (401, 403):
+    if status == 401:
         return AuthenticationFailed(f"{provider} rejected the gateway's credentials", **kwargs)
+    if status == 403:
+        return forbidden(message, provider, kwargs)
     if status == 404:
         return NotFound(message or "not found upstream", **kwargs)
     if status == 409:
@@ -186,6 +189,29 @@ def error_for_status(
     if status >= 500:
         return Unavailable(f"{provider} is failing (HTTP {status})", **kwargs)
     return UnexpectedResponse(f"{provider} answered HTTP {status}", **kwargs)
+
+
+# A 403 is not always a bad key. Its body says which kind it is: words about the key or the
+# caller's address mean every call will fail (the key is rejected); "disabled"/"not enabled"
+# means a feature is off for this object (a wrong state, CONFLICT); anything else is the panel
+# refusing this one object (FORBIDDEN), e.g. catalyst-backend/src/routes/servers/invites.ts
+# @747660b5 answers 403 {"error":"Forbidden"} to anyone but the server's owner, and
+# routes/backups.ts 403 {"error":"Backup allocation disabled. Configure S3 or SFTP…"}.
+_KEY_WORDS = ("api key", "api-key", "apikey", "token", "credential", "unauthenticated",
+              "authentication", "ip address", "not authorized to access the api")
+_DISABLED_WORDS = ("disabled", "not enabled", "is turned off")
+
+
+def forbidden(message: str | None, provider: str, kwargs: dict[str, Any]) -> ProviderError:
+    """Classify one 403 by what the panel said (the shared rule; see the table above)."""
+    text = (message or "").strip()
+    lowered = text.lower()
+    if any(word in lowered for word in _KEY_WORDS):
+        return AuthenticationFailed(f"{provider} rejected the gateway's credentials", **kwargs)
+    if any(word in lowered for word in _DISABLED_WORDS):
+        return Conflict(f"{provider}: {text}", **kwargs)
+    return Forbidden(f"{provider} does not allow this for this object: {text or 'Forbidden'}",
+                     panel_message=text or None, **kwargs)
 
 
 class Upstream:

@@ -174,6 +174,7 @@ class Mutation(CustomerMutation, KeyMutation):
     async def create_server(self, info: Info, input: CreateServerInput,
                             idempotency_key: Key = None) -> ServerPayload:
         async def run() -> ActionResult:
+            server_actions.precheck(info.context, input.provider, input.resources.to_record())
             node = ids.decode(input.node, ResourceType.NODE).id if input.node else \
                 await _place(info, input)
             if input.node and ids.decode(input.node).connection != input.provider:

@@ -34,6 +34,17 @@ class Payload:
     def replayed(self) -> bool:
         return self.result.replayed
 
+    @strawberry.field(description="False when the goal already held (unsuspending an active "
+                                  "server, revoking a grant that is not there, deleting what "
+                                  "is gone): nothing was sent upstream and nothing changed.")
+    def changed(self) -> bool:
+        return bool(self.result.data.get("changed", True))
+
+    @strawberry.field(description="What the panel could not do exactly as asked, e.g. "
+                                  "permissions it has no equivalent for.")
+    def warnings(self) -> list[str]:
+        return [str(w) for w in self.result.data.get("warnings") or []]
+
     @strawberry.field(description="Follow long upstream work here or via operationUpdated.")
     async def operation(self, info: Info) -> Operation | None:
         if self.result.operation_id is None:

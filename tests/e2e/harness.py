@@ -79,10 +79,11 @@ def gateway_of(gw: GatewayUnderTest) -> Any:
 
 
 def serve_sim(background: BackgroundServers, name: str, sim: SimPanel, kind: str,
-              credentials: dict[str, str], path: str = "") -> ProviderEntry:
+              credentials: dict[str, str], path: str = "",
+              options: dict[str, Any] | None = None) -> ProviderEntry:
     served = background.serve(name, sim.app())
     return ProviderEntry(name=name, kind=kind, base_url=served.url + path,
-                         credentials=dict(credentials))
+                         credentials=dict(credentials), options=dict(options or {}))
 
 
 async def wait_for_subscribers(gw: GatewayUnderTest, topic: str, count: int,

@@ -20,7 +20,8 @@ query($first: Int) { servers(first: $first) { totalCount
 
 def _gateway(background: BackgroundServers, tmp: Path, tag: str, servers: int,
              **settings: object) -> GatewayUnderTest:
-    sim = CatalystSim(servers=servers, users=max(4, servers // 5), nodes=4)
+    # users: players besides the API key's admin, which the panel lists too (100 in one page)
+    sim = CatalystSim(servers=servers, users=max(4, servers // 5) - 1, nodes=4)
     entry = serve_sim(background, f"cat-{tag}", sim, "catalyst", {"api_key": sim.api_key})
     return start_gateway(background, f"gw-{tag}", {entry.name: sim}, [entry],
                          tmp / f"{tag}.db", **settings)

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from panelql_sim.catalyst import CatalystSim
+from panelql_sim.catalyst import DEFAULT_TEMPLATE, CatalystSim
 from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
 
@@ -21,7 +21,8 @@ def gw(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
        ) -> Iterator[GatewayUnderTest]:
     sim = CatalystSim(servers=6, nodes=3)
     sim.knobs.transition_seconds = 0.2
-    entry = serve_sim(background, "cat-life", sim, "catalyst", {"api_key": sim.api_key})
+    entry = serve_sim(background, "cat-life", sim, "catalyst", {"api_key": sim.api_key},
+                      options={"default_template": DEFAULT_TEMPLATE})
     yield start_gateway(background, "gw-life", {"cat-life": sim}, [entry],
                         tmp_path_factory.mktemp("life") / "life.db",
                         operation_poll_seconds=0.05)
@@ -59,7 +60,7 @@ def test_billing_flow_provision_to_termination(gw: GatewayUnderTest) -> None:
     sim = gw.sims["cat-life"]
     assert isinstance(sim, CatalystSim)
     created = mutate(gw, CREATE, {"input": {
-        "provider": "cat-life", "name": "Customer Server #12345",
+        "provider": "cat-life", "name": "Customer Server 12345",
         "resources": {"memoryMb": 4096, "cpuCores": 2, "diskMb": 10240},
         "placement": {"region": "us-east"}, "ports": [25565]}})
     server = created["server"]
@@ -154,9 +155,101 @@ def test_input_validation_is_field_level(gw: GatewayUnderTest) -> None:
 def test_not_supported_is_visible_in_capabilities(gw: GatewayUnderTest) -> None:
     caps = gw.query("{ providers { capabilities } }")["data"]["providers"][0]["capabilities"]
     assert "SERVER_POWER" in caps and "INVOICE_PAY" not in caps
-    body = gw.query('mutation { createAccount(input: {provider: "cat-life", username: "abc"}) '
-                    "{ replayed } }")
+    assert "ACCOUNT_CREATE" in caps and "ACCOUNT_SUSPEND" not in caps
+    body = gw.query('mutation($id: ID!) { suspendAccount(id: $id) { replayed } }',
+                    {"id": _any_account(gw)})
     assert body["errors"][0]["extensions"]["code"] == "NOT_SUPPORTED"
+
+
+def _any_account(gw: GatewayUnderTest) -> str:
+    body = gw.query("{ accounts(first: 1) { edges { node { id } } } }")
+    return body["data"]["accounts"]["edges"][0]["node"]["id"]  # type: ignore[no-any-return]
+
+
+ORDER_USER = """mutation($input: CreateAccountInput!) {
+  createAccount(input: $input) { account { id username email } } }"""
+GRANT = """mutation($server: ID!, $account: ID!, $permissions: [String!]!) {
+  grantServerAccess(server: $server, account: $account, permissions: $permissions) {
+    changed warnings server { access { account username permissions } } } }"""
+REVOKE = """mutation($server: ID!, $account: ID!) {
+  revokeServerAccess(server: $server, account: $account) { changed } }"""
+
+
+def test_order_user_server_with_owner_region_and_grants(gw: GatewayUnderTest) -> None:
+    """Seed 000's order flow through PanelQL: a panel user, then a server owned by that user
+    in a region, then access for a second user; every upstream rule as Catalyst has it."""
+    sim = gw.sims["cat-life"]
+    assert isinstance(sim, CatalystSim)
+    buyer = mutate(gw, ORDER_USER, {"input": {
+        "provider": "cat-life", "username": "buyer777", "email": "buyer777@example.com",
+        "password": "s3cure-Passw0rd!"}})["account"]
+    assert buyer["username"] == "buyer777"
+    created = mutate(gw, CREATE.replace("node { name }", "node { name region regionId } "
+                                        "owner { id username } addresses"), {"input": {
+        "provider": "cat-life", "name": "Order 777 server", "owner": buyer["id"],
+        "resources": {"memoryMb": 2048, "cpuCores": 1, "diskMb": 10240},
+        "placement": {"region": "eu-west"}}})
+    server = created["server"]
+    assert server["owner"] == {"id": buyer["id"], "username": "buyer777"}
+    assert server["node"]["region"] == "eu-west"
+    assert server["node"]["regionId"] == sim.nodes[
+        next(n for n in sim.nodes if sim.region_of(n) == "eu-west")]["locationId"]
+    assert server["addresses"] and server["addresses"][0].endswith(":25565")
+    upstream = next(s for s in sim.servers.values() if s.name == "Order 777 server")
+    assert upstream.owner_id != sim.key_user and sim.region_of(upstream.node_id) == "eu-west"
+
+    # Only the owner may grant on Catalyst: the gateway's key is not this server's owner.
+    friend = _any_account(gw)
+    refused = gw.query(GRANT, {"server": server["id"], "account": friend,
+                               "permissions": ["server.view"]})
+    ext = refused["errors"][0]["extensions"]
+    assert ext["code"] == "FORBIDDEN" and not ext["retryable"]
+    assert "owner" in refused["errors"][0]["message"]
+
+    # On a server the key's user owns, the seed's "Full Access" set is granted and read back.
+    own = next(s for s in sim.servers.values() if s.owner_id == sim.key_user)
+    own_id = gw.query("{ servers(first: 100) { edges { node { id upstreamId } } } }")
+    own_gid = next(e["node"]["id"] for e in own_id["data"]["servers"]["edges"]
+                   if e["node"]["upstreamId"] == own.id)
+    full = ["server.start", "server.stop", "server.restart", "console.read", "console.write",
+            "file.read", "file.write", "file.delete", "backup.create", "backup.restore"]
+    granted = mutate(gw, GRANT, {"server": own_gid, "account": buyer["id"],
+                                 "permissions": full})
+    assert granted["changed"] and granted["warnings"] == []
+    (entry,) = [a for a in granted["server"]["access"] if a["account"] == buyer["id"]]
+    assert entry["username"] == "buyer777"
+    assert set(entry["permissions"]) == {"server.start", "server.stop", "console.read",
+                                         "console.write", "file.read", "file.write",
+                                         "backup.create", "backup.restore"}
+    assert mutate(gw, REVOKE, {"server": own_gid, "account": buyer["id"]})["changed"] is True
+    again = mutate(gw, REVOKE, {"server": own_gid, "account": buyer["id"]})
+    assert again["changed"] is False  # nothing to revoke: a no-op, not a retryable 500
+
+
+def test_fractional_cpu_is_refused_before_the_panel_is_asked(gw: GatewayUnderTest) -> None:
+    sim = gw.sims["cat-life"]
+    assert isinstance(sim, CatalystSim)
+    creates = sim.stats.get("POST /api/servers", 0)
+    body = gw.query(CREATE, {"input": {
+        "provider": "cat-life", "name": "half core",
+        "resources": {"memoryMb": 2048, "cpuCores": 1.5, "diskMb": 10240}}})
+    ext = body["errors"][0]["extensions"]
+    assert ext["code"] == "BAD_USER_INPUT" and ext["field"] == "resources.cpuCores"
+    assert sim.stats.get("POST /api/servers", 0) == creates
+    resize = gw.query("mutation($id: ID!) { updateServerResources(id: $id, resources: "
+                      "{cpuCores: 2.5}) { operation { id } } }", {"id": _any_server(gw)})
+    assert resize["errors"][0]["extensions"]["field"] == "resources.cpuCores"
+
+
+def test_goals_that_already_hold_are_no_ops(gw: GatewayUnderTest) -> None:
+    sim = gw.sims["cat-life"]
+    assert isinstance(sim, CatalystSim)
+    listing = gw.query("{ servers(first: 100) { edges { node { id status } } } }")
+    active = next(e["node"]["id"] for e in listing["data"]["servers"]["edges"]
+                  if e["node"]["status"] in ("RUNNING", "STOPPED"))
+    unsuspended = mutate(gw, "mutation($id: ID!) { unsuspendServer(id: $id) { changed "
+                             "server { status } } }", {"id": active})
+    assert unsuspended["changed"] is False
 
 
 def _any_server(gw: GatewayUnderTest) -> str:

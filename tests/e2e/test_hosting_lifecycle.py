@@ -48,13 +48,16 @@ def test_hosting_account_billing_flow(gw: GatewayUnderTest) -> None:
                "{ replayed } }", {"id": account["id"]})
     assert account_status(gw, account["id"]) == "SUSPENDED"
     sim.reset_stats()
-    twice = mutate(gw, "mutation($id: ID!) { suspendAccount(id: $id) { account { status } } }",
-                   {"id": account["id"]})  # the goal already holds: a no-op, not an error
-    assert twice["account"]["status"] == "SUSPENDED"
+    twice = mutate(gw, "mutation($id: ID!) { suspendAccount(id: $id) { changed account { "
+                       "status } } }", {"id": account["id"]})  # the goal already holds: a no-op
+    assert twice == {"changed": False, "account": {"status": "SUSPENDED"}}
     assert sim.command_stats["SELECT_USERS"] == 0  # nothing was sent to suspend it again
     mutate(gw, "mutation($id: ID!) { unsuspendAccount(id: $id) { replayed } }",
            {"id": account["id"]})
     assert account_status(gw, account["id"]) == "ACTIVE"
+    again = mutate(gw, "mutation($id: ID!) { unsuspendAccount(id: $id) { changed } }",
+                   {"id": account["id"]})
+    assert again == {"changed": False}
 
     upgraded = mutate(gw, 'mutation($id: ID!) { changeAccountPackage(id: $id, package: '
                           '"business") { account { package } } }', {"id": account["id"]})
@@ -68,3 +71,7 @@ def test_hosting_account_billing_flow(gw: GatewayUnderTest) -> None:
     mutate(gw, "mutation($id: ID!) { deleteAccount(id: $id) { deletedId } }", {"id": account["id"]})
     gone = gw.query("query($id: ID!) { account(id: $id) { id } }", {"id": account["id"]})
     assert gone["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    # Deleting what is gone holds the goal already: a no-op with the same deletedId.
+    twice = mutate(gw, "mutation($id: ID!) { deleteAccount(id: $id) { deletedId changed } }",
+                   {"id": account["id"]})
+    assert twice == {"deletedId": account["id"], "changed": False}

@@ -62,7 +62,7 @@ async def test_servers_from_hand_written_payload(provider: CatalystProvider) -> 
     route = respx.get(f"{BASE}/api/servers").mock(
         return_value=httpx.Response(200, json=fixture("catalyst", "servers.json")))
     servers = {s.id: s for s in await provider.list_servers()}
-    assert route.calls.last.request.headers["x-api-key"] == "catalyst_k"
+    assert route.calls.last.request.headers["authorization"] == "Bearer catalyst_k"
     running = servers["cm5srv0001"]
     assert running.status is ServerStatus.RUNNING
     assert running.usage is not None and running.usage.cpu_percent == 45.2

@@ -1,5 +1,10 @@
 """Catalyst adapter: compute (servers, nodes, backups) and hosting (panel users as Accounts).
 
+Checked against catalystctl/catalyst @747660b5 (v1.1.18): API keys go in
+``Authorization: Bearer catalyst_…`` (catalyst-backend/src/index.ts ``authenticate``; the
+``x-api-key`` header is ignored), failures are ``{"error": …}`` and validation failures add
+``details: [{field, message}]`` (src/lib/validation.ts ``validateRequestBody``).
+
 Batching: ``GET /api/servers`` returns every server with its latest metrics in one call, and
 ``GET /api/nodes`` every node; users come from ``GET /api/admin/users`` in pages of 100. Backups
 have no cross-server list, so they cost one call per server, with bounded concurrency.
@@ -11,6 +16,8 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
+
+import httpx
 
 from panelql.domain.records import (
     AccountRecord,
@@ -28,7 +35,7 @@ from panelql.domain.status import (
 )
 from panelql.providers import read_memo
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
-from panelql.providers.catalyst.mapping import SERVER_STATUS, backup_status
+from panelql.providers.catalyst.mapping import INPUT_FIELDS, SERVER_STATUS, backup_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import (
     Capability,
@@ -36,6 +43,7 @@ from panelql.providers.contract import (
     Family,
     HostingProvider,
 )
+from panelql.providers.errors import InvalidRequest, ProviderError
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.values import parse_time
 
@@ -50,13 +58,48 @@ def read_error(body: Any) -> str | None:
     return None
 
 
+def read_details(body: Any) -> dict[str, str]:
+    """``details`` of a validation failure, keyed by the GraphQL input field to fix.
+
+    validation.ts @747660b5 formats zod issues as ``[{field: "allocatedCpuCores", message:
+    "Invalid input: expected int, received number"}]``; a non-zod failure makes ``details`` a
+    plain string."""
+    if not isinstance(body, dict):
+        return {}
+    details = body.get("details")
+    if isinstance(details, str):
+        return {"input": details}
+    fields: dict[str, str] = {}
+    if isinstance(details, list):
+        for item in details:
+            if isinstance(item, dict) and isinstance(item.get("message"), str):
+                name = str(item.get("field") or "input")
+                fields.setdefault(INPUT_FIELDS.get(name, name), str(item["message"]))
+    return fields
+
+
+class CatalystUpstream(Upstream):
+    """Catalyst's error bodies: validation ``details`` reach the client per field."""
+
+    def failure(self, response: httpx.Response, body: Any) -> ProviderError:
+        error = super().failure(response, body)
+        fields = read_details(body)
+        if isinstance(error, InvalidRequest) and fields:
+            detail = "; ".join(f"{k}: {v}" for k, v in fields.items())
+            return InvalidRequest(f"{error.message} ({detail})", fields=fields,
+                                  provider=error.provider, debug=error.debug,
+                                  upstream_status=error.upstream_status)
+        return error
+
+
 
 class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
     kind = "catalyst"
     families = frozenset({Family.COMPUTE, Family.HOSTING})
     capabilities = frozenset({
         Capability.SERVER_READ, Capability.NODE_READ, Capability.BACKUP_READ,
-        Capability.ACCOUNT_READ, Capability.SERVER_CREATE, Capability.SERVER_POWER,
+        Capability.ACCOUNT_READ, Capability.ACCOUNT_CREATE, Capability.SERVER_CREATE,
+        Capability.SERVER_POWER,
         Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL,
         Capability.SERVER_RESIZE, Capability.SERVER_DELETE, Capability.SERVER_ACCESS,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
@@ -69,12 +112,14 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
+        # catalyst-backend/src/index.ts @747660b5: only a Bearer token starting "catalyst" is
+        # tried as an API key; anything else is looked up as a session (401 Unauthorized).
         client = clients.build(
             config.base_url.rstrip("/"),
-            headers={"x-api-key": config.credential("api_key")},
+            headers={"Authorization": f"Bearer {config.credential('api_key')}"},
             timeout=config.timeout_seconds,
         )
-        return cls(config, Upstream(client, config.name, read_error))
+        return cls(config, CatalystUpstream(client, config.name, read_error))
 
     async def _data(self, path: str, **params: Any) -> Any:
         body = await self.api.json("GET", path, params=params or None)
@@ -112,8 +157,7 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
                                 cpu_cores=raw.get("allocatedCpuCores"),
                                 disk_mb=raw.get("allocatedDiskMb")),
             usage=usage,
-            addresses=[f"{raw['primaryIp']}:{raw.get('primaryPort')}"] if raw.get("primaryIp")
-            else [],
+            addresses=_addresses(raw),
             created_at=parse_time(raw.get("createdAt")), external_ref=raw.get("uuid"),
         )
 
@@ -135,7 +179,9 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
             connection=self.name, id=str(raw["id"]), name=str(raw.get("name", "")),
             status=NodeStatus.ONLINE if online else NodeStatus.OFFLINE,
             raw_status="online" if online else "offline",
-            region=_str(raw.get("locationId")),
+            # routes/nodes.ts @747660b5 includes location {id, name}: people (and placement)
+            # say "us-east", not the location's cuid.
+            region=_location_name(raw), region_id=_str(raw.get("locationId")),
             capacity=Resources(memory_mb=raw.get("maxMemoryMb"),
                                cpu_cores=raw.get("maxCpuCores"), disk_mb=None),
             allocated=Resources(
@@ -201,4 +247,27 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _location_name(raw: dict[str, Any]) -> str | None:
+    location = raw.get("location")
+    if isinstance(location, dict) and location.get("name"):
+        return str(location["name"])
+    return None
+
+
+def _addresses(raw: dict[str, Any]) -> list[str]:
+    """Where players connect: ``connection.host``/``port`` as the server serializer builds it
+    (routes/servers/_helpers.ts buildConnectionInfo @747660b5: the assigned IP, else the host
+    network IP, else the node's public address). The subdomain is a bare label there, so it is
+    not an address on its own."""
+    connection = raw.get("connection")
+    found: list[str] = []
+    if isinstance(connection, dict) and connection.get("host"):
+        port = connection.get("port")
+        host = str(connection["host"])
+        found.append(f"{host}:{port}" if port else host)
+    elif raw.get("primaryIp"):
+        found.append(f"{raw['primaryIp']}:{raw.get('primaryPort')}")
+    return found
 

@@ -2,6 +2,11 @@
 
 Start/stop/restart/kill/install answer at once and the node agent finishes later, so they
 return None and the gateway follows the server's status.
+
+Request bodies follow catalyst-backend @747660b5: ``serverCreateSchema`` in
+src/lib/validation.ts (POST /api/servers), routes/servers/core.ts (PUT /api/servers/:id),
+routes/servers/power.ts (suspend/unsuspend), routes/servers/invites.ts (access),
+routes/backups.ts and routes/admin.ts (POST /api/admin/users).
 """
 
 from __future__ import annotations
@@ -10,6 +15,9 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from panelql.domain.records import (
+    AccessGrant,
+    AccountRecord,
+    AccountSpec,
     BackupRecord,
     PowerAction,
     Resources,
@@ -17,7 +25,19 @@ from panelql.domain.records import (
     ServerSpec,
 )
 from panelql.domain.status import BackupStatus
+from panelql.providers.catalyst.mapping import access_permissions
+from panelql.providers.config import ConnectionConfig
+from panelql.providers.errors import Conflict, Forbidden, InvalidRequest
 from panelql.providers.http import Upstream, expect
+
+# serverCreateSchema / serverUpdateSchema bounds (validation.ts @747660b5).
+MEMORY_MB = (512, 131072)
+CPU_CORES = (1, 128)
+DISK_MB = (1024, 1048576)
+NETWORK_MODES = ("bridge", "macvlan", "host", "mc-lan-static", "mc-lan-dynamic")
+DEFAULT_PORT = 25565
+OWNER_ONLY = ("Catalyst lets only the server's owner change who can use it; the gateway's API "
+              "key does not belong to the owner of this server (the panel answered: {})")
 
 
 class CatalystLifecycle:
@@ -26,23 +46,78 @@ class CatalystLifecycle:
     api: Upstream
     if TYPE_CHECKING:  # provided by the adapter class this is mixed into
         name: str
+        config: ConnectionConfig
 
         def _server(self, raw: dict[str, Any]) -> ServerRecord: ...
+
+        def _account(self, raw: dict[str, Any]) -> AccountRecord: ...
 
     async def _post(self, path: str, body: dict[str, Any] | None = None) -> Any:
         return await self.api.json("POST", path, json=body or {})
 
+    def _invalid(self, field: str, message: str) -> InvalidRequest:
+        return InvalidRequest(message, fields={field: message}, provider=self.name)
+
+    def check_resources(self, resources: Resources) -> None:
+        """Catalyst stores whole CPU cores (``z.number().int()``); on PUT there is no schema,
+        so 1.5 would be truncated to 1 and answered 200. Refuse before any call instead."""
+        cpu = resources.cpu_cores
+        if cpu is not None:
+            if float(cpu) != int(cpu):
+                raise self._invalid("resources.cpuCores",
+                                    f"Catalyst allocates whole CPU cores; {cpu} is not one "
+                                    "(give 1, 2, 3, …)")
+            _within(self, "resources.cpuCores", int(cpu), CPU_CORES, "CPU cores")
+        if resources.memory_mb is not None:
+            _within(self, "resources.memoryMb", resources.memory_mb, MEMORY_MB, "MB of memory")
+        if resources.disk_mb is not None:
+            _within(self, "resources.diskMb", resources.disk_mb, DISK_MB, "MB of disk")
+
+    async def _location_of(self, node_id: str) -> str:
+        body = await self.api.json("GET", f"/api/nodes/{node_id}")
+        expect(isinstance(body, dict) and isinstance(body.get("data"), dict), self.name,
+               "node answer")
+        location = body["data"].get("locationId")
+        expect(isinstance(location, str) and bool(location), self.name, "node location")
+        return str(location)
+
     async def create_server(self, spec: ServerSpec) -> ServerRecord:
-        port = spec.ports[0] if spec.ports else 25565
-        body = {
-            "name": spec.name, "templateId": spec.template or "minecraft-paper",
-            "nodeId": spec.node_id, "locationId": spec.options.get("locationId"),
-            "allocatedMemoryMb": spec.resources.memory_mb,
-            "allocatedCpuCores": spec.resources.cpu_cores,
-            "allocatedDiskMb": spec.resources.disk_mb, "primaryPort": port,
-            "environment": spec.options.get("environment", {}),
+        self.check_resources(spec.resources)
+        res = spec.resources
+        if res.memory_mb is None or res.cpu_cores is None or res.disk_mb is None:
+            raise self._invalid("resources", "Catalyst needs memoryMb, cpuCores and diskMb")
+        options = dict(spec.options)
+        template = spec.template or self.config.options.get("default_template")
+        if not template:
+            raise self._invalid("template", "give the Catalyst template id to install")
+        network = str(options.pop("networkMode", None)
+                      or self.config.options.get("network_mode") or "bridge")
+        if network not in NETWORK_MODES:
+            raise self._invalid("options.networkMode",
+                                f"networkMode must be one of {', '.join(NETWORK_MODES)}")
+        backup_mb = options.pop("backupAllocationMb", None)
+        if backup_mb is None:
+            backup_mb = self.config.options.get("backup_allocation_mb", res.disk_mb)
+        environment = options.pop("environment", None) or {}
+        if not isinstance(environment, dict):
+            raise self._invalid("options.environment", "environment must be an object")
+        body: dict[str, Any] = {
+            "name": spec.name, "templateId": str(template), "nodeId": spec.node_id,
+            # Required by serverCreateSchema; a node belongs to exactly one location.
+            "locationId": str(options.pop("locationId", None)
+                              or await self._location_of(spec.node_id)),
+            "allocatedMemoryMb": int(res.memory_mb), "allocatedCpuCores": int(res.cpu_cores),
+            "allocatedDiskMb": int(res.disk_mb), "backupAllocationMb": int(str(backup_mb)),
+            "primaryPort": spec.ports[0] if spec.ports else DEFAULT_PORT,
+            "networkMode": network,
+            "environment": {str(k): str(v) for k, v in environment.items()},
         }
-        created = await self._post("/api/servers", {k: v for k, v in body.items() if v is not None})
+        if spec.owner_id:
+            body["ownerId"] = spec.owner_id  # else the server belongs to the key's user
+        # What else the caller passes in options goes as the panel names it (description,
+        # portBindings, primaryIp, allocationId, subdomain, databaseAllocation).
+        body.update({k: v for k, v in options.items() if k not in body})
+        created = await self._post("/api/servers", body)
         expect(isinstance(created, dict) and isinstance(created.get("data"), dict), self.name,
                "created server")
         return self._server(created["data"])
@@ -52,23 +127,43 @@ class CatalystLifecycle:
 
     async def suspend_server(self, server_id: str, reason: str | None, *,
                              stop: bool = True) -> None:
-        await self._post(f"/api/servers/{server_id}/suspend",
-                         {"reason": reason, "stopServer": stop})
+        try:
+            await self._post(f"/api/servers/{server_id}/suspend",
+                             {"reason": reason, "stopServer": stop})
+        except Conflict as exc:
+            if "already suspended" not in exc.message:  # a race: the goal holds
+                raise
 
     async def unsuspend_server(self, server_id: str) -> None:
-        await self._post(f"/api/servers/{server_id}/unsuspend")
+        try:
+            await self._post(f"/api/servers/{server_id}/unsuspend")
+        except Conflict as exc:
+            if "not suspended" not in exc.message:  # a race: the goal holds
+                raise
 
     async def reinstall_server(self, server_id: str) -> None:
         await self._post(f"/api/servers/{server_id}/install")
 
     async def resize_server(self, server_id: str, resources: Resources) -> None:
+        self.check_resources(resources)
         body = {"allocatedMemoryMb": resources.memory_mb,
-                "allocatedCpuCores": resources.cpu_cores, "allocatedDiskMb": resources.disk_mb}
+                "allocatedCpuCores": (int(resources.cpu_cores)
+                                      if resources.cpu_cores is not None else None),
+                "allocatedDiskMb": resources.disk_mb}
         await self.api.json("PUT", f"/api/servers/{server_id}",
                             json={k: v for k, v in body.items() if v is not None})
 
     async def delete_server(self, server_id: str) -> None:
-        await self.api.json("DELETE", f"/api/servers/{server_id}")
+        try:
+            await self.api.json("DELETE", f"/api/servers/{server_id}")
+        except Conflict as exc:
+            # core.ts deletes only stopped/error/crashed/installing servers, and a suspended
+            # one has status "suspended": terminating after non-payment is the common case,
+            # so lift the suspension (status becomes "stopped") and delete.
+            if "current state: suspended" not in exc.message:
+                raise
+            await self.unsuspend_server(server_id)
+            await self.api.json("DELETE", f"/api/servers/{server_id}")
 
     async def create_backup(self, server_id: str, name: str | None) -> BackupRecord:
         body = await self._post(f"/api/servers/{server_id}/backups", {"name": name} if name else {})
@@ -78,15 +173,82 @@ class CatalystLifecycle:
                             status=BackupStatus.IN_PROGRESS, raw_status="in_progress")
 
     async def restore_backup(self, server_id: str, backup_id: str) -> None:
-        await self._post(f"/api/servers/{server_id}/backups/{backup_id}/restore")
+        try:
+            await self._post(f"/api/servers/{server_id}/backups/{backup_id}/restore")
+        except InvalidRequest as exc:
+            # routes/backups.ts answers 400 "Server must be stopped before restoring".
+            if "must be stopped" in exc.message:
+                raise Conflict(exc.message, provider=self.name,
+                               upstream_status=exc.upstream_status) from exc
+            raise
 
     async def delete_backup(self, server_id: str, backup_id: str) -> None:
         await self.api.json("DELETE", f"/api/servers/{server_id}/backups/{backup_id}")
 
-    async def grant_access(self, server_id: str, account_id: str,
-                           permissions: Sequence[str]) -> None:
-        await self._post(f"/api/servers/{server_id}/access",
-                         {"userId": account_id, "permissions": list(permissions)})
+    # -- access (routes/servers/invites.ts @747660b5) -----------------------------------------
+    async def list_access(self, server_id: str) -> list[AccessGrant]:
+        body = await self.api.json("GET", f"/api/servers/{server_id}/permissions")
+        expect(isinstance(body, dict) and isinstance(body.get("data"), list), self.name,
+               "server permissions")
+        grants = []
+        for entry in body["data"]:
+            expect(isinstance(entry, dict) and "userId" in entry, self.name, "access entry")
+            user = entry.get("user") if isinstance(entry.get("user"), dict) else {}
+            grants.append(AccessGrant(
+                account_id=str(entry["userId"]),
+                permissions=[str(p) for p in entry.get("permissions") or []],
+                username=user.get("username")))
+        return grants
 
-    async def revoke_access(self, server_id: str, account_id: str) -> None:
-        await self.api.json("DELETE", f"/api/servers/{server_id}/access/{account_id}")
+    async def grant_access(self, server_id: str, account_id: str,
+                           permissions: Sequence[str]) -> AccessGrant:
+        granted, unmapped = access_permissions(list(permissions))
+        if not granted:
+            raise self._invalid("permissions", "none of these permissions exists on Catalyst")
+        try:
+            body = await self._post(f"/api/servers/{server_id}/access",
+                                    {"targetUserId": account_id, "permissions": granted})
+        except Forbidden as exc:
+            raise _owner_only(exc) from exc
+        expect(isinstance(body, dict) and isinstance(body.get("data"), dict), self.name,
+               "access answer")
+        stored = body["data"].get("permissions")
+        return AccessGrant(account_id=account_id,
+                           permissions=[str(p) for p in stored] if isinstance(stored, list)
+                           else granted, unmapped=unmapped)
+
+    async def revoke_access(self, server_id: str, account_id: str) -> bool:
+        # DELETE of an entry that does not exist is a Prisma P2025, i.e. HTTP 500 "Internal
+        # Server Error": look first, so "not there" is the no-op it is, not a retryable outage.
+        if not any(g.account_id == account_id for g in await self.list_access(server_id)):
+            return False
+        try:
+            await self.api.json("DELETE", f"/api/servers/{server_id}/access/{account_id}")
+        except Forbidden as exc:
+            raise _owner_only(exc) from exc
+        return True
+
+    # -- panel users (routes/admin.ts POST /users @747660b5) ----------------------------------
+    async def create_account(self, spec: AccountSpec) -> AccountRecord:
+        if not spec.email:
+            raise self._invalid("email", "Catalyst users need an email address")
+        if not spec.password:
+            raise self._invalid("password", "Catalyst users need a password (8+ characters)")
+        body = await self._post("/api/admin/users", {
+            "email": spec.email, "username": spec.username, "password": spec.password})
+        # 201 with the user itself, no envelope: {id, email, username, createdAt, …, roles}.
+        expect(isinstance(body, dict) and "id" in body, self.name, "created user")
+        return self._account(body)
+
+
+def _within(owner: CatalystLifecycle, field: str, value: float, bounds: tuple[int, int],
+            unit: str) -> None:
+    low, high = bounds
+    if not low <= value <= high:
+        raise owner._invalid(field, f"Catalyst accepts {low} to {high} {unit}, not {value}")
+
+
+def _owner_only(exc: Forbidden) -> Forbidden:
+    said = exc.panel_message or "Forbidden"
+    return Forbidden(OWNER_ONLY.format(said), panel_message=exc.panel_message,
+                     provider=exc.provider, debug=exc.debug, upstream_status=exc.upstream_status)

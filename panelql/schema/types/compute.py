@@ -118,6 +118,17 @@ class Server:
         return then(queries.backups_soon(info.context, self.r),
                     lambda items: connection_of(info, items, Backup, first, after))
 
+    @strawberry.field(description="Panel users with access to this server, read back from "
+                                  "the panel (Catalyst lists the owner's own entry too); null "
+                                  "where the kind has no per-server access.")
+    async def access(self, info: Info) -> list[ServerAccessGrant] | None:
+        grants = await queries.server_access(info.context, self.r)
+        if grants is None:
+            return None
+        return [ServerAccessGrant(
+            account=global_id(ResourceType.ACCOUNT, self.r.connection, g.account_id),
+            username=g.username, permissions=list(g.permissions)) for g in grants]
+
     created_at: datetime | None
     external_ref: str | None = strawberry.field(
         description="The upstream's stable reference (uuid, external id).")
@@ -182,6 +193,15 @@ def _usage(state: LiveState) -> Usage | None:
     return Usage.of(state.usage)
 
 
+@strawberry.type(description="One panel user's access to a server.")
+class ServerAccessGrant:
+    account: strawberry.ID
+    username: str | None
+    permissions: list[str] = strawberry.field(
+        description="As the panel names them (e.g. Catalyst server.read, Pterodactyl "
+                    "control.console).")
+
+
 @strawberry.type
 class Node:
     r: strawberry.Private[NodeRecord]
@@ -194,7 +214,9 @@ class Node:
 
     status: NodeStatus  # type: ignore[valid-type]
     raw_status: str | None
-    region: str | None
+    region: str | None = strawberry.field(
+        description="The region's name as people use it (Catalyst: the location's name); "
+                    "placement matches on it.")
 
     def __init__(self, r: NodeRecord) -> None:
         self.r = r
@@ -207,6 +229,11 @@ class Node:
     @staticmethod
     def of(record: NodeRecord | None) -> Node | None:
         return None if record is None else Node(record)
+
+    @strawberry.field(description="The panel's own id of the region, when it has one "
+                                  "(Catalyst: locationId).")
+    def region_id(self) -> str | None:
+        return self.r.region_id
 
     @strawberry.field(description="What the node may hold, overallocation included.")
     def capacity(self) -> Resources:
