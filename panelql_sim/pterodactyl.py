@@ -33,10 +33,21 @@ from panelql_sim.framework import Knobs, SimPanel, json_body
 
 APP_LIMIT, CLIENT_LIMIT = 240, 720
 SIGNALS = ("start", "stop", "restart", "kill")
+# app/Models/Permission.php @706db62c: every prefix.key Permission::permissions() lists.
 PERMISSIONS = frozenset({
-    "websocket.connect", "control.console", "control.start", "control.stop", "control.restart",
+    "websocket.connect",
+    "control.console", "control.start", "control.stop", "control.restart",
+    "user.create", "user.read", "user.update", "user.delete",
+    "file.create", "file.read", "file.read-content", "file.update", "file.delete",
+    "file.archive", "file.sftp",
     "backup.create", "backup.read", "backup.delete", "backup.download", "backup.restore",
-    "user.create", "user.read", "user.update", "user.delete", "file.read", "file.update",
+    "allocation.read", "allocation.create", "allocation.update", "allocation.delete",
+    "startup.read", "startup.update", "startup.docker-image",
+    "database.create", "database.read", "database.update", "database.delete",
+    "database.view_password",
+    "schedule.create", "schedule.read", "schedule.update", "schedule.delete",
+    "settings.rename", "settings.reinstall",
+    "activity.read",
 })
 CONFLICT_DETAIL = {
     "suspended": "This server is currently suspended and the functionality requested is "
@@ -799,11 +810,12 @@ class PterodactylSim(SimPanel):
         perms = body.get("permissions")
         if not isinstance(perms, list) or not perms:
             return invalid(("permissions", "required", "The permissions field is required."))
-        bad = [p for p in perms if p not in PERMISSIONS]
-        if bad:
-            return invalid(*[("permissions", "in", f"The selected permission {p} is invalid.")
-                             for p in bad])
-        return [str(p) for p in perms]
+        if any(not isinstance(p, str) for p in perms):
+            return invalid(("permissions.0", "string", "The permissions.0 must be a string."))
+        # SubuserController::getDefaultPermissions @706db62c: array_intersect with the known
+        # names (unknown ones vanish, no 422), then websocket.connect is always added.
+        kept = [p for p in perms if p in PERMISSIONS]
+        return list(dict.fromkeys([*kept, "websocket.connect"]))
 
     async def create_subuser(self, request: Request) -> Response:
         server = self._client_server(request)

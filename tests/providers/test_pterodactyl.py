@@ -412,12 +412,15 @@ async def test_grant_and_revoke_access(live: tuple[PterodactylSim, str],
         "websocket.connect", "control.start", "backup.create", "backup.read"]
     await lp.grant_access(sid, "4", ["server.stop"])  # updates, does not fail as a duplicate
     assert panel.servers[int(sid)].subusers[user_uuid] == ["websocket.connect", "control.stop"]
-    with pytest.raises(errors.InvalidRequest):
-        await lp.grant_access(sid, "4", ["no.such.permission"])
-    await lp.revoke_access(sid, "4")
+    # A name without a Pterodactyl equivalent is not sent, and reported; the rest is granted.
+    grant = await lp.grant_access(sid, "4", ["server.delete", "console.write"])
+    assert grant.unmapped == ["server.delete"]
+    assert grant.permissions == ["websocket.connect", "control.console"]
+    (listed,) = [g for g in await lp.list_access(sid) if g.account_id == "4"]
+    assert listed.permissions == ["websocket.connect", "control.console"]
+    assert await lp.revoke_access(sid, "4") is True
     assert user_uuid not in panel.servers[int(sid)].subusers
-    with pytest.raises(errors.NotFound):
-        await lp.revoke_access(sid, "4")
+    assert await lp.revoke_access(sid, "4") is False  # nothing to revoke: a no-op
 
 
 async def test_keys_are_separated_and_errors_use_the_panel_envelope(

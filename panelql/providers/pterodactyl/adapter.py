@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 from panelql.domain.records import (
+    AccessGrant,
     AccountRecord,
     BackupRecord,
     LiveState,
@@ -267,23 +268,45 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
         await _state_errors(self.api.client_send("DELETE", path))
 
     async def grant_access(self, server_id: str, account_id: str,
-                           permissions: Sequence[str]) -> None:
+                           permissions: Sequence[str]) -> AccessGrant:
         identifier = await self._identifier(server_id)
         user = await self.api.app_item("GET", f"/users/{_numeric(account_id, self.name)}", "user")
-        body = {"permissions": subuser_permissions(list(permissions))}
+        wanted, unmapped = subuser_permissions(list(permissions))
+        body = {"permissions": wanted}
         subusers = await self.api.client_list(f"/servers/{identifier}/users", 100)
         if any(s.get("uuid") == user.get("uuid") for s in subusers):
-            await self.api.client_item("POST", f"/servers/{identifier}/users/{user['uuid']}",
-                                       "subuser", body)
-            return
-        await self.api.client_item("POST", f"/servers/{identifier}/users", "subuser",
-                                   {"email": user.get("email"), **body})
+            saved = await self.api.client_item(
+                "POST", f"/servers/{identifier}/users/{user['uuid']}", "subuser", body)
+        else:
+            saved = await self.api.client_item("POST", f"/servers/{identifier}/users",
+                                               "subuser", {"email": user.get("email"), **body})
+        stored = saved.get("permissions")
+        return AccessGrant(account_id=account_id, username=_opt(saved.get("username")),
+                           permissions=[str(p) for p in stored] if isinstance(stored, list)
+                           else wanted, unmapped=unmapped)
 
-    async def revoke_access(self, server_id: str, account_id: str) -> None:
+    async def revoke_access(self, server_id: str, account_id: str) -> bool:
         identifier = await self._identifier(server_id)
         user = await self.api.app_item("GET", f"/users/{_numeric(account_id, self.name)}", "user")
         expect(isinstance(user.get("uuid"), str), self.name, "user object")
-        await self.api.client_send("DELETE", f"/servers/{identifier}/users/{user['uuid']}")
+        subusers = await self.api.client_list(f"/servers/{identifier}/users", 100)
+        if not any(s.get("uuid") == user["uuid"] for s in subusers):
+            return False  # not a subuser: nothing to revoke
+        try:
+            await self.api.client_send("DELETE", f"/servers/{identifier}/users/{user['uuid']}")
+        except NotFound:
+            return False  # removed meanwhile
+        return True
+
+    async def list_access(self, server_id: str) -> list[AccessGrant]:
+        identifier = await self._identifier(server_id)
+        subusers, users = await asyncio.gather(
+            self.api.client_list(f"/servers/{identifier}/users", 100),
+            self.api.app_list("/users"))
+        by_uuid = {u.get("uuid"): str(u.get("id")) for u in users}
+        return [AccessGrant(account_id=by_uuid[s["uuid"]], username=_opt(s.get("username")),
+                            permissions=[str(p) for p in s.get("permissions") or []])
+                for s in subusers if s.get("uuid") in by_uuid]
 
 
 async def _state_errors(call: Awaitable[T]) -> T:
@@ -295,6 +318,10 @@ async def _state_errors(call: Awaitable[T]) -> T:
             raise Conflict(exc.message, provider=exc.provider, debug=exc.debug,
                            upstream_status=400) from exc
         raise
+
+
+def _opt(value: Any) -> str | None:
+    return None if value is None else str(value)
 
 
 def _numeric(object_id: str, provider: str) -> str:

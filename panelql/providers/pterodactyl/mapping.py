@@ -80,27 +80,60 @@ def conflict_state(detail: str) -> tuple[ServerStatus, str]:
     return ServerStatus.UNKNOWN, "conflict"
 
 
-# The gateway's scope names (DESIGN.md, Security) → Pterodactyl subuser permissions.
-# Anything else containing a dot is passed through as a native Pterodactyl permission.
+# Every subuser permission pterodactyl/panel @706db62c knows (app/Models/Permission.php,
+# Permission::permissions(): prefix.key). SubuserController::getDefaultPermissions keeps only
+# these (array_intersect: unknown names vanish without an error) and always adds
+# websocket.connect.
+PANEL_PERMISSIONS = frozenset({
+    "websocket.connect",
+    "control.console", "control.start", "control.stop", "control.restart",
+    "user.create", "user.read", "user.update", "user.delete",
+    "file.create", "file.read", "file.read-content", "file.update", "file.delete",
+    "file.archive", "file.sftp",
+    "backup.create", "backup.read", "backup.delete", "backup.download", "backup.restore",
+    "allocation.read", "allocation.create", "allocation.update", "allocation.delete",
+    "startup.read", "startup.update", "startup.docker-image",
+    "database.create", "database.read", "database.update", "database.delete",
+    "database.view_password",
+    "schedule.create", "schedule.read", "schedule.update", "schedule.delete",
+    "settings.rename", "settings.reinstall",
+    "activity.read",
+})
+
+# The seeds' permission names (seed 000 "Common Permission Sets") → Pterodactyl's. Reading the
+# console is the websocket (websocket.connect), writing to it control.console; "file.read"
+# alone lists directories, reading a file is file.read-content; writing is create + update.
+# An empty list: Pterodactyl has no equivalent (a subuser can never delete the server).
 PERMISSIONS: dict[str, list[str]] = {
     "server.view": ["websocket.connect"],
+    "server.read": ["websocket.connect"],
     "server.start": ["control.start"],
     "server.stop": ["control.stop"],
     "server.restart": ["control.restart"],
     "server.console": ["control.console"],
+    "server.delete": [],
+    "console.read": ["websocket.connect"],
+    "console.write": ["control.console"],
+    "file.read": ["file.read", "file.read-content"],
+    "file.write": ["file.create", "file.update"],
+    "file.delete": ["file.delete"],
+    "backup.read": ["backup.read"],
+    "backup.view": ["backup.read"],
     "backup.create": ["backup.create", "backup.read"],
     "backup.restore": ["backup.restore", "backup.read"],
-    "backup.view": ["backup.read"],
+    "backup.delete": ["backup.delete", "backup.read"],
+    "database.read": ["database.read"],
+    "database.write": ["database.create", "database.update", "database.delete"],
 }
 
 
-def subuser_permissions(requested: list[str]) -> list[str]:
-    out: list[str] = []
+def subuser_permissions(requested: list[str]) -> tuple[list[str], list[str]]:
+    """(Pterodactyl names to send, requested names it has no equivalent for)."""
+    out: list[str] = ["websocket.connect"]  # the panel adds it anyway; every subuser has it
+    unmapped: list[str] = []
     for name in requested:
-        for perm in PERMISSIONS.get(name, [name]):
-            if perm not in out:
-                out.append(perm)
-    # Every subuser needs the websocket to see the console at all.
-    if "websocket.connect" not in out:
-        out.insert(0, "websocket.connect")
-    return out
+        mapped = PERMISSIONS.get(name, [name] if name in PANEL_PERMISSIONS else [])
+        if not mapped:
+            unmapped.append(name)
+        out.extend(p for p in mapped if p not in out)
+    return out, unmapped
