@@ -154,7 +154,8 @@ class CatalystSim(SimPanel):
                 "id": node_id, "name": f"game-node-{i + 1}", "description": None,
                 "locationId": loc["id"], "hostname": f"node{i + 1}.catalyst.test",
                 "publicAddress": f"203.0.113.{10 + i}", "maxMemoryMb": 65536, "maxCpuCores": 16,
-                "memoryOverallocatePercent": 0, "cpuOverallocatePercent": 0,
+                # Game panels overcommit CPU: 16 cores may be handed out twice over.
+                "memoryOverallocatePercent": 0, "cpuOverallocatePercent": 100,
                 "isOnline": i != nodes - 1 or nodes < 3, "lastSeenAt": iso(now),
                 "serverDataDir": "/var/lib/catalyst/servers", "createdAt": iso(now),
                 "updatedAt": iso(now),
@@ -308,13 +309,15 @@ class CatalystSim(SimPanel):
         if node is None:
             return error("Node not found", 404)
         on_node = [s for s in self.servers.values() if s.node_id == node["id"]]
-        free_memory = node["maxMemoryMb"] - sum(s.memory_mb for s in on_node)
+        max_memory = _effective(node["maxMemoryMb"], node["memoryOverallocatePercent"])
+        free_memory = max_memory - sum(s.memory_mb for s in on_node)
         if body["allocatedMemoryMb"] > free_memory:
-            return error(f"Insufficient memory. Available: {free_memory}MB, Required: "
+            return error(f"Insufficient memory. Available: {free_memory:g}MB, Required: "
                          f"{body['allocatedMemoryMb']}MB", 400)
-        free_cpu = node["maxCpuCores"] - sum(s.cpu_cores for s in on_node)
+        max_cpu = _effective(node["maxCpuCores"], node["cpuOverallocatePercent"])
+        free_cpu = max_cpu - sum(s.cpu_cores for s in on_node)
         if body["allocatedCpuCores"] > free_cpu:
-            return error(f"Insufficient CPU. Available: {free_cpu}, Required: "
+            return error(f"Insufficient CPU. Available: {free_cpu:g}, Required: "
                          f"{body['allocatedCpuCores']} cores", 400)
         if body.get("networkMode", "mc-lan-static") in ("mc-lan-static", "mc-lan-dynamic"):
             return error("No IP pool configured for this network", 400)
@@ -635,6 +638,13 @@ def _validate_create(body: dict[str, Any]) -> list[dict[str, str]]:
             "|".join(f'"{m}"' for m in NETWORK_MODES))
     body.setdefault("networkMode", "mc-lan-static")
     return issues
+
+
+def _effective(maximum: int, overallocate_percent: int) -> float:
+    """core.ts: -1 disables the check, else max * (1 + percent/100)."""
+    if overallocate_percent == -1:
+        return float("inf")
+    return maximum * (1 + overallocate_percent / 100)
 
 
 def _zod_type(value: Any) -> str:

@@ -71,7 +71,7 @@ class PanelQL extends Server
             createServer(input: $input, idempotencyKey: $key) { server { id } operation { id } } }', [
             'key' => "paymenter-{$service->id}-create",
             'input' => [
-                'provider' => $settings['provider'], 'name' => "Service #{$service->id}",
+                'provider' => $settings['provider'], 'name' => "Service {$service->id}",
                 'node' => $candidates[0]['node']['id'],
                 'resources' => $this->resources($settings),
                 'externalRef' => "paymenter:service:{$service->id}",

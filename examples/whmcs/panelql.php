@@ -170,7 +170,8 @@ function panelql_CreateAccount(array $params)
             'key' => panelql_key($params, 'create'),
             'input' => [
                 'provider' => $params['configoption1'],
-                'name' => $params['domain'] ?: ('Service #' . $params['serviceid']),
+                // Catalyst names allow letters, digits, spaces, - and _ only (no '#', no dots).
+                'name' => 'Service ' . $params['serviceid'],
                 'node' => $candidates[0]['node']['id'],
                 'resources' => panelql_resources($params),
                 'externalRef' => 'whmcs:service:' . $params['serviceid'],

@@ -182,8 +182,14 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
             # routes/nodes.ts @747660b5 includes location {id, name}: people (and placement)
             # say "us-east", not the location's cuid.
             region=_location_name(raw), region_id=_str(raw.get("locationId")),
-            capacity=Resources(memory_mb=raw.get("maxMemoryMb"),
-                               cpu_cores=raw.get("maxCpuCores"), disk_mb=None),
+            # Overallocation as routes/servers/core.ts @747660b5 applies it on create:
+            # -1 disables the check (no limit), else max * (1 + percent / 100).
+            capacity=Resources(
+                memory_mb=_overallocated(raw.get("maxMemoryMb"),
+                                         raw.get("memoryOverallocatePercent"), whole=True),
+                cpu_cores=_overallocated(raw.get("maxCpuCores"),
+                                         raw.get("cpuOverallocatePercent")),
+                disk_mb=None),
             allocated=Resources(
                 memory_mb=sum(s.resources.memory_mb or 0 for s in servers),
                 cpu_cores=sum(s.resources.cpu_cores or 0 for s in servers),
@@ -247,6 +253,17 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _overallocated(maximum: Any, percent: Any, *, whole: bool = False) -> Any:
+    if not isinstance(maximum, int | float):
+        return None
+    if not isinstance(percent, int | float) or percent == 0:
+        return maximum
+    if percent == -1:
+        return None  # unlimited: placement does not filter on it
+    value = maximum * (1 + percent / 100)
+    return int(value) if whole else value
 
 
 def _location_name(raw: dict[str, Any]) -> str | None:
