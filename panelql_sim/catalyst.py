@@ -321,8 +321,9 @@ class CatalystSim(SimPanel):
                          f"{body['allocatedCpuCores']} cores", 400)
         if body.get("networkMode", "mc-lan-static") in ("mc-lan-static", "mc-lan-dynamic"):
             return error("No IP pool configured for this network", 400)
+        # core.ts stores the server as "stopped"; installing is a separate /install call.
         server = self.add_server(
-            name=str(body["name"]), node_id=node["id"], owner_id=owner, status="installing",
+            name=str(body["name"]), node_id=node["id"], owner_id=owner, status="stopped",
             memory_mb=body["allocatedMemoryMb"], cpu_cores=body["allocatedCpuCores"],
             disk_mb=body["allocatedDiskMb"],
             backup_allocation_mb=int(body.get("backupAllocationMb") or 0),
@@ -331,7 +332,6 @@ class CatalystSim(SimPanel):
         )
         # The route stores locationId as given (core.ts does not check it against the node).
         server.location_id = str(body["locationId"])
-        self.later(lambda: self._settle(server, "installing", "stopped"))
         return JSONResponse({"success": True, "data": server.to_json(metrics=False)},
                             status_code=201)
 

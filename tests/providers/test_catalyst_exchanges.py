@@ -130,10 +130,13 @@ async def test_create_sends_what_server_create_schema_validates(
     mock(BY_NAME["get_node"])
     exchange = BY_NAME["create_server"]
     route = mock(exchange)
+    install = mock(BY_NAME["install"])
     created = await provider.create_server(spec())
     assert sent(route) == exchange.recorded_request()
     assert created.id == "cmsrv0001" and created.owner_id == "cmuser0001"
     assert created.addresses == ["203.0.113.10:25565"]
+    # The create route stores a stopped server; like the panel's UI, PanelQL installs it.
+    assert install.called and created.raw_status == "installing"
 
 
 @respx.mock

@@ -11,7 +11,9 @@ routes/backups.ts and routes/admin.ts (POST /api/admin/users).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from panelql.domain.records import (
@@ -24,11 +26,13 @@ from panelql.domain.records import (
     ServerRecord,
     ServerSpec,
 )
-from panelql.domain.status import BackupStatus
+from panelql.domain.status import BackupStatus, ServerStatus
 from panelql.providers.catalyst.mapping import access_permissions
 from panelql.providers.config import ConnectionConfig
-from panelql.providers.errors import Conflict, Forbidden, InvalidRequest
+from panelql.providers.errors import Conflict, Forbidden, InvalidRequest, ProviderError
 from panelql.providers.http import Upstream, expect
+
+log = logging.getLogger("panelql.upstream")
 
 # serverCreateSchema / serverUpdateSchema bounds (validation.ts @747660b5).
 MEMORY_MB = (512, 131072)
@@ -120,7 +124,18 @@ class CatalystLifecycle:
         created = await self._post("/api/servers", body)
         expect(isinstance(created, dict) and isinstance(created.get("data"), dict), self.name,
                "created server")
-        return self._server(created["data"])
+        server = self._server(created["data"])
+        # The create route only stores the server ("stopped", nothing on the node); the
+        # panel's own UI then calls /install (catalyst-frontend CreateServerModal.tsx), which
+        # sets "installing" and has the agent install it. Without it the server never runs.
+        try:
+            await self._post(f"/api/servers/{server.id}/install")
+        except ProviderError as exc:
+            # The server exists; reinstallServer installs it once the node answers again.
+            log.warning("catalyst install after create failed",
+                        extra={"provider": self.name, "server": server.id, "code": exc.code})
+            return server
+        return replace(server, status=ServerStatus.INSTALLING, raw_status="installing")
 
     async def power(self, server_id: str, action: PowerAction) -> None:
         await self._post(f"/api/servers/{server_id}/{action.value}")

@@ -25,7 +25,7 @@ CONNECTION = {"assignedIp": None, "nodeIp": "203.0.113.10", "hostNetworkIp": Non
 SERVER = {
     "id": "cmsrv0001", "uuid": "3f1c2a9e-8d7b-4c1e-9f7a-2b6d5e4c3a21", "name": "Customer 12345",
     "description": None, "templateId": "cmtpl0minecraftpaper", "nodeId": "cmnode0001",
-    "locationId": "cmloc0001", "ownerId": "cmuser0001", "status": "installing",
+    "locationId": "cmloc0001", "ownerId": "cmuser0001", "status": "stopped",
     "suspendedAt": None, "suspendedByUserId": None, "suspensionReason": None,
     "allocatedMemoryMb": 4096, "allocatedCpuCores": 2, "allocatedDiskMb": 10240,
     "allocatedSwapMb": 0, "ioWeight": 500, "containerId": None, "containerName": None,
@@ -115,6 +115,11 @@ EXCHANGES = [
              400, {"error": "Invalid request body", "details": [
                  {"field": "locationId",
                   "message": "Invalid input: expected string, received undefined"}]},
+             headers=BEARER, ids=IDS),
+    # routes/servers/power.ts POST /:serverId/install: sets "installing", agent installs.
+    Exchange("install", f"routes/servers/power.ts @{COMMIT}: POST /:serverId/install",
+             "POST", "/api/servers/{server}/install", {}, 200,
+             {"success": True, "message": "Install command sent to agent"},
              headers=BEARER, ids=IDS),
     # routes/servers/invites.ts GET /:serverId/permissions.
     Exchange("list_access", f"routes/servers/invites.ts @{COMMIT}: GET /:serverId/permissions",
