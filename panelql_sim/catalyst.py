@@ -264,6 +264,7 @@ class CatalystSim(SimPanel):
             Route("/api/nodes", self.list_nodes, methods=["GET"]),
             Route("/api/nodes/{nid}", self.get_node, methods=["GET"]),
             Route("/api/locations", self.list_locations, methods=["GET"]),
+            Route("/api/templates", self.list_templates, methods=["GET"]),
             Route("/api/admin/users", self.list_users, methods=["GET"]),
             Route("/api/admin/users", self.create_user, methods=["POST"]),
         ]
@@ -551,6 +552,10 @@ class CatalystSim(SimPanel):
         servers = [{"id": s.id, "uuid": s.uuid, "name": s.name, "status": s.status}
                    for s in self.servers.values() if s.node_id == node["id"]]
         return JSONResponse({"success": True, "data": {**node, "servers": servers}})
+
+    async def list_templates(self, request: Request) -> Response:
+        return JSONResponse({"success": True, "data": [
+            {**t, "nest": None} for t in self.templates.values()]})
 
     async def list_locations(self, request: Request) -> Response:
         return JSONResponse({"success": True, "data": list(self.locations.values())})

@@ -64,13 +64,16 @@ def test_billing_flow_provision_to_termination(gw: GatewayUnderTest) -> None:
         "resources": {"memoryMb": 4096, "cpuCores": 2, "diskMb": 10240},
         "placement": {"region": "us-east"}, "ports": [25565]}})
     server = created["server"]
-    assert server["status"] == "INSTALLING" and server["node"]["name"] == "game-node-1"
+    # Installing takes the sim 0.2 s; on a loaded machine the payload may already see it done.
+    assert server["status"] in ("INSTALLING", "STOPPED")
+    assert server["node"]["name"] == "game-node-1"
+    assert sim.stats["POST /api/servers/*/install"] >= 1  # installed after create
     assert wait_operation(gw, created["operation"]["id"])["status"] == "SUCCEEDED"
     assert status_of(gw, server["id"]) == "STOPPED"
 
     started = mutate(gw, "mutation($id: ID!) { startServer(id: $id) { operation { id } "
                          "server { status } } }", {"id": server["id"]})
-    assert started["server"]["status"] == "STARTING"
+    assert started["server"]["status"] in ("STARTING", "RUNNING")
     assert wait_operation(gw, started["operation"]["id"])["status"] == "SUCCEEDED"
     assert status_of(gw, server["id"]) == "RUNNING"
 

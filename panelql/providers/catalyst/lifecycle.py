@@ -85,15 +85,26 @@ class CatalystLifecycle:
         expect(isinstance(location, str) and bool(location), self.name, "node location")
         return str(location)
 
+    async def _only_template(self) -> str:
+        """No template asked for and none configured: the panel's only template, else a
+        BAD_USER_INPUT naming the ones to choose from (routes/templates.ts GET /)."""
+        body = await self.api.json("GET", "/api/templates")
+        expect(isinstance(body, dict) and isinstance(body.get("data"), list), self.name,
+               "template list")
+        found = [t for t in body["data"] if isinstance(t, dict) and t.get("id")]
+        if len(found) == 1:
+            return str(found[0]["id"])
+        names = ", ".join(f"{t['id']} ({t.get('name')})" for t in found[:10]) or "none"
+        raise self._invalid("template", f"give the Catalyst template id to install: {names}")
+
     async def create_server(self, spec: ServerSpec) -> ServerRecord:
         self.check_resources(spec.resources)
         res = spec.resources
         if res.memory_mb is None or res.cpu_cores is None or res.disk_mb is None:
             raise self._invalid("resources", "Catalyst needs memoryMb, cpuCores and diskMb")
         options = dict(spec.options)
-        template = spec.template or self.config.options.get("default_template")
-        if not template:
-            raise self._invalid("template", "give the Catalyst template id to install")
+        template = (spec.template or self.config.options.get("default_template")
+                    or await self._only_template())
         network = str(options.pop("networkMode", None)
                       or self.config.options.get("network_mode") or "bridge")
         if network not in NETWORK_MODES:
