@@ -91,8 +91,22 @@ class World:
         node = next(iter(self.cat.nodes))
         made = self.cat.add_server(name=f"tenancy-{next(self.serial)}", node_id=node,
                                    owner_id=self.cat_user[whose], status=status,
-                                   memory_mb=2048, cpu_cores=1, disk_mb=10240)
+                                   memory_mb=2048, cpu_cores=1, disk_mb=10240,
+                                   backup_allocation_mb=10240)
         return gid(CAT, ResourceType.SERVER, made.id)
+
+    def keyed_server(self, whose: str) -> str:
+        """A server the Catalyst key's own user owns (only such servers accept access changes
+        on Catalyst), given to the customer by a link instead of by its panel owner."""
+        node = next(iter(self.cat.nodes))
+        made = self.cat.add_server(name=f"tenancy-{next(self.serial)}", node_id=node,
+                                   owner_id=self.cat.key_user, status="running",
+                                   memory_mb=2048, cpu_cores=1, disk_mb=10240)
+        server = gid(CAT, ResourceType.SERVER, made.id)
+        ref = "whmcs:1" if whose == "mine" else "whmcs:2"
+        self.admin_ok("mutation($c: String!, $r: ID!) { linkCustomer(customerRef: $c, "
+                      "resource: $r) { changed } }", {"c": ref, "r": server})
+        return server
 
     def backup(self, whose: str) -> str:
         server_id = self._upstream_id(self.server(whose, "stopped"))
@@ -140,6 +154,8 @@ class World:
 def world(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
           ) -> Iterator[World]:
     cat = CatalystSim(servers=8, users=4, nodes=2)
+    for node in cat.nodes.values():  # many servers land on the first node: no size limit
+        node["memoryOverallocatePercent"] = node["cpuOverallocatePercent"] = -1
     da = DirectAdminSim(users=4)
     stripe = StripeSim(customers=3, invoices=9)
     for sim in (cat, da, stripe):
@@ -151,7 +167,9 @@ def world(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactor
                          {"api_key": stripe.api_key, "webhook_secret": stripe.webhook_secret})]
     gw = start_gateway(background, "gw-tenancy", {CAT: cat, DA: da, STRIPE: stripe}, entries,
                        tmp_path_factory.mktemp("tenancy") / "t.db", operation_poll_seconds=0.05)
-    cat_users, da_users, customers = list(cat.users), list(da.users), list(stripe.customers)
+    # Panel users besides the one the Catalyst key belongs to (that one owns no customer).
+    cat_users = [u for u in cat.users if u != cat.key_user]
+    da_users, customers = list(da.users), list(stripe.customers)
     link = ("mutation($c: String!, $r: ID, $p: String, $b: String) { linkCustomer(customerRef: "
             "$c, resource: $r, provider: $p, billingCustomer: $b) { changed } }")
     for i, ref in enumerate(("whmcs:1", "whmcs:2")):
@@ -263,7 +281,7 @@ def _zone_and_record(w: World) -> dict[str, str]:
 
 
 def _granted(w: World) -> dict[str, str]:
-    server = w.server("theirs")
+    server = w.keyed_server("theirs")
     account = gid(CAT, ResourceType.ACCOUNT, w.cat_user["mine"])
     w.admin_ok("mutation($s: ID!, $a: ID!) { grantServerAccess(server: $s, account: $a, "
                'permissions: ["server.view"]) { replayed } }', {"s": server, "a": account})
@@ -295,7 +313,7 @@ CASES: dict[str, Case] = {
     # The customer tries to give its own panel user access to someone else's server.
     "grantServerAccess": Case(
         'grantServerAccess(server: {s}, account: {a}, permissions: ["server.view"])',
-        lambda w: {"s": w.server("theirs"),
+        lambda w: {"s": w.keyed_server("theirs"),
                    "a": gid(CAT, ResourceType.ACCOUNT, w.cat_user["mine"])},
         f"{CAT} POST {S}/access"),
     "revokeServerAccess": Case("revokeServerAccess(server: {s}, account: {a})", _granted,

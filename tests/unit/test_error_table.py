@@ -20,7 +20,9 @@ URL = "http://panel.test/api/servers/7?token=secret-in-query"
 TABLE: dict[int, tuple[type[errors.ProviderError], str, bool]] = {
     400: (errors.InvalidRequest, "BAD_USER_INPUT", False),
     401: (errors.AuthenticationFailed, "PROVIDER_ERROR", False),
-    403: (errors.AuthenticationFailed, "PROVIDER_ERROR", False),
+    # A bare 403 is the panel refusing this object, not the key (bodies decide; see
+    # tests/providers/test_error_table.py for the key-blaming and "disabled" ones).
+    403: (errors.Forbidden, "FORBIDDEN", False),
     404: (errors.NotFound, "NOT_FOUND", False),
     409: (errors.Conflict, "CONFLICT", False),
     422: (errors.InvalidRequest, "BAD_USER_INPUT", False),
@@ -59,7 +61,8 @@ def test_messages() -> None:
         return error_for_status(answer(status), None, message, "cat").message
 
     assert text(401, "token expired") == "cat rejected the gateway's credentials"
-    assert text(403) == "cat rejected the gateway's credentials"
+    assert text(403) == "cat does not allow this for this object: Forbidden"
+    assert text(403, "Invalid API key") == "cat rejected the gateway's credentials"
     assert text(404) == "not found upstream" and text(404, "no such vm") == "no such vm"
     assert text(409) == "cat answered HTTP 409" and text(409, "busy") == "busy"
     assert text(423, "locked") == "locked" and text(423) == "cat answered HTTP 423"
