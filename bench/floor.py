@@ -208,7 +208,11 @@ def rows(repeats: int = 3) -> list[Row]:
 
 def _rows(sims: Sims, repeats: int) -> list[Row]:
     gateways = Gateways(gateway_configs(sims))
-    bare = Bare(max(SIZES))
+    try:
+        bare = Bare(max(SIZES))
+    except BaseException:
+        gateways.stop()  # a floor that does not start must not leave the gateways running
+        raise
     http = httpx.Client(timeout=120)
     try:
         sims.knobs(latency_ms=0)
