@@ -79,12 +79,13 @@ class CatalystServer:
     suspension_reason: str | None = None
     access: dict[str, dict[str, Any]] = field(default_factory=dict)
     uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
+    description: str | None = None
 
     def to_json(self, metrics: bool) -> dict[str, Any]:
         host = self.primary_ip or self.node_address
         # Every scalar of model Server (prisma/schema.prisma), as withConnectionInfo sends it.
         body: dict[str, Any] = {
-            "id": self.id, "uuid": self.uuid, "name": self.name, "description": None,
+            "id": self.id, "uuid": self.uuid, "name": self.name, "description": self.description,
             "templateId": self.template_id, "nodeId": self.node_id,
             "locationId": self.location_id, "ownerId": self.owner_id, "status": self.status,
             "suspendedAt": iso(self.suspended_at) if self.suspended_at else None,
@@ -331,6 +332,9 @@ class CatalystSim(SimPanel):
             template_id=str(body["templateId"]), network_mode=str(body["networkMode"]),
             port=int(body["primaryPort"]),
         )
+        # core.ts stores an optional description with the server (and returns it).
+        if isinstance(body.get("description"), str):
+            server.description = body["description"]
         # The route stores locationId as given (core.ts does not check it against the node).
         server.location_id = str(body["locationId"])
         return JSONResponse({"success": True, "data": server.to_json(metrics=False)},

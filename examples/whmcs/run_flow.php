@@ -41,6 +41,10 @@ step('TestConnection', panelql_TestConnection($params));
 step('CreateAccount', panelql_CreateAccount($params));
 $params['customfields'] = $stored;
 step('CreateAccount again (idempotent)', panelql_CreateAccount($params));
+$ref = panelql_call($params, 'query($id: ID!) { server(id: $id) { externalRef } }',
+                    ['id' => panelql_server_id($params)])['server']['externalRef'];
+step('externalRef reads back ' . $ref,
+     $ref === 'whmcs:service:' . $params['serviceid'] ? 'success' : "got $ref");
 function expect_suspended($params, $want)
 {
     $server = panelql_call($params, 'query($id: ID!) { server(id: $id) { suspended status } }',

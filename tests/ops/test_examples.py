@@ -63,6 +63,7 @@ def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     assert "ok   CreateAccount again (idempotent)" in out and "WHMCS flow done" in out, out
     # Suspend → unsuspend → suspend on one day: the second suspension is a new action.
     assert "ok   SuspendAccount again" in out and out.count("ok   server suspended = true") == 2
+    assert "ok   externalRef reads back whmcs:service:501" in out, out
     _assert_two_real_suspensions(demo)
     # CreateAccount linked the new server to the WHMCS client (userid 42), so a key bound to
     # whmcs:42 sees it; the link names exactly the server the module created.

@@ -158,7 +158,7 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
                                 disk_mb=raw.get("allocatedDiskMb")),
             usage=usage,
             addresses=_addresses(raw),
-            created_at=parse_time(raw.get("createdAt")), external_ref=raw.get("uuid"),
+            created_at=parse_time(raw.get("createdAt")), external_ref=_text(raw.get("description")),
         )
 
     # -- nodes --------------------------------------------------------------------------------
@@ -288,3 +288,7 @@ def _addresses(raw: dict[str, Any]) -> list[str]:
         found.append(f"{raw['primaryIp']}:{raw.get('primaryPort')}")
     return found
 
+
+def _text(value: object) -> str | None:
+    """The description where createServer put the external reference (lifecycle.py)."""
+    return value if isinstance(value, str) and value else None

@@ -129,6 +129,11 @@ class CatalystLifecycle:
         }
         if spec.owner_id:
             body["ownerId"] = spec.owner_id  # else the server belongs to the key's user
+        if spec.external_ref:
+            # Catalyst has no external-id field; the server's description (accepted by the
+            # create route, catalyst-backend/src/routes/servers/core.ts @747660b5) keeps the
+            # billing system's reference, and Server.externalRef reads it back.
+            body["description"] = spec.external_ref
         # What else the caller passes in options goes as the panel names it (description,
         # portBindings, primaryIp, allocationId, subdomain, databaseAllocation).
         body.update({k: v for k, v in options.items() if k not in body})
