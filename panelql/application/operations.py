@@ -177,7 +177,8 @@ class OperationTracker:
 
     async def heartbeat(self) -> list[str]:
         """Renew this replica's leases and adopt orphaned operations; returns adopted ids."""
-        mine = await self.operations.renew(self.owner, self._lease)
+        # Nothing followed here, nothing to renew: an idle gateway writes nothing.
+        mine = await self.operations.renew(self.owner, self._lease) if self._tasks else set()
         for op_id in set(self._tasks) - mine:
             row = await self.operations.get(op_id)
             if row is not None and row.owner != self.owner and row.status in UNFINISHED:
