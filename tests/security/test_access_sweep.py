@@ -357,9 +357,10 @@ async def sse_subscription(world: World, sample: Sample, key: str, topic: Topic)
         lines = response.aiter_lines()
 
         async def first_error() -> str:
-            async for line in lines:
-                if line.startswith("data:") and line[5:].strip():
-                    return classify(json.loads(line[5:]).get("errors") or [])
+            async with asyncio.timeout(CELL_DEADLINE):  # keep-alive lines never end a read
+                async for line in lines:
+                    if line.startswith("data:") and line[5:].strip():
+                        return classify(json.loads(line[5:]).get("errors") or [])
             return PASSED
 
         async def held() -> str:
@@ -368,6 +369,10 @@ async def sse_subscription(world: World, sample: Sample, key: str, topic: Topic)
             return PASSED
 
         return await _first_of(first_error(), held(), cell=f"{sample.document} [{key}, sse]")
+
+
+# Far above any cell's answer time; only a lost cancellation would ever reach it.
+CELL_DEADLINE = 60.0
 
 
 async def _first_of(*waits: Any, cell: str = "") -> str:
@@ -398,15 +403,19 @@ async def ws_cells(world: World, key: str, cls: type[TransportWS]
                 op = await client.subscribe(sample.document, sample.variables(world))
 
                 async def answer(op: str = op) -> str:
-                    while True:
-                        message = await client.recv(timeout=20)
-                        if message.get("id") != op or message["type"] == "complete":
-                            continue
-                        payload = message["payload"]
-                        errors = payload if isinstance(payload, list) else (
-                            payload.get("errors") or ([payload] if message["type"] == "error"
-                                                      else []))
-                        return classify(errors)
+                    # A deadline of its own: keep-alive pings arrive every few seconds, so a
+                    # per-message timeout alone would wait forever if the cancel from
+                    # _first_of were lost (asyncio.wait_for can swallow it on Python 3.11).
+                    async with asyncio.timeout(CELL_DEADLINE):
+                        while True:
+                            message = await client.recv(timeout=20)
+                            if message.get("id") != op or message["type"] == "complete":
+                                continue
+                            payload = message["payload"]
+                            errors = payload if isinstance(payload, list) else (
+                                payload.get("errors") or (
+                                    [payload] if message["type"] == "error" else []))
+                            return classify(errors)
 
                 async def held(topic: Topic | None = topic, before: set[Any] = before) -> str:
                     if topic is None:
