@@ -7,7 +7,10 @@ A panel subclasses :class:`SimPanel`, declares its routes and an ``authorize`` h
 - counts of requests per route at ``/__sim/stats``, which the call-count tests and benchmarks
   read instead of trusting the gateway's own numbers;
 - :meth:`SimPanel.later`, which runs a state change after ``transition_seconds``, so a start goes
-  ``starting`` and then ``running`` as on a real panel.
+  ``starting`` and then ``running`` as on a real panel;
+- the ``hold_transitions`` knob, which parks those changes until
+  :meth:`SimPanel.release_transitions` (or the knob set back to false over HTTP), so a test can
+  look at ``starting`` without racing a timer on a loaded machine.
 """
 
 from __future__ import annotations
@@ -45,6 +48,9 @@ class Knobs:
     malformed: bool = False  # answer 200 with a body that is not JSON
     rate_limit_per_minute: int | None = None
     transition_seconds: float = 2.0
+    # Park every delayed state change until released: tests that assert an in-between state
+    # (starting, restoring, in progress) hold, assert, then release — no race with the timer.
+    hold_transitions: bool = False
     # Latency and faults hit only these HTTP methods (None: all), so a test can break the
     # POST of a mutation while the gateway's state check (a GET) still gets through.
     fault_methods: list[str] | None = None
@@ -79,6 +85,8 @@ class SimPanel:
         self.concurrency = Concurrency()
         self._window: list[float] = []
         self._pending: set[asyncio.TimerHandle] = set()
+        self._held: list[Callable[[], None]] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- to implement -------------------------------------------------------------------------
     def routes(self) -> Sequence[BaseRoute]:
@@ -107,12 +115,28 @@ class SimPanel:
         self.concurrency = Concurrency()
 
     def later(self, fn: Callable[[], None], delay: float | None = None) -> None:
-        """Run ``fn`` after ``delay`` (default: the transition knob) on the serving loop."""
-        loop = asyncio.get_running_loop()
+        """Run ``fn`` after ``delay`` (default: the transition knob) on the serving loop, or
+        park it while ``hold_transitions`` is on."""
+        loop = self._loop = asyncio.get_running_loop()
+        if self.knobs.hold_transitions:
+            self._held.append(fn)
+            return
         handle = loop.call_later(
             self.knobs.transition_seconds if delay is None else delay, self._fire, fn
         )
         self._pending.add(handle)
+
+    def release_transitions(self) -> None:
+        """Turn ``hold_transitions`` off and run the parked changes, in order, on the serving
+        loop. Safe to call from the test's thread."""
+        self.knobs.hold_transitions = False
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._fire_held)
+
+    def _fire_held(self) -> None:
+        held, self._held = self._held, []
+        for fn in held:
+            fn()
 
     def _fire(self, fn: Callable[[], None]) -> None:
         self._pending = {h for h in self._pending if not h.cancelled() and h.when() > 0}
@@ -136,6 +160,8 @@ class SimPanel:
                 self.knobs.update(await request.json())
             except KeyError as exc:
                 return JSONResponse({"error": f"unknown knob {exc.args[0]}"}, status_code=400)
+            if not self.knobs.hold_transitions and self._held:
+                self._fire_held()
         return JSONResponse(asdict(self.knobs))
 
     async def _stats_endpoint(self, request: Request) -> Response:

@@ -4,8 +4,11 @@ net, far above the expected time, so a loaded machine slows a test down instead 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+
+from panelql_sim.framework import SimPanel
 
 SAFETY_SECONDS = 30.0
 
@@ -22,3 +25,15 @@ async def until(done: Callable[[], bool], what: str, deadline: float = SAFETY_SE
     while not done():
         assert time.monotonic() < give_up, f"never happened within {deadline} s: {what}"
         await asyncio.sleep(0.01)
+
+
+@contextlib.contextmanager
+def held(panel: SimPanel) -> Iterator[None]:
+    """Park the simulator's delayed state changes inside the block and release them on the way
+    out (even when an assertion fails), so an in-between state such as ``starting`` can be
+    asserted without racing the transition timer."""
+    panel.knobs.hold_transitions = True
+    try:
+        yield
+    finally:
+        panel.release_transitions()

@@ -32,6 +32,7 @@ from panelql_sim.proxmox import ProxmoxSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv
 from tests.providers.helpers import FIXTURES
+from tests.waits import SAFETY_SECONDS, held
 
 TOKEN_ID = "root@pam!panelql"
 
@@ -58,7 +59,7 @@ def serve(background: BackgroundServers, name: str, sim: ProxmoxSim) -> str:
 
 
 async def finish(provider: ProxmoxProvider, handle: object,
-                 timeout: float = 5.0) -> tuple[bool, str | None]:
+                 timeout: float = SAFETY_SECONDS) -> tuple[bool, str | None]:
     assert isinstance(handle, TaskHandle) and handle.id.startswith("UPID:")
     async with asyncio.timeout(timeout):
         while True:
@@ -349,13 +350,14 @@ async def test_the_simulator_checks_parameters_as_pve_does(
 
 
 async def test_create_resize_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
-    _, provider = lab
+    panel, provider = lab
     spec = ServerSpec(name="order-1", node_id="pve1",
                       resources=Resources(memory_mb=2048, cpu_cores=2, disk_mb=20480))
-    handle = await provider.create_server(spec)
-    assert isinstance(handle, TaskHandle)
-    vmid = handle.id.split(":")[6]  # the UPID names the new guest
-    assert (await server(provider, vmid)).status is ServerStatus.INSTALLING
+    with held(panel):  # the in-between state stays until the block ends
+        handle = await provider.create_server(spec)
+        assert isinstance(handle, TaskHandle)
+        vmid = handle.id.split(":")[6]  # the UPID names the new guest
+        assert (await server(provider, vmid)).status is ServerStatus.INSTALLING
     assert await finish(provider, handle) == (True, None)
     created = await server(provider, vmid)
     assert created.status is ServerStatus.STOPPED and created.name == "order-1"
@@ -373,12 +375,14 @@ async def test_create_resize_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> 
 
 
 async def test_backup_restore_and_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
-    _, provider = lab
+    panel, provider = lab
     before = {b.id for b in (await provider.list_backups(["100"]))["100"]}
-    handle = await provider.create_backup("100", "before-upgrade")
-    assert isinstance(handle, TaskHandle)
-    running = await server(provider, "100")
-    assert running.status is ServerStatus.RUNNING and "lock=backup" in (running.raw_status or "")
+    with held(panel):
+        handle = await provider.create_backup("100", "before-upgrade")
+        assert isinstance(handle, TaskHandle)
+        running = await server(provider, "100")
+        assert running.status is ServerStatus.RUNNING
+        assert "lock=backup" in (running.raw_status or "")
     assert await finish(provider, handle) == (True, None)
     after = (await provider.list_backups(["100"]))["100"]
     new = [b for b in after if b.id not in before]
@@ -388,8 +392,9 @@ async def test_backup_restore_and_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]
     with pytest.raises(errors.Conflict, match="is running"):
         await provider.restore_backup("100", new[0].id)
     await finish(provider, await provider.power("100", PowerAction.KILL))
-    restore = await provider.restore_backup("100", new[0].id)
-    assert (await server(provider, "100")).status is ServerStatus.INSTALLING  # lock=create
+    with held(panel):
+        restore = await provider.restore_backup("100", new[0].id)
+        assert (await server(provider, "100")).status is ServerStatus.INSTALLING  # lock=create
     assert await finish(provider, restore) == (True, None)
     await provider.delete_backup("100", new[0].id)
     assert new[0].id not in {b.id for b in (await provider.list_backups(["100"]))["100"]}
@@ -401,16 +406,23 @@ async def test_backup_restore_and_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]
 
 
 async def test_snapshot_rollback_and_delete(lab: tuple[ProxmoxSim, ProxmoxProvider]) -> None:
-    _, provider = lab
-    rollback = await provider.restore_backup("100", "100@initial")
-    assert (await server(provider, "100")).status is ServerStatus.RESTORING
+    panel, provider = lab
+    with held(panel):
+        rollback = await provider.restore_backup("100", "100@initial")
+        assert (await server(provider, "100")).status is ServerStatus.RESTORING
     await finish(provider, rollback)
     assert (await server(provider, "100")).status is ServerStatus.STOPPED
-    await provider.delete_backup("100", "100@BAK01012025-1")
-    snaps = {b.id: b for b in (await provider.list_backups(["100"]))["100"] if "@" in b.id}
-    assert snaps["100@BAK01012025-1"].status is BackupStatus.IN_PROGRESS  # snapstate=delete
-    await asyncio.sleep(0.4)
-    assert "100@BAK01012025-1" not in {b.id for b in (await provider.list_backups(["100"]))["100"]}
+    with held(panel):
+        await provider.delete_backup("100", "100@BAK01012025-1")
+        snaps = {b.id: b for b in (await provider.list_backups(["100"]))["100"] if "@" in b.id}
+        assert snaps["100@BAK01012025-1"].status is BackupStatus.IN_PROGRESS  # snapstate=delete
+
+    async def gone() -> bool:
+        return "100@BAK01012025-1" not in {
+            b.id for b in (await provider.list_backups(["100"]))["100"]}
+    async with asyncio.timeout(SAFETY_SECONDS):
+        while not await gone():
+            await asyncio.sleep(0.05)
     with pytest.raises(errors.NotFound):
         await provider.restore_backup("101", "100@initial")
 

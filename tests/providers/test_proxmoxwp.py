@@ -32,6 +32,7 @@ from panelql_sim.proxmoxwp import ProxmoxWPSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv
 from tests.providers.helpers import builder, fixture
+from tests.waits import SAFETY_SECONDS, held
 
 BASE = "http://proxmoxwp.test"
 
@@ -281,23 +282,30 @@ def wp(life: tuple[ProxmoxWPSim, str]) -> ProxmoxWPProvider:
     return built
 
 
+@pytest.fixture
+def panel(life: tuple[ProxmoxWPSim, str]) -> ProxmoxWPSim:
+    return life[0]
+
+
 async def settle(wp: ProxmoxWPProvider, sid: str, status: ServerStatus) -> None:
-    deadline = time.monotonic() + 3
+    deadline = time.monotonic() + SAFETY_SECONDS
     while (await wp.get_site(sid)).status is not status:
         assert time.monotonic() < deadline, f"{sid} never reached {status}"
         await asyncio.sleep(0.05)
 
 
-async def test_power_actions_change_state(wp: ProxmoxWPProvider) -> None:
+async def test_power_actions_change_state(wp: ProxmoxWPProvider, panel: ProxmoxWPSim) -> None:
     sid = "10003"  # seeded stopped (premium)
     assert (await wp.get_site(sid)).status is ServerStatus.STOPPED
-    await wp.power(sid, PowerAction.START)
-    assert (await wp.get_site(sid)).status is ServerStatus.STARTING
+    with held(panel):
+        await wp.power(sid, PowerAction.START)
+        assert (await wp.get_site(sid)).status is ServerStatus.STARTING
     await settle(wp, sid, ServerStatus.RUNNING)
     with pytest.raises(errors.Conflict):
         await wp.power(sid, PowerAction.START)
-    await wp.power(sid, PowerAction.RESTART)
-    assert (await wp.get_site(sid)).status is ServerStatus.REBOOTING
+    with held(panel):
+        await wp.power(sid, PowerAction.RESTART)
+        assert (await wp.get_site(sid)).status is ServerStatus.REBOOTING
     await settle(wp, sid, ServerStatus.RUNNING)
     await wp.power(sid, PowerAction.STOP)
     await settle(wp, sid, ServerStatus.STOPPED)
@@ -307,7 +315,8 @@ async def test_power_actions_change_state(wp: ProxmoxWPProvider) -> None:
         await wp.power("99999", PowerAction.START)
 
 
-async def test_suspend_blocks_actions_until_unsuspended(wp: ProxmoxWPProvider) -> None:
+async def test_suspend_blocks_actions_until_unsuspended(wp: ProxmoxWPProvider,
+                                                        panel: ProxmoxWPSim) -> None:
     sid = "10001"  # seeded running
     await wp.suspend_server(sid, "non-payment")
     await wp.suspend_server(sid, None)  # idempotent
@@ -318,17 +327,19 @@ async def test_suspend_blocks_actions_until_unsuspended(wp: ProxmoxWPProvider) -
         with pytest.raises(errors.Conflict) as info:
             await call
         assert info.value.current_status == "suspended"
-    await wp.unsuspend_server(sid)
-    assert (await wp.get_site(sid)).status is ServerStatus.STARTING
+    with held(panel):
+        await wp.unsuspend_server(sid)
+        assert (await wp.get_site(sid)).status is ServerStatus.STARTING
     await settle(wp, sid, ServerStatus.RUNNING)
 
 
-async def test_reset_rolls_back_to_initial(wp: ProxmoxWPProvider) -> None:
+async def test_reset_rolls_back_to_initial(wp: ProxmoxWPProvider, panel: ProxmoxWPSim) -> None:
     sid = "10004"
-    await wp.reinstall_server(sid)
-    assert (await wp.get_site(sid)).status is ServerStatus.RESTORING
-    with pytest.raises(errors.Conflict):  # busy
-        await wp.power(sid, PowerAction.STOP)
+    with held(panel):
+        await wp.reinstall_server(sid)
+        assert (await wp.get_site(sid)).status is ServerStatus.RESTORING
+        with pytest.raises(errors.Conflict):  # busy
+            await wp.power(sid, PowerAction.STOP)
     await settle(wp, sid, ServerStatus.RUNNING)
     with pytest.raises(errors.Conflict):  # still provisioning
         await wp.reinstall_server("10006")
@@ -350,19 +361,21 @@ async def test_resize_by_plan(wp: ProxmoxWPProvider, life: tuple[ProxmoxWPSim, s
         await wp.change_plan(sid, "basic")
 
 
-async def test_create_then_delete_site(wp: ProxmoxWPProvider) -> None:
+async def test_create_then_delete_site(wp: ProxmoxWPProvider, panel: ProxmoxWPSim) -> None:
     spec = ServerSpec(name="shop", node_id="", resources=Resources(), template="Premium",
                       options={"service_id": "30001", "email": "buyer@example.com",
                                "public_ip": "203.0.113.10"})
-    record = await wp.create_server(spec)
-    assert record.id == "30001" and record.status is ServerStatus.INSTALLING
-    assert record.resources.memory_mb == 8192 and record.name == "wp30001.nodepoint.eu"
-    with pytest.raises(errors.Conflict, match="already exists"):
-        await wp.create_server(spec)
+    with held(panel):
+        record = await wp.create_server(spec)
+        assert record.id == "30001" and record.status is ServerStatus.INSTALLING
+        assert record.resources.memory_mb == 8192 and record.name == "wp30001.nodepoint.eu"
+        with pytest.raises(errors.Conflict, match="already exists"):
+            await wp.create_server(spec)
     await settle(wp, "30001", ServerStatus.RUNNING)
-    await wp.delete_server("30001")
-    assert (await wp.get_site("30001")).status is ServerStatus.DELETING
-    deadline = time.monotonic() + 3
+    with held(panel):
+        await wp.delete_server("30001")
+        assert (await wp.get_site("30001")).status is ServerStatus.DELETING
+    deadline = time.monotonic() + SAFETY_SECONDS
     while "30001" in {s.id for s in await wp.list_servers()}:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
@@ -374,22 +387,30 @@ async def test_create_then_delete_site(wp: ProxmoxWPProvider) -> None:
         await wp.create_server(bad)
 
 
-async def test_backup_create_restore_delete(wp: ProxmoxWPProvider) -> None:
+async def test_backup_create_restore_delete(wp: ProxmoxWPProvider, panel: ProxmoxWPSim) -> None:
     sid = "10007"  # basic plan: 2 backups, one seeded
-    backup = await wp.create_backup(sid, "ignored")
-    today = time.strftime("%d%m%Y", time.gmtime())
-    assert backup.name.startswith(f"BAK{today}-") and backup.id == f"{sid}:{backup.name}"
-    assert backup.status is BackupStatus.IN_PROGRESS
-    with pytest.raises(errors.Conflict, match="Backup limit exceeded"):
-        await wp.create_backup(sid, None)
-    deadline = time.monotonic() + 3
-    while (await wp.list_backups([sid]))[sid][-1].status is not BackupStatus.COMPLETED:
+    with held(panel):
+        backup = await wp.create_backup(sid, "ignored")
+        today = time.strftime("%d%m%Y", time.gmtime())
+        assert backup.name.startswith(f"BAK{today}-") and backup.id == f"{sid}:{backup.name}"
+        assert backup.status is BackupStatus.IN_PROGRESS
+        with pytest.raises(errors.Conflict, match="Backup limit exceeded"):
+            await wp.create_backup(sid, None)
+
+    async def last_backup() -> BackupStatus:
+        return (await wp.list_backups([sid]))[sid][-1].status
+    deadline = time.monotonic() + SAFETY_SECONDS
+    while await last_backup() is not BackupStatus.COMPLETED:
         assert time.monotonic() < deadline
         await asyncio.sleep(0.05)
-    await wp.restore_backup(sid, backup.id)
-    assert (await wp.get_site(sid)).status is ServerStatus.RESTORING
+    with held(panel):
+        await wp.restore_backup(sid, backup.id)
+        assert (await wp.get_site(sid)).status is ServerStatus.RESTORING
     await settle(wp, sid, ServerStatus.RUNNING)
-    await asyncio.sleep(0.2)  # the snapshot leaves "restoring" on the same timer
+    # the snapshot leaves "restoring" on the same timer as the site: wait for that, not a clock
+    while await last_backup() is not BackupStatus.COMPLETED:
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.05)
     await wp.delete_backup(sid, backup.id)
     assert backup.name not in {b.name for b in (await wp.list_backups([sid]))[sid]}
     with pytest.raises(errors.NotFound):

@@ -30,6 +30,7 @@ from panelql_sim.pterodactyl import PterodactylSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv, HostingContract
 from tests.providers.helpers import builder, fixture
+from tests.waits import SAFETY_SECONDS, held
 
 BASE = "http://ptero.test"
 APP = f"{BASE}/api/application"
@@ -239,7 +240,7 @@ def lp(live: tuple[PterodactylSim, str]) -> PterodactylProvider:
     return _build(url, panel)
 
 
-async def _eventually(check: Callable[[], Any], timeout: float = 3.0) -> None:
+async def _eventually(check: Callable[[], Any], timeout: float = SAFETY_SECONDS) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         if await check():
@@ -288,8 +289,9 @@ async def test_power_cycle(live: tuple[PterodactylSim, str], lp: PterodactylProv
     panel, _ = live
     sid = await _server_where(lp, panel, lambda s: s.status is None and s.power == "offline")
     assert await _status(lp, sid) is ServerStatus.STOPPED
-    await lp.power(sid, PowerAction.START)
-    assert await _status(lp, sid) in (ServerStatus.STARTING, ServerStatus.RUNNING)
+    with held(panel):
+        await lp.power(sid, PowerAction.START)
+        assert await _status(lp, sid) is ServerStatus.STARTING
 
     async def running() -> bool:
         return await _status(lp, sid) is ServerStatus.RUNNING
@@ -324,10 +326,11 @@ async def test_reinstall_and_resize(live: tuple[PterodactylSim, str],
     record = (await lp.get_servers([sid]))[sid]
     assert record.resources.memory_mb == 6144 and record.resources.cpu_cores == 1.5
     assert panel.servers[int(sid)].limits["disk"] == 10240  # untouched
-    await lp.reinstall_server(sid)
-    assert (await lp.get_servers([sid]))[sid].status is ServerStatus.INSTALLING
-    with pytest.raises(errors.Conflict):
-        await lp.power(sid, PowerAction.START)
+    with held(panel):
+        await lp.reinstall_server(sid)
+        assert (await lp.get_servers([sid]))[sid].status is ServerStatus.INSTALLING
+        with pytest.raises(errors.Conflict):
+            await lp.power(sid, PowerAction.START)
 
     async def installed() -> bool:
         return (await lp.get_servers([sid]))[sid].status is None
@@ -377,21 +380,23 @@ async def test_backup_create_restore_delete(live: tuple[PterodactylSim, str],
                                             lp: PterodactylProvider) -> None:
     panel, _ = live
     sid = await _server_where(lp, panel, lambda s: s.status is None)
-    backup = await lp.create_backup(sid, "before-update")
-    assert isinstance(backup, BackupRecord)
-    assert backup.status is BackupStatus.IN_PROGRESS
-    bid = backup.id
-    with pytest.raises(errors.Conflict):  # 400 "not completed" → wrong state
-        await lp.restore_backup(sid, bid)
+    with held(panel):
+        backup = await lp.create_backup(sid, "before-update")
+        assert isinstance(backup, BackupRecord)
+        assert backup.status is BackupStatus.IN_PROGRESS
+        bid = backup.id
+        with pytest.raises(errors.Conflict):  # 400 "not completed" → wrong state
+            await lp.restore_backup(sid, bid)
 
     async def completed() -> bool:
         items = (await lp.list_backups([sid]))[sid]
         return any(b.id == bid and b.status is BackupStatus.COMPLETED for b in items)
     await _eventually(completed)
-    await lp.restore_backup(sid, bid)
-    assert (await lp.get_servers([sid]))[sid].status is ServerStatus.RESTORING
-    with pytest.raises(errors.Conflict):
-        await lp.delete_backup(sid, bid)  # the whole Client API refuses while restoring
+    with held(panel):
+        await lp.restore_backup(sid, bid)
+        assert (await lp.get_servers([sid]))[sid].status is ServerStatus.RESTORING
+        with pytest.raises(errors.Conflict):
+            await lp.delete_backup(sid, bid)  # the whole Client API refuses while restoring
 
     async def restored() -> bool:
         return (await lp.get_servers([sid]))[sid].status is None
