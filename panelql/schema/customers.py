@@ -6,9 +6,10 @@ import strawberry
 
 from panelql.application import customers, ids
 from panelql.application.customers import BILLING_CUSTOMER
-from panelql.application.execution import ActionResult, execute
+from panelql.application.execution import ActionResult
 from panelql.db.customer_links import Link
 from panelql.domain.records import Ref, ResourceType
+from panelql.schema.actions import run_action, values
 from panelql.schema.types.common import Info
 
 
@@ -59,22 +60,22 @@ class CustomerQuery:
         return [CustomerLink(link=x) for x in links]
 
 
-async def _change(info: Info, action: str, customer_ref: str, resource: strawberry.ID | None,
+async def _change(info: Info, link: bool, customer_ref: str, resource: strawberry.ID | None,
                   provider: str | None, billing_customer: str | None,
                   key: str | None) -> CustomerLinkPayload:
     async def run() -> ActionResult:
         target = await customers.link_target(info.context, resource, provider, billing_customer)
-        if action == "linkCustomer":
+        if link:
             await customers.ensure_single_owner(info.context, customer_ref, target)
-        fn = customers.link if action == "linkCustomer" else customers.unlink
+        fn = customers.link if link else customers.unlink
         changed = await fn(info.context, customer_ref, target)
         return ActionResult(target=resource, data={
             "changed": changed, "connection": target.connection,
             "type": target.resource_type, "id": target.resource_id})
-    result = await execute(info.context, action, resource or billing_customer,
-                           {"customer_ref": customer_ref, "resource": resource,
-                            "provider": provider, "billing_customer": billing_customer},
-                           key, run)
+    result = await run_action(info, resource or billing_customer, key,
+                              values(customer_ref=customer_ref, resource=resource,
+                                     provider=provider, billing_customer=billing_customer),
+                              run)
     d = result.data
     return CustomerLinkPayload(
         link=CustomerLink(link=Link(customer_ref, d["connection"], d["type"], d["id"])),
@@ -89,7 +90,7 @@ class CustomerMutation:
                             resource: strawberry.ID | None = None, provider: str | None = None,
                             billing_customer: str | None = None,
                             idempotency_key: str | None = None) -> CustomerLinkPayload:
-        return await _change(info, "linkCustomer", customer_ref, resource, provider,
+        return await _change(info, True, customer_ref, resource, provider,
                              billing_customer, idempotency_key)
 
     @strawberry.mutation
@@ -97,5 +98,5 @@ class CustomerMutation:
                               resource: strawberry.ID | None = None, provider: str | None = None,
                               billing_customer: str | None = None,
                               idempotency_key: str | None = None) -> CustomerLinkPayload:
-        return await _change(info, "unlinkCustomer", customer_ref, resource, provider,
+        return await _change(info, False, customer_ref, resource, provider,
                              billing_customer, idempotency_key)

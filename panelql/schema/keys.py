@@ -9,8 +9,9 @@ import strawberry
 from panelql.application.auth import validate_scopes
 from panelql.application.customers import valid_customer_ref
 from panelql.application.errors import BadUserInput, NotFoundError
-from panelql.application.execution import ActionResult, execute
+from panelql.application.execution import ActionResult
 from panelql.db.api_keys import KeyInfo
+from panelql.schema.actions import run_action
 from panelql.schema.types.common import Info
 
 
@@ -101,7 +102,7 @@ class KeyMutation:
         values = {"name": name, "scopes": scopes, "customer_ref": customer_ref,
                   "rate_limit_per_minute": rate_limit_per_minute,
                   "expires_at": expires_at.isoformat() if expires_at else None}
-        await execute(info.context, "createApiKey", None, values, None, run)
+        await run_action(info, None, None, values, run)
         raw, key = created[0]
         return CreatedApiKey(key=raw, api_key=ApiKey(info=key))
 
@@ -120,5 +121,5 @@ class KeyMutation:
             revoked.append(found)
             return ActionResult(target=f"apikey:{found.id}")
 
-        await execute(info.context, "revokeApiKey", f"apikey:{id}", {"id": id}, None, run)
+        await run_action(info, f"apikey:{id}", None, {"id": id}, run)
         return ApiKey(info=revoked[0])

@@ -1,13 +1,12 @@
 """The root Mutation: lifecycle actions for billing integrations.
 
 Every field takes ``idempotencyKey`` (or the ``Idempotency-Key`` header), runs through
-``resolvers.execution.execute`` (idempotency, audit) and returns a typed payload.
+``schema.actions.run_action`` (idempotency, audit; the action name is the field's GraphQL name)
+and returns a typed payload. See ``panelql/schema/actions.py`` for how to declare a new one.
 """
 
 from __future__ import annotations
 
-import enum
-from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
 import strawberry
@@ -22,7 +21,7 @@ from panelql.application import (
     server_actions,
 )
 from panelql.application.errors import BadUserInput, StateConflict
-from panelql.application.execution import ActionResult, execute
+from panelql.application.execution import ActionResult
 from panelql.domain.records import (
     AccountSpec,
     DnsRecordInput,
@@ -31,6 +30,7 @@ from panelql.domain.records import (
     ResourceType,
     ServerSpec,
 )
+from panelql.schema.actions import Key, run_action, values
 from panelql.schema.customers import CustomerMutation
 from panelql.schema.enums import ProviderKind
 from panelql.schema.keys import KeyMutation
@@ -48,8 +48,6 @@ SkipCheck = Annotated[bool, strawberry.argument(
     description="Create the zone even if the domain is not delegated to the platform's "
                 "nameservers (checked first where the provider can, e.g. ISPConfig: CONFLICT "
                 "with reason NAMESERVERS_MISMATCH). Admin keys only.")]
-Key = Annotated[str | None, strawberry.argument(
-    description="Retries with the same key and input return the first result.")]
 
 
 @strawberry.input
@@ -117,25 +115,6 @@ class DnsRecordWriteInput:
         "most 255 bytes), e.g. a DKIM key split in two. content may then be left out.")
 
 
-def _values(**values: Any) -> dict[str, Any]:
-    """Input as stored for idempotency and audit: plain JSON-able values."""
-    def plain(v: Any) -> Any:
-        if isinstance(v, enum.Enum):
-            return v.value
-        if hasattr(v, "__dict__") and not isinstance(v, type):
-            return {k: plain(x) for k, x in vars(v).items() if not k.startswith("_")}
-        if isinstance(v, list):
-            return [plain(x) for x in v]
-        return v
-    return {k: plain(v) for k, v in values.items()}
-
-
-async def _run(info: Info, action: str, target: str | None, key: str | None,
-               values: dict[str, Any], run: Callable[[], Awaitable[ActionResult]]
-               ) -> ActionResult:
-    return await execute(info.context, action, target, values, key, run)
-
-
 async def _place(info: Info, data: CreateServerInput) -> str:
     res = data.resources
     request = placement.PlacementRequest(
@@ -152,22 +131,21 @@ async def _place(info: Info, data: CreateServerInput) -> str:
     return found[0].node.id
 
 
-def _power(action: PowerAction, name: str) -> Any:
+def _power(action: PowerAction) -> Any:
     async def resolve(self: Any, info: Info, id: strawberry.ID,
                       idempotency_key: Key = None) -> ServerPayload:
-        result = await _run(info, name, id, idempotency_key, _values(id=id),
-                            lambda: server_actions.power(info.context, id, action))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: server_actions.power(info.context, id, action))
         return ServerPayload(result=result)
-    resolve.__name__ = name
     return strawberry.mutation(resolve, description=f"{action.value.capitalize()} a server.")
 
 
 @strawberry.type
 class Mutation(CustomerMutation, KeyMutation):
-    start_server = _power(PowerAction.START, "startServer")
-    stop_server = _power(PowerAction.STOP, "stopServer")
-    restart_server = _power(PowerAction.RESTART, "restartServer")
-    kill_server = _power(PowerAction.KILL, "killServer")
+    start_server = _power(PowerAction.START)
+    stop_server = _power(PowerAction.STOP)
+    restart_server = _power(PowerAction.RESTART)
+    kill_server = _power(PowerAction.KILL)
 
     @strawberry.mutation(description="Provision a server on a node, or on the least loaded "
                                      "node with room when none is given.")
@@ -186,30 +164,31 @@ class Mutation(CustomerMutation, KeyMutation):
                 external_ref=input.external_ref,
                 options=dict(cast(dict[str, object], input.options or {})))
             return await server_actions.create(info.context, spec, input.provider)
-        result = await _run(info, "createServer", None, idempotency_key, _values(input=input), run)
+        result = await run_action(info, None, idempotency_key, values(input=input), run)
         return ServerPayload(result=result)
 
     @strawberry.mutation(description="Suspend, e.g. for non-payment; optionally stop it first.")
     async def suspend_server(self, info: Info, id: strawberry.ID, reason: str | None = None,
                              stop_server: bool = True, idempotency_key: Key = None
                              ) -> ServerPayload:
-        result = await _run(info, "suspendServer", id, idempotency_key,
-                            _values(id=id, reason=reason, stop_server=stop_server),
-                            lambda: server_actions.suspend(info.context, id, reason, stop_server))
+        result = await run_action(info, id, idempotency_key,
+                                  values(id=id, reason=reason, stop_server=stop_server),
+                                  lambda: server_actions.suspend(info.context, id, reason,
+                                                                 stop_server))
         return ServerPayload(result=result)
 
     @strawberry.mutation
     async def unsuspend_server(self, info: Info, id: strawberry.ID,
                                idempotency_key: Key = None) -> ServerPayload:
-        result = await _run(info, "unsuspendServer", id, idempotency_key, _values(id=id),
-                            lambda: server_actions.unsuspend(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: server_actions.unsuspend(info.context, id))
         return ServerPayload(result=result)
 
     @strawberry.mutation
     async def reinstall_server(self, info: Info, id: strawberry.ID,
                                idempotency_key: Key = None) -> ServerPayload:
-        result = await _run(info, "reinstallServer", id, idempotency_key, _values(id=id),
-                            lambda: server_actions.reinstall(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: server_actions.reinstall(info.context, id))
         return ServerPayload(result=result)
 
     @strawberry.mutation(description="Change package: stops a running server, resizes it and "
@@ -217,40 +196,40 @@ class Mutation(CustomerMutation, KeyMutation):
     async def update_server_resources(self, info: Info, id: strawberry.ID,
                                       resources: ResourcesInput, restart: bool = True,
                                       idempotency_key: Key = None) -> ServerPayload:
-        result = await _run(info, "updateServerResources", id, idempotency_key,
-                            _values(id=id, resources=resources, restart=restart),
-                            lambda: server_actions.resize(info.context, id,
-                                                          resources.to_record(), restart))
+        result = await run_action(info, id, idempotency_key,
+                                  values(id=id, resources=resources, restart=restart),
+                                  lambda: server_actions.resize(info.context, id,
+                                                                resources.to_record(), restart))
         return ServerPayload(result=result)
 
     @strawberry.mutation(description="Terminate. finalBackup: back up, wait, stop, delete.")
     async def delete_server(self, info: Info, id: strawberry.ID, final_backup: bool = False,
                             idempotency_key: Key = None) -> DeletePayload:
-        result = await _run(info, "deleteServer", id, idempotency_key,
-                            _values(id=id, final_backup=final_backup),
-                            lambda: server_actions.delete(info.context, id, final_backup))
+        result = await run_action(info, id, idempotency_key,
+                                  values(id=id, final_backup=final_backup),
+                                  lambda: server_actions.delete(info.context, id, final_backup))
         return DeletePayload(result=result)
 
     @strawberry.mutation
     async def create_backup(self, info: Info, server: strawberry.ID, name: str | None = None,
                             idempotency_key: Key = None) -> BackupPayload:
-        result = await _run(info, "createBackup", server, idempotency_key,
-                            _values(server=server, name=name),
-                            lambda: backup_actions.create(info.context, server, name))
+        result = await run_action(info, server, idempotency_key,
+                                  values(server=server, name=name),
+                                  lambda: backup_actions.create(info.context, server, name))
         return BackupPayload(result=result)
 
     @strawberry.mutation
     async def restore_backup(self, info: Info, id: strawberry.ID,
                              idempotency_key: Key = None) -> BackupPayload:
-        result = await _run(info, "restoreBackup", id, idempotency_key, _values(id=id),
-                            lambda: backup_actions.restore(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: backup_actions.restore(info.context, id))
         return BackupPayload(result=result)
 
     @strawberry.mutation
     async def delete_backup(self, info: Info, id: strawberry.ID,
                             idempotency_key: Key = None) -> DeletePayload:
-        result = await _run(info, "deleteBackup", id, idempotency_key, _values(id=id),
-                            lambda: backup_actions.delete(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: backup_actions.delete(info.context, id))
         return DeletePayload(result=result)
 
     @strawberry.mutation(description="Give a panel user access to a server with the seeds' "
@@ -258,19 +237,21 @@ class Mutation(CustomerMutation, KeyMutation):
     async def grant_server_access(self, info: Info, server: strawberry.ID,
                                   account: strawberry.ID, permissions: list[str],
                                   idempotency_key: Key = None) -> ServerPayload:
-        result = await _run(info, "grantServerAccess", server, idempotency_key,
-                            _values(server=server, account=account, permissions=permissions),
-                            lambda: account_actions.grant_access(info.context, server, account,
-                                                                 permissions))
+        result = await run_action(info, server, idempotency_key,
+                                  values(server=server, account=account,
+                                         permissions=permissions),
+                                  lambda: account_actions.grant_access(info.context, server,
+                                                                       account, permissions))
         return ServerPayload(result=result)
 
     @strawberry.mutation
     async def revoke_server_access(self, info: Info, server: strawberry.ID,
                                    account: strawberry.ID, idempotency_key: Key = None
                                    ) -> ServerPayload:
-        result = await _run(info, "revokeServerAccess", server, idempotency_key,
-                            _values(server=server, account=account),
-                            lambda: account_actions.revoke_access(info.context, server, account))
+        result = await run_action(info, server, idempotency_key,
+                                  values(server=server, account=account),
+                                  lambda: account_actions.revoke_access(info.context, server,
+                                                                        account))
         return ServerPayload(result=result)
 
     @strawberry.mutation
@@ -284,46 +265,49 @@ class Mutation(CustomerMutation, KeyMutation):
                            node_id=node.id if node else None, external_ref=input.external_ref)
         connection = node.connection if node else input.provider
         kind = input.kind.value if input.kind else None
-        result = await _run(info, "createAccount", None, idempotency_key, _values(input=input),
-                            lambda: account_actions.create(info.context, connection, spec, kind))
+        result = await run_action(info, None, idempotency_key, values(input=input),
+                                  lambda: account_actions.create(info.context, connection, spec,
+                                                                 kind))
         return AccountPayload(result=result)
 
     @strawberry.mutation
     async def suspend_account(self, info: Info, id: strawberry.ID, reason: str | None = None,
                               idempotency_key: Key = None) -> AccountPayload:
-        result = await _run(info, "suspendAccount", id, idempotency_key,
-                            _values(id=id, reason=reason),
-                            lambda: account_actions.suspend(info.context, id, reason))
+        result = await run_action(info, id, idempotency_key,
+                                  values(id=id, reason=reason),
+                                  lambda: account_actions.suspend(info.context, id, reason))
         return AccountPayload(result=result)
 
     @strawberry.mutation
     async def unsuspend_account(self, info: Info, id: strawberry.ID,
                                 idempotency_key: Key = None) -> AccountPayload:
-        result = await _run(info, "unsuspendAccount", id, idempotency_key, _values(id=id),
-                            lambda: account_actions.unsuspend(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: account_actions.unsuspend(info.context, id))
         return AccountPayload(result=result)
 
     @strawberry.mutation
     async def change_account_package(self, info: Info, id: strawberry.ID, package: str,
                                      idempotency_key: Key = None) -> AccountPayload:
-        result = await _run(info, "changeAccountPackage", id, idempotency_key,
-                            _values(id=id, package=package),
-                            lambda: account_actions.change_package(info.context, id, package))
+        result = await run_action(info, id, idempotency_key,
+                                  values(id=id, package=package),
+                                  lambda: account_actions.change_package(info.context, id,
+                                                                         package))
         return AccountPayload(result=result)
 
     @strawberry.mutation
     async def change_account_password(self, info: Info, id: strawberry.ID, password: str,
                                       idempotency_key: Key = None) -> AccountPayload:
-        result = await _run(info, "changeAccountPassword", id, idempotency_key,
-                            _values(id=id, password=password),
-                            lambda: account_actions.change_password(info.context, id, password))
+        result = await run_action(info, id, idempotency_key,
+                                  values(id=id, password=password),
+                                  lambda: account_actions.change_password(info.context, id,
+                                                                          password))
         return AccountPayload(result=result)
 
     @strawberry.mutation
     async def delete_account(self, info: Info, id: strawberry.ID,
                              idempotency_key: Key = None) -> DeletePayload:
-        result = await _run(info, "deleteAccount", id, idempotency_key, _values(id=id),
-                            lambda: account_actions.delete(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: account_actions.delete(info.context, id))
         return DeletePayload(result=result)
 
     @strawberry.mutation
@@ -331,18 +315,18 @@ class Mutation(CustomerMutation, KeyMutation):
                               account: strawberry.ID | None = None,
                               skip_nameserver_check: SkipCheck = False,
                               idempotency_key: Key = None) -> DnsZonePayload:
-        result = await _run(info, "createDnsZone", None, idempotency_key,
-                            _values(provider=provider, name=name, account=account,
-                                    skip_nameserver_check=skip_nameserver_check),
-                            lambda: dns_invoice_actions.create_zone(
-                                info.context, provider, name, account, skip_nameserver_check))
+        result = await run_action(info, None, idempotency_key,
+                                  values(provider=provider, name=name, account=account,
+                                         skip_nameserver_check=skip_nameserver_check),
+                                  lambda: dns_invoice_actions.create_zone(
+                                      info.context, provider, name, account, skip_nameserver_check))
         return DnsZonePayload(result=result)
 
     @strawberry.mutation
     async def delete_dns_zone(self, info: Info, id: strawberry.ID,
                               idempotency_key: Key = None) -> DeletePayload:
-        result = await _run(info, "deleteDnsZone", id, idempotency_key, _values(id=id),
-                            lambda: dns_invoice_actions.delete_zone(info.context, id))
+        result = await run_action(info, id, idempotency_key, values(id=id),
+                                  lambda: dns_invoice_actions.delete_zone(info.context, id))
         return DeletePayload(result=result)
 
     @strawberry.mutation
@@ -352,18 +336,19 @@ class Mutation(CustomerMutation, KeyMutation):
         value = DnsRecordInput(type=record.type, name=record.name, content=record.content or "",
                                ttl=record.ttl, priority=record.priority, id=record.id,
                                txt_strings=record.txt_strings)
-        result = await _run(info, "upsertDnsRecord", zone, idempotency_key,
-                            _values(zone=zone, record=record),
-                            lambda: dns_invoice_actions.upsert_record(info.context, zone, value))
+        result = await run_action(info, zone, idempotency_key,
+                                  values(zone=zone, record=record),
+                                  lambda: dns_invoice_actions.upsert_record(info.context, zone,
+                                                                            value))
         return DnsZonePayload(result=result)
 
     @strawberry.mutation
     async def delete_dns_record(self, info: Info, zone: strawberry.ID, record_id: str,
                                 idempotency_key: Key = None) -> DnsZonePayload:
-        result = await _run(info, "deleteDnsRecord", zone, idempotency_key,
-                            _values(zone=zone, record_id=record_id),
-                            lambda: dns_invoice_actions.delete_record(info.context, zone,
-                                                                      record_id))
+        result = await run_action(info, zone, idempotency_key,
+                                  values(zone=zone, record_id=record_id),
+                                  lambda: dns_invoice_actions.delete_record(info.context, zone,
+                                                                            record_id))
         return DnsZonePayload(result=result)
 
     @strawberry.mutation
@@ -389,6 +374,7 @@ class Mutation(CustomerMutation, KeyMutation):
 
 async def _invoice(info: Info, id: strawberry.ID, action: str, key: str | None
                    ) -> InvoicePayload:
-    result = await _run(info, f"{action}Invoice", id, key, _values(id=id),
-                        lambda: dns_invoice_actions.invoice_action(info.context, id, action))
+    result = await run_action(info, id, key, values(id=id),
+                              lambda: dns_invoice_actions.invoice_action(info.context, id,
+                                                                         action))
     return InvoicePayload(result=result)
