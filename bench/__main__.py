@@ -9,41 +9,17 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import importlib.util
 import logging
 import sys
 import time
 from collections.abc import Callable
 
-from bench import floor
+from bench import floor, ws_subscribers
 from bench.gateway import LIST_Q, SMALL_Q, Bench, Failed, all_specs, gateway_configs
 from bench.procs import Gateways, Sims
 from bench.report import Row, table
 
 SECTIONS = ("calls", "fanout", "overhead", "rps", "mutations", "subscribers", "floor")
-
-
-def subscriber_rows(count: int = 1000) -> list[Row]:
-    """bench/subscribers.py (fan-out to many subscribers), when it is there."""
-    if importlib.util.find_spec("bench.subscribers") is None:
-        return []
-    from bench import subscribers
-
-    one, many = asyncio.run(subscribers.amain(count, 20, 0.25))
-    per = [r.polls_per_interval * r.requests_per_poll for r in (one, many)]
-    return [
-        Row(f"6 subscription fan-out: upstream requests/interval, 1 vs {count:,} subscribers",
-            f"{per[0]:.2f} vs {per[1]:.2f}", "equal", "yes" if per[1] <= per[0] * 1.1 else "NO"),
-        Row(f"  change → event at {count:,} subscribers, p50 / p99",
-            f"{subscribers.pct(many.change_ms, 0.5):.0f} / "
-            f"{subscribers.pct(many.change_ms, 0.99):.0f} ms",
-            "≤ poll interval + fan-out", ""),
-        Row(f"  publish → received at {count:,} subscribers, p99",
-            f"{subscribers.pct(many.fanout_ms, 0.99):.1f} ms", "", ""),
-        Row("  delivered", f"{many.delivered}/{many.expected}", "all",
-            "yes" if many.delivered == many.expected else "NO"),
-    ]
 
 
 def guarded(section: str, run: Callable[[], None], rows: list[Row]) -> None:
@@ -67,7 +43,10 @@ def main(argv: list[str] | None = None) -> None:
     if wanted - {"subscribers", "floor"} or args.profile:
         rows += gateway_rows(wanted, args.profile)
     if "subscribers" in wanted:
-        guarded("subscribers", lambda: rows.extend(subscriber_rows()), rows)
+        # Real graphql-transport-ws clients against a gateway process (bench/ws_subscribers.py);
+        # `python -m bench.subscribers` still splits the in-process bus's share of the latency.
+        print("measuring subscriptions over WebSockets …", file=sys.stderr)
+        guarded("subscribers", lambda: rows.extend(ws_subscribers.rows()), rows)
     if "floor" in wanted:
         print("measuring floor (bare Strawberry beside PanelQL) …", file=sys.stderr)
         guarded("floor", lambda: rows.extend(floor.rows()), rows)
