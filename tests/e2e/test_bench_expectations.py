@@ -109,3 +109,15 @@ def test_dependency_levels() -> None:
               "node { name } } } } accounts { edges { node { id } } } }")
     assert dependency_levels(deeper) == 2
     assert dependency_levels('query { server(id: "x") { node { name } } }') == 2
+
+
+def test_subscription_rows_count_events_at_real_websocket_clients() -> None:
+    """The bench's subscription section opens real WebSocket clients against a gateway process
+    and counts what each receives: a small run delivers every event and says so."""
+    from bench import ws_subscribers
+
+    one, few = ws_subscribers.run(n=3, rounds=2, interval=0.25)
+    assert (one.delivered, one.expected) == (2, 2)
+    assert (few.delivered, few.expected) == (6, 6)
+    assert few.rss_kb_per_subscription != 0.0 or few.cpu_ms_per_event > 0
+    assert all(ms > 0 for ms in few.change_ms)
