@@ -21,6 +21,7 @@ from strawberry.subscriptions import (
     GRAPHQL_WS_PROTOCOL,
 )
 
+from panelql.application.automation.engine import Automation
 from panelql.application.gateway import Gateway
 from panelql.application.housekeeping import Housekeeping
 from panelql.application.rate_limit import RedisRateLimiter
@@ -98,12 +99,16 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         housekeeping = Housekeeping(gateway)
         await housekeeping.start()
         gateway.tracker.start_heartbeat()  # keeps our operations, adopts dead replicas'
+        automation = Automation.for_gateway(gateway)
+        gateway.automation = automation
+        await automation.start()  # no-op when settings.automation.enabled is false
         log.info("gateway ready", extra={"providers": sorted(adapters),
                                          "deployment": settings.deployment_name,
                                          "replica": gateway.tracker.owner})
         try:
             yield
         finally:
+            await automation.aclose()
             await housekeeping.aclose()
             await watcher.aclose()  # before the bus and HTTP clients it uses go away
             await gateway.aclose()

@@ -1,5 +1,5 @@
 """Logs with request ids, the request-id middleware, optional tracing, and the one metric
-recorded below the web layer (dataloader batch sizes).
+recorded below the web layer (dataloader batch sizes, billing automation).
 
 Every HTTP request and WebSocket connection gets a request id: the client's ``x-request-id``
 when it is sane, else a fresh one. It is echoed in the response header and set in a contextvar
@@ -21,7 +21,7 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
 
-from prometheus_client import Histogram
+from prometheus_client import Counter, Histogram
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 request_id: ContextVar[str | None] = ContextVar("panelql_request_id", default=None)
@@ -40,6 +40,19 @@ LOADER_BATCH = Histogram(
 
 def observe_batch(loader: str, size: int) -> None:
     LOADER_BATCH.labels(loader).observe(size)
+
+
+# Billing automation (application/automation): runs started and finished, steps by outcome,
+# and failures (every failed attempt, including those retried later).
+AUTOMATION_RUNS = Counter(
+    "panelql_automation_runs_total", "Automation runs by action and outcome (created, "
+    "planned, succeeded, failed)", ["action", "outcome"])
+AUTOMATION_STEPS = Counter(
+    "panelql_automation_steps_total", "Automation steps (one per service) by action and "
+    "outcome (done, skipped, retrying, failed)", ["action", "outcome"])
+AUTOMATION_FAILURES = Counter(
+    "panelql_automation_step_failures_total", "Failed attempts of automation steps, by "
+    "connection and error code", ["connection", "code"])
 
 
 class RequestIdFilter(logging.Filter):

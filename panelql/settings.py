@@ -118,6 +118,21 @@ class WatcherSettings(BaseModel):
         return self
 
 
+class AutomationSettings(BaseModel):
+    """Billing-driven automation (application/automation): how often the scheduled pass looks
+    at invoices ("N days overdue", terminations due, retries), and how failed steps retry."""
+
+    enabled: bool = True
+    pass_seconds: float = Field(default=60.0, gt=0)
+    # A failed step waits retry_base_seconds, then twice that, … up to retry_max_seconds, and
+    # is left FAILED (visible in automationRuns) after max_attempts.
+    retry_base_seconds: float = Field(default=5.0, gt=0)
+    retry_max_seconds: float = Field(default=600.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1, le=100)
+    # A replica that dies mid-run stops renewing; another resumes the run after this long.
+    lease_seconds: float = Field(default=30.0, gt=0)
+
+
 class ResilienceSettings(BaseModel):
     """Per-connection retries, circuit breaker and concurrency limit (providers/resilience.py).
     Writes are only retried when the request never left the gateway (connect errors)."""
@@ -227,6 +242,7 @@ class Settings(BaseSettings):
     limits: Limits = Field(default_factory=Limits)
     watcher: WatcherSettings = Field(default_factory=WatcherSettings)
     resilience: ResilienceSettings = Field(default_factory=ResilienceSettings)
+    automation: AutomationSettings = Field(default_factory=AutomationSettings)
     providers: list[ProviderEntry] = Field(default_factory=list)
 
     @field_validator("database_url")

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from panelql_sim.framework import Knobs, SimPanel
+from panelql_sim.framework import SIM_PREFIX, Knobs, SimPanel, json_body
 
 DAY = 86400
 ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp"}
@@ -173,6 +173,7 @@ class StripeSim(SimPanel):
         self.invoices: dict[str, Invoice] = {}
         self.events: list[dict[str, Any]] = []
         self._next_number = 1
+        self.clock_offset = 0  # seconds the clock was advanced (POST /__sim/clock)
         self._seed(customers, invoices)
 
     # -- data ---------------------------------------------------------------------------------
@@ -224,6 +225,58 @@ class StripeSim(SimPanel):
             elif state == "uncollectible":
                 invoice.status = "uncollectible"
                 invoice.transitions["marked_uncollectible_at"] = now
+
+    def add_customer(self, name: str, email: str, method: str | None = "card") -> str:
+        """A new customer (method: card, declined, bank or None), for tests and the demo."""
+        cid = self._id("cus_")
+        self.customers[cid] = {
+            "id": cid, "object": "customer", "email": email, "name": name, "currency": "usd",
+            "created": int(time.time()), "livemode": False, "metadata": {}, "delinquent": False,
+            "_method": method, "invoice_settings": {
+                "default_payment_method": f"pm_{method}_{cid[-6:]}" if method else None}}
+        return cid
+
+    # -- the clock ----------------------------------------------------------------------------
+    def advance_clock(self, seconds: int) -> list[dict[str, Any]]:
+        """Let ``seconds`` pass, as advancing a Stripe test clock does. The gateway reads dates
+        against its own clock, so time passing here means every date the simulator holds
+        moves that far into the past; an open invoice whose due date is passed by it gets
+        Stripe's ``invoice.overdue`` event (delivered to ``webhook_url`` when set)."""
+        now = int(time.time())
+        events = []
+        for invoice in list(self.invoices.values()):
+            was_due = invoice.due_date is not None and invoice.due_date <= now
+            invoice.created -= seconds
+            if invoice.due_date is not None:
+                invoice.due_date -= seconds
+            invoice.transitions = {k: (v - seconds if v is not None else None)
+                                   for k, v in invoice.transitions.items()}
+            if invoice.status == "open" and not was_due and invoice.due_date is not None \
+                    and invoice.due_date <= now:
+                events.append(self.record_event("invoice.overdue", invoice))
+        for customer in self.customers.values():
+            customer["created"] -= seconds
+        self.clock_offset += seconds
+        return events
+
+    async def clock(self, request: Request) -> Response:
+        """``POST /__sim/clock {"advance_days": 4}`` (or ``advance_seconds``): see
+        :meth:`advance_clock`. ``GET`` tells how far it was advanced."""
+        if request.method == "POST":
+            body = await json_body(request)
+            try:
+                seconds = int(float(body.get("advance_seconds", 0))
+                              + float(body.get("advance_days", 0)) * DAY)
+            except (TypeError, ValueError):
+                return JSONResponse({"error": "advance_days / advance_seconds must be numbers"},
+                                    status_code=400)
+            if seconds < 0:
+                return JSONResponse({"error": "the clock only moves forward"}, status_code=400)
+            events = self.advance_clock(seconds)
+            return JSONResponse({"offset_seconds": self.clock_offset, "events": [
+                {"id": e["id"], "type": e["type"], "invoice": e["data"]["object"]["id"],
+                 "number": e["data"]["object"]["number"]} for e in events]})
+        return JSONResponse({"offset_seconds": self.clock_offset})
 
     def add_invoice(self, customer_id: str, lines: list[tuple[str, int, int]], *,
                     created: int | None = None,
@@ -314,6 +367,7 @@ class StripeSim(SimPanel):
             Route("/v1/customers", self.list_customers, methods=["GET"]),
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
             Route("/v1/events", self.list_events, methods=["GET"]),
+            Route(f"{SIM_PREFIX}/clock", self.clock, methods=["GET", "POST"]),
         ]
 
     @staticmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from panelql.application import account_placement, ids, validation
+from panelql.application import account_placement, holds, ids, validation
 from panelql.application.context import Context
 from panelql.application.errors import BadUserInput, NotFoundError, StateConflict
 from panelql.application.execution import ActionResult
@@ -78,8 +78,10 @@ async def suspend(ctx: Context, account_id: str, reason: str | None) -> ActionRe
     reason = validation.reason(reason)
     status = await _status(provider, ref.id)
     if status is AccountStatus.SUSPENDED:  # the goal already holds: a no-op
+        await holds.suspended(ctx, ref, provider.kind, reason)  # by hand: payment never lifts
         return ActionResult(target=account_id, data={"reason": reason, "changed": False})
     await provider.suspend_account(ref.id, reason)
+    await holds.suspended(ctx, ref, provider.kind, reason)
     await _publish(ctx, provider, ref.id, status)
     return ActionResult(target=account_id, data={"reason": reason})
 
@@ -88,6 +90,7 @@ async def unsuspend(ctx: Context, account_id: str) -> ActionResult:
     ref, provider = await target(ctx, account_id, ResourceType.ACCOUNT, HostingProvider,
                            Capability.ACCOUNT_SUSPEND)
     status = await _status(provider, ref.id)
+    await holds.unsuspended(ctx, ref, provider.kind)
     if status is AccountStatus.ACTIVE:  # the goal already holds: succeed, call nothing
         return ActionResult(target=account_id, data={"changed": False})
     if status is not AccountStatus.SUSPENDED:

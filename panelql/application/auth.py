@@ -30,6 +30,8 @@ REQUIRED: dict[str, dict[str, str]] = {
         "placementCandidates": "server.view", "operation": "server.view",
         "invoices": "billing.read", "invoice": "billing.read", "customerLinks": "billing.read",
         "auditLog": "audit.read", "apiKeys": "admin", "viewer": ANY,
+        "automationPolicies": "admin", "automationPaused": "admin",
+        "automationRuns": "billing.read", "automationRun": "billing.read",
     },
     "Mutation": {
         "createServer": "server.create", "startServer": "server.start",
@@ -48,11 +50,16 @@ REQUIRED: dict[str, dict[str, str]] = {
         "payInvoice": "billing.write", "voidInvoice": "billing.write",
         "sendInvoice": "billing.write", "linkCustomer": "customer.write",
         "unlinkCustomer": "customer.write", "createApiKey": "admin", "revokeApiKey": "admin",
+        "createAutomationPolicy": "admin", "updateAutomationPolicy": "admin",
+        "deleteAutomationPolicy": "admin", "setAutomationPaused": "admin",
+        "runAutomationPolicy": "admin", "cancelCustomerServices": "admin",
+        "retryAutomationRun": "admin", "callOffAutomationRun": "admin",
     },
     "Subscription": {
         "serverStatusChanged": "server.view", "nodeStatusChanged": "server.view",
         "backupStatusChanged": "server.view", "accountStatusChanged": "server.view",
         "operationUpdated": "server.view", "invoiceStatusChanged": "billing.read",
+        "automationRunUpdated": "billing.read",
     },
 }
 
@@ -60,7 +67,12 @@ REQUIRED: dict[str, dict[str, str]] = {
 # whole installation, not one customer's resources.
 NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApiKey",
                                "linkCustomer", "unlinkCustomer", "placementCandidates",
-                               "createServer", "createAccount", "createDnsZone"})
+                               "createServer", "createAccount", "createDnsZone",
+                               "automationPolicies", "automationPaused",
+                               "createAutomationPolicy", "updateAutomationPolicy",
+                               "deleteAutomationPolicy", "setAutomationPaused",
+                               "runAutomationPolicy", "cancelCustomerServices",
+                               "retryAutomationRun", "callOffAutomationRun"})
 
 
 # ``resource(id:)`` reads any type: it needs the scope of the type the id names (checked in

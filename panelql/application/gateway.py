@@ -42,6 +42,9 @@ class Gateway:
     providers: dict[str, Provider]
     sessions: async_sessionmaker[Any]
     bus: EventBus = field(default_factory=InProcessBus)
+    # The billing automation engine (application/automation/engine.py), set by the app's
+    # lifespan; typed loosely because that package builds on this module.
+    automation: Any = None
     _health: dict[str, Health] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

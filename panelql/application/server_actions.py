@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from panelql.application import ids, validation
+from panelql.application import holds, ids, validation
 from panelql.application.backup_actions import backup_step
 from panelql.application.context import Context
 from panelql.application.errors import NotFoundError, NotSupported
@@ -90,12 +90,14 @@ async def suspend(ctx: Context, server_id: str, reason: str | None,
     reason = validation.reason(reason)
     status = await _current(provider, ref, "suspend")
     if status is S.SUSPENDED:  # the goal already holds: a no-op, never an error
+        await holds.suspended(ctx, ref, provider.kind, reason)  # by hand: payment never lifts
         return ActionResult(target=server_id, data={"reason": reason, "changed": False})
     if status in (S.DELETING, S.INSTALLING):
         raise conflict("suspend", status)
     # Panels stop the server as part of suspending it (Catalyst gets stopServer passed on);
     # on Proxmox the shutdown after marking the guest suspended is a task, followed here.
     handle = await provider.suspend_server(ref.id, reason, stop=stop_server)
+    await holds.suspended(ctx, ref, provider.kind, reason)
     watch = ServerWatch(ctx.gateway.bus, provider, ref.id, status)
     await watch.observe()
     if handle is None:
@@ -109,6 +111,7 @@ async def unsuspend(ctx: Context, server_id: str) -> ActionResult:
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                            Capability.SERVER_SUSPEND)
     status = await _current(provider, ref, "unsuspend")
+    await holds.unsuspended(ctx, ref, provider.kind)
     if status is not S.SUSPENDED:  # not suspended is the goal: a no-op, never an error
         return ActionResult(target=server_id, data={"changed": False})
     handle = await provider.unsuspend_server(ref.id)

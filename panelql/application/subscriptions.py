@@ -131,6 +131,10 @@ async def _ticking(events: AsyncIterator[StatusEvent], every: float
             await task
 
 
+# For subscription use-cases in other modules (application/automation/subscriptions.py).
+checked = _checked
+
+
 async def _masked(events: AsyncIterator[StatusEvent]) -> AsyncIterator[StatusEvent]:
     """Subscriptions bypass the HTTP error shaping, so unexpected failures are masked here."""
     try:

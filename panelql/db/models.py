@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Float, Index, Integer, String, Text, func
+from sqlalchemy import JSON, Boolean, DateTime, Float, Index, Integer, String, Text, func
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 
@@ -158,3 +158,94 @@ class LedgerAccount(Base):
     status: Mapped[str] = mapped_column(String(32))
     suspension_reason: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
+
+
+class AutomationPolicy(Base):
+    """A billing-driven rule: what to do to a customer's services when an invoice of theirs is
+    overdue, fails, is disputed or paid, or the customer cancels (application/automation)."""
+
+    __tablename__ = "automation_policies"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(128), unique=True)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    trigger: Mapped[str] = mapped_column(String(32))  # OVERDUE, PAYMENT_FAILED, DISPUTE…
+    overdue_days: Mapped[int] = mapped_column(Integer, default=0)
+    kinds: Mapped[list[str] | None] = mapped_column(JSON)  # provider kinds; None: every kind
+    unsuspend_on_payment: Mapped[bool] = mapped_column(Boolean, default=True)
+    terminate_after_days: Mapped[float | None] = mapped_column(Float)
+    final_backup: Mapped[bool] = mapped_column(Boolean, default=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class AutomationRun(Base):
+    """One policy acting on one customer for one cause; ``dedupe_key`` makes a replayed
+    webhook, the watcher and a second replica all land on the same row."""
+
+    __tablename__ = "automation_runs"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    dedupe_key: Mapped[str | None] = mapped_column(String(255), unique=True)
+    policy_id: Mapped[int] = mapped_column(Integer, index=True)
+    policy_name: Mapped[str] = mapped_column(String(128))
+    customer_ref: Mapped[str] = mapped_column(String(128), index=True)
+    action: Mapped[str] = mapped_column(String(16))  # SUSPEND | UNSUSPEND | TERMINATE
+    cause: Mapped[str] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))
+    invoice_connection: Mapped[str | None] = mapped_column(String(64))
+    invoice_id: Mapped[str | None] = mapped_column(String(191))
+    invoice_number: Mapped[str | None] = mapped_column(String(128))
+    reason: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    operation_id: Mapped[str | None] = mapped_column(String(36))
+    error: Mapped[str | None] = mapped_column(Text)
+    owner: Mapped[str | None] = mapped_column(String(32))
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_at: Mapped[datetime] = _now()
+    updated_at: Mapped[datetime] = _now()
+
+
+class AutomationStep(Base):
+    """One service of a run: what was done to it, attempts, and the next retry."""
+
+    __tablename__ = "automation_steps"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(36), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    connection: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(32))
+    resource_type: Mapped[str] = mapped_column(String(16))
+    resource_id: Mapped[str] = mapped_column(String(191))
+    status: Mapped[str] = mapped_column(String(16))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    error: Mapped[str | None] = mapped_column(Text)
+    note: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    updated_at: Mapped[datetime] = _now()
+
+
+class ServiceHold(Base):
+    """Who keeps a service suspended: a policy for one invoice, or ``manual`` (an admin).
+    A policy lifts only its own hold, and unsuspends only when no hold is left."""
+
+    __tablename__ = "service_holds"
+    connection: Mapped[str] = mapped_column(String(64), primary_key=True)
+    resource_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    resource_id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    holder: Mapped[str] = mapped_column(String(255), primary_key=True)
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    reason: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = _now()
+
+
+class AutomationSwitch(Base):
+    """Installation-wide switches of the automation (``paused``), shared by every replica."""
+
+    __tablename__ = "automation_switches"
+    name: Mapped[str] = mapped_column(String(64), primary_key=True)
+    value: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[str | None] = mapped_column(String(128))
+    updated_at: Mapped[datetime] = _now()

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from panelql.db.models import AuditEntry, IdempotencyRecord, Operation
 
 UNFINISHED = ("PENDING", "RUNNING")
+AUTOMATION = "automation"  # Operation.connection of automation runs
 
 
 def utcnow() -> datetime:
@@ -102,10 +103,12 @@ class Operations:
             return set(ids)
 
     async def orphaned(self) -> list[OperationRow]:
-        """Unfinished operations whose follower stopped renewing (or never had one)."""
+        """Unfinished operations whose follower stopped renewing (or never had one). Those of
+        automation runs are not: the run keeps its own lease and is resumed by the automation
+        pass (application/automation/runner.py)."""
         async with self.sessions() as session:
             rows = await session.scalars(select(Operation).where(
-                Operation.status.in_(UNFINISHED),
+                Operation.status.in_(UNFINISHED), Operation.connection != AUTOMATION,
                 or_(Operation.lease_until.is_(None), Operation.lease_until < utcnow())))
             return [OperationRow.of(op) for op in rows]
 

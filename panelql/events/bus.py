@@ -31,7 +31,8 @@ class EventBus(Protocol):
 
 @runtime_checkable
 class Tappable(Protocol):
-    def tap(self, callback: Callable[[StatusEvent], None]) -> Callable[[], None]: ...
+    def tap(self, callback: Callable[[StatusEvent], None], *, raw: bool = False
+            ) -> Callable[[], None]: ...
 
 
 class Subscriber:
@@ -58,12 +59,15 @@ class InProcessBus:
         # Kept up to date on (un)subscribe so the watcher can ask every tick at O(1) cost.
         self._per_topic: Counter[Topic] = Counter()
         self._taps: list[Callable[[StatusEvent], None]] = []
+        self._raw_taps: list[Callable[[StatusEvent], None]] = []
         self.ledger = StatusLedger()
 
     async def publish(self, event: StatusEvent) -> None:
         self.deliver(event)
 
     def deliver(self, event: StatusEvent) -> None:
+        for callback in self._raw_taps:
+            callback(event)
         for chained in self.ledger.chain(event):
             self.published += 1
             for callback in self._taps:
@@ -86,14 +90,19 @@ class InProcessBus:
     def subscriber_count(self, topic: Topic) -> int:
         return self._per_topic[topic]
 
-    def tap(self, callback: Callable[[StatusEvent], None]) -> Callable[[], None]:
+    def tap(self, callback: Callable[[StatusEvent], None], *, raw: bool = False
+            ) -> Callable[[], None]:
         """See every delivered event without being a subscriber (not counted as watching).
 
         For the gateway's own bookkeeping: the watcher learns what mutations and webhooks have
         already announced. ``callback`` runs inline and must be quick. Returns an undo.
+        ``raw``: see every event as published, before the ledger drops repeats (billing
+        automation needs an ``invoice.payment_failed`` that leaves the invoice OPEN, which
+        subscribers are spared as a repeat).
         """
-        self._taps.append(callback)
-        return lambda: self._taps.remove(callback) if callback in self._taps else None
+        taps = self._raw_taps if raw else self._taps
+        taps.append(callback)
+        return lambda: taps.remove(callback) if callback in taps else None
 
     async def aclose(self) -> None:
         self.subscribers.clear()

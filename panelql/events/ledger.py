@@ -12,7 +12,8 @@ replica) goes through :meth:`StatusLedger.chain`, which
 - fills a gap the source saw itself: a start whose own read found ``STOPPED`` while the last
   event said ``STOPPING`` delivers ``STOPPING→STOPPED`` first.
 
-Operations are left alone: their progress updates repeat ``RUNNING`` on purpose.
+Operations and automation runs are left alone: their progress updates repeat ``RUNNING`` on
+purpose.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ class StatusLedger:
 
     def chain(self, event: StatusEvent) -> list[StatusEvent]:
         """What to deliver for ``event``: nothing, the event, or a missing step and the event."""
-        if event.topic is Topic.OPERATION:
+        if event.topic in (Topic.OPERATION, Topic.AUTOMATION):
             return [event]
         key = (event.topic, event.connection, event.resource_id)
         last = self._last.get(key)

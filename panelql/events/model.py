@@ -15,6 +15,7 @@ class Topic(enum.Enum):
     ACCOUNT = "account"
     INVOICE = "invoice"
     OPERATION = "operation"
+    AUTOMATION = "automation"  # automation runs (application/automation)
 
 
 class Source(enum.Enum):

@@ -82,8 +82,9 @@ class RedisBus:
     def subscribe(self, topics: set[Topic]) -> AsyncIterator[StatusEvent]:
         return self.local.subscribe(topics)
 
-    def tap(self, callback: Callable[[StatusEvent], None]) -> Callable[[], None]:
-        return self.local.tap(callback)
+    def tap(self, callback: Callable[[StatusEvent], None], *, raw: bool = False
+            ) -> Callable[[], None]:
+        return self.local.tap(callback, raw=raw)
 
     @property
     def subscribers(self) -> set[Subscriber]:

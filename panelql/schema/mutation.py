@@ -31,6 +31,7 @@ from panelql.domain.records import (
     ServerSpec,
 )
 from panelql.schema.actions import Key, run_action, values
+from panelql.schema.automation import AutomationMutation
 from panelql.schema.customers import CustomerMutation
 from panelql.schema.enums import ProviderKind
 from panelql.schema.keys import KeyMutation
@@ -141,7 +142,7 @@ def _power(action: PowerAction) -> Any:
 
 
 @strawberry.type
-class Mutation(CustomerMutation, KeyMutation):
+class Mutation(CustomerMutation, KeyMutation, AutomationMutation):
     start_server = _power(PowerAction.START)
     stop_server = _power(PowerAction.STOP)
     restart_server = _power(PowerAction.RESTART)

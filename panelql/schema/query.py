@@ -18,6 +18,7 @@ from panelql.domain.records import (
     ResourceType,
     ServerRecord,
 )
+from panelql.schema.automation import AutomationQuery
 from panelql.schema.customers import CustomerQuery
 from panelql.schema.inputs import (
     AccountFilterInput,
@@ -74,7 +75,7 @@ class PlacementCandidate:
 
 
 @strawberry.type
-class Query(CustomerQuery, KeyQuery):
+class Query(CustomerQuery, KeyQuery, AutomationQuery):
     @strawberry.field(description="Servers of every compute connection.")
     async def servers(self, info: Info, first: First = None, after: After = None,
                       filter: ServerFilterInput | None = None) -> Connection[Server]:

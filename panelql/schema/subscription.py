@@ -23,6 +23,7 @@ from panelql.domain.status import NodeStatus as NodeStatusEnum
 from panelql.domain.status import ServerStatus as ServerStatusEnum
 from panelql.events.model import StatusEvent, Topic
 from panelql.providers.errors import ProviderError
+from panelql.schema.automation import AutomationSubscription
 from panelql.schema.enums import (
     AccountStatus,
     BackupStatus,
@@ -220,7 +221,7 @@ Filter = StatusEventFilter | None
 
 
 @strawberry.type
-class Subscription:
+class Subscription(AutomationSubscription):
     @strawberry.subscription
     async def server_status_changed(self, info: Info, filter: Filter = None
                                     ) -> AsyncGenerator[ServerStatusEvent, None]:

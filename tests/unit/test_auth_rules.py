@@ -27,7 +27,10 @@ SEED_SCOPES = {
 ADMIN_ONLY = {("Query", "apiKeys"), ("Mutation", "createApiKey"), ("Mutation", "revokeApiKey")}
 INSTALLATION_WIDE = {"auditLog", "apiKeys", "createApiKey", "revokeApiKey", "linkCustomer",
                      "unlinkCustomer", "placementCandidates", "createServer", "createAccount",
-                     "createDnsZone"}
+                     "createDnsZone", "automationPolicies", "automationPaused",
+                     "createAutomationPolicy", "updateAutomationPolicy",
+                     "deleteAutomationPolicy", "setAutomationPaused", "runAutomationPolicy",
+                     "cancelCustomerServices", "retryAutomationRun", "callOffAutomationRun"}
 
 
 def viewer(*scopes: str, customer: str | None = None) -> Viewer:
