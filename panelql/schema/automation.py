@@ -24,6 +24,7 @@ from panelql.schema.actions import Key, run_action
 from panelql.schema.enums import ProviderKind
 from panelql.schema.types.common import Info
 
+
 @strawberry.enum(description="What makes a policy act.")
 class AutomationTrigger(enum.Enum):
     OVERDUE = "OVERDUE"
@@ -343,8 +344,8 @@ class AutomationMutation:
         async def run() -> ActionResult:
             row = await policies.create(info.context.gateway, input.to_spec())
             return ActionResult(target=f"policy:{row.id}", data={"policy": row.id})
-        result = await run_action(info, None,
-                               {"input": _plain(input.to_spec())}, idempotency_key, run)
+        result = await run_action(info, None, idempotency_key,
+                                  {"input": _plain(input.to_spec())}, run)
         return await _policy_payload(info, result)
 
     @strawberry.mutation(description="Change a policy; enabled: false is its off switch.")
@@ -356,9 +357,8 @@ class AutomationMutation:
         async def run() -> ActionResult:
             row = await policies.update(info.context.gateway, policy_id, changes.to_changes())
             return ActionResult(target=f"policy:{row.id}", data={"policy": row.id})
-        result = await run_action(info, f"policy:{id}",
-                               {"id": str(id), "changes": changes.to_changes()},
-                               idempotency_key, run)
+        result = await run_action(info, f"policy:{id}", idempotency_key,
+                                  {"id": str(id), "changes": changes.to_changes()}, run)
         return await _policy_payload(info, result)
 
     @strawberry.mutation(description="Delete a policy; its runs and holds stay on record.")
@@ -370,8 +370,7 @@ class AutomationMutation:
             await policies.get(info.context.gateway, policy_id)
             deleted = await policies.delete(info.context.gateway, policy_id)
             return ActionResult(target=f"policy:{id}", data={"deleted": deleted})
-        result = await run_action(info, f"policy:{id}",
-                               {"id": str(id)}, idempotency_key, run)
+        result = await run_action(info, f"policy:{id}", idempotency_key, {"id": str(id)}, run)
         return bool(result.data.get("deleted"))
 
     @strawberry.mutation(description="The global pause: while true no policy acts (events "
@@ -383,8 +382,7 @@ class AutomationMutation:
             await policies.store(info.context.gateway).set_paused(paused,
                                                                   info.context.viewer.name)
             return ActionResult(target="automation", data={"paused": paused})
-        result = await run_action(info, "automation",
-                               {"paused": paused}, idempotency_key, run)
+        result = await run_action(info, "automation", idempotency_key, {"paused": paused}, run)
         return bool(result.data.get("paused"))
 
     @strawberry.mutation(description="Apply a policy to one invoice now: suspend for an open "
@@ -397,9 +395,9 @@ class AutomationMutation:
             row = await policies.get(info.context.gateway, policies.policy_id(str(policy)))
             made = await policies.run_for_invoice(info.context, row, str(invoice), dry_run)
             return ActionResult(target=str(invoice), data={"runs": [r.id for r in made]})
-        result = await run_action(info, str(invoice),
-                               {"policy": str(policy), "invoice": str(invoice),
-                                "dry_run": dry_run}, idempotency_key, run)
+        result = await run_action(info, str(invoice), idempotency_key,
+                                  {"policy": str(policy), "invoice": str(invoice),
+                                   "dry_run": dry_run}, run)
         return AutomationRunsPayload(runs=await _runs(info, result.data.get("runs", [])),
                                      replayed=result.replayed)
 
@@ -416,10 +414,10 @@ class AutomationMutation:
             made = await policies.cancel(info.context, row, customer_ref, terminate_at, dry_run)
             return ActionResult(target=f"customer:{customer_ref}",
                                 data={"runs": [r.id for r in made]})
-        result = await run_action(info, f"customer:{customer_ref}",
-                               {"policy": str(policy), "customer_ref": customer_ref,
-                                "terminate_at": terminate_at.isoformat() if terminate_at
-                                else None, "dry_run": dry_run}, idempotency_key, run)
+        result = await run_action(info, f"customer:{customer_ref}", idempotency_key,
+                                  {"policy": str(policy), "customer_ref": customer_ref,
+                                   "terminate_at": terminate_at.isoformat() if terminate_at
+                                   else None, "dry_run": dry_run}, run)
         return AutomationRunsPayload(runs=await _runs(info, result.data.get("runs", [])),
                                      replayed=result.replayed)
 
@@ -430,8 +428,7 @@ class AutomationMutation:
             await policies.run(info.context, str(id))
             await policies.engine(info.context.gateway).retry_now(str(id))
             return ActionResult(target=f"run:{id}")
-        await run_action(info, f"run:{id}", {"id": str(id)},
-                      idempotency_key, run)
+        await run_action(info, f"run:{id}", idempotency_key, {"id": str(id)}, run)
         return AutomationRun(row=await policies.run(info.context, str(id)))
 
     @strawberry.mutation(description="Call off a SCHEDULED termination (the customer stayed).")
@@ -440,8 +437,7 @@ class AutomationMutation:
         async def run() -> ActionResult:
             await policies.call_off(info.context, str(id))
             return ActionResult(target=f"run:{id}")
-        await run_action(info, f"run:{id}", {"id": str(id)},
-                      idempotency_key, run)
+        await run_action(info, f"run:{id}", idempotency_key, {"id": str(id)}, run)
         return AutomationRun(row=await policies.run(info.context, str(id)))
 
 

@@ -201,7 +201,8 @@ def test_overdue_suspends_everywhere_and_payment_lifts_exactly_that(gw: GatewayU
 
     pay_on_stripe(gw, invoice_id)
     lifted = run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
-    assert lifted["source"] == "WEBHOOK"
+    # The webhook usually wins; the scheduled pass (every 0.3 s here) reads the same state.
+    assert lifted["source"] in ("WEBHOOK", "SCHEDULE")
     assert sorted(s["provider"] for s in lifted["steps"]) == [
         "catalyst-main", "directadmin", "wp-sites"]
     state = panel_state(gw, c)

@@ -55,7 +55,8 @@ SCOPES = {"admin": ["admin"], "read-only": ["server.view", "billing.read", "audi
           "customer-b": ALL_BUT_ADMIN, "revoked": ["admin"], "expired": ["admin"]}
 TOPICS = {"serverStatusChanged": Topic.SERVER, "nodeStatusChanged": Topic.NODE,
           "backupStatusChanged": Topic.BACKUP, "accountStatusChanged": Topic.ACCOUNT,
-          "invoiceStatusChanged": Topic.INVOICE, "operationUpdated": Topic.OPERATION}
+          "invoiceStatusChanged": Topic.INVOICE, "operationUpdated": Topic.OPERATION,
+          "automationRunUpdated": Topic.AUTOMATION}
 
 
 @dataclass
@@ -196,6 +197,29 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("Mutation", "revokeApiKey"): Sample(
         m(f"{ID} {{ revokeApiKey(id: $id) {{ __typename }} }}"),
         lambda w: {"id": w.ids["spare_key"]}),
+    # Billing automation: invalid ids and input get past authorization as BAD_USER_INPUT
+    # (PASSED) without changing anything.
+    ("Query", "automationPolicies"): Sample(q(" { automationPolicies { __typename } }")),
+    ("Query", "automationPaused"): Sample(q(" { automationPaused }")),
+    ("Query", "automationRuns"): Sample(q(" { automationRuns { __typename } }")),
+    ("Query", "automationRun"): Sample(q(' { automationRun(id: "x") { __typename } }')),
+    ("Mutation", "createAutomationPolicy"): Sample(
+        m(' { createAutomationPolicy(input: {name: "sweep", trigger: OVERDUE, overdueDays: -1})'
+          " { __typename } }")),
+    ("Mutation", "updateAutomationPolicy"): Sample(
+        m(' { updateAutomationPolicy(id: "x", changes: {}) { __typename } }')),
+    ("Mutation", "deleteAutomationPolicy"): Sample(
+        m(' { deleteAutomationPolicy(id: "x") }')),
+    ("Mutation", "setAutomationPaused"): Sample(m(" { setAutomationPaused(paused: false) }")),
+    ("Mutation", "runAutomationPolicy"): Sample(
+        m(f'{ID} {{ runAutomationPolicy(policy: "x", invoice: $id) {{ __typename }} }}'),
+        lambda w: {"id": w.ids["invoice"]}),
+    ("Mutation", "cancelCustomerServices"): Sample(
+        m(' { cancelCustomerServices(policy: "x", customerRef: "whmcs:Z") { __typename } }')),
+    ("Mutation", "retryAutomationRun"): Sample(
+        m(' { retryAutomationRun(id: "x") { __typename } }')),
+    ("Mutation", "callOffAutomationRun"): Sample(
+        m(' { callOffAutomationRun(id: "x") { __typename } }')),
     # -- Subscription ------------------------------------------------------------------------
     **{("Subscription", name): Sample(f"subscription Sweep {{ {name} {{ __typename }} }}")
        for name in TOPICS},

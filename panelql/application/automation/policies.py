@@ -8,6 +8,7 @@ customer's runs.
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,6 +149,10 @@ async def runs(ctx: Context, customer_ref: str | None, policy: int | None,
 
 
 async def run(ctx: Context, run_id: str) -> RunRow:
+    try:
+        uuid.UUID(run_id)
+    except ValueError:
+        raise BadUserInput("not an automation run id", field="id") from None
     found = await store(ctx.gateway).run(run_id)
     bound = ctx.viewer.customer_ref
     if found is None or (bound is not None and found.customer_ref != bound):
