@@ -169,14 +169,22 @@ def panel_state(gw: GatewayUnderTest, c: Customer) -> dict[str, tuple[bool, str]
 
 
 def policy(gw: GatewayUnderTest, name: str, **fields: Any) -> str:
-    data = ok(gw, POLICY, {"input": {"name": name, "trigger": "OVERDUE", "overdueDays": 3,
-                                     **fields}})
-    return str(data["createAutomationPolicy"]["policy"]["id"])
+    """The policy's id, creating it unless a test before (in any order) did."""
+    body = gw.query(POLICY, {"input": {"name": name, "trigger": "OVERDUE", "overdueDays": 3,
+                                       **fields}})
+    if "errors" in body:
+        assert body["errors"][0]["extensions"]["code"] == "CONFLICT", body
+        listed = ok(gw, "{ automationPolicies { id name } }")["automationPolicies"]
+        return str(next(p["id"] for p in listed if p["name"] == name))
+    return str(body["data"]["createAutomationPolicy"]["policy"]["id"])
+
+
+OVERDUE_POLICY = "suspend after 3 days overdue"
 
 
 def test_overdue_suspends_everywhere_and_payment_lifts_exactly_that(gw: GatewayUnderTest
                                                                       ) -> None:
-    policy(gw, "suspend after 3 days overdue")
+    policy(gw, OVERDUE_POLICY)
     c = new_customer(gw, "whmcs:2101")
     remember(c)
     invoice_id, number = open_invoice(gw, c)
@@ -214,3 +222,118 @@ def test_overdue_suspends_everywhere_and_payment_lifts_exactly_that(gw: GatewayU
     entry = audit["auditLog"][0]
     assert entry["actor"].startswith("automation:policy:")
     assert entry["input"]["invoice"] == number
+
+
+def test_a_replayed_webhook_or_a_second_look_never_acts_twice(gw: GatewayUnderTest) -> None:
+    policy(gw, OVERDUE_POLICY)
+    c = new_customer(gw, "whmcs:2102")
+    remember(c)
+    invoice_id, _ = open_invoice(gw, c)
+    advance(gw, 34)
+    run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    pay_on_stripe(gw, invoice_id)
+    run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
+    stripe = gw.sims["stripe"]
+    assert isinstance(stripe, StripeSim)
+    paid = next(e for e in reversed(stripe.events) if e["type"] == "invoice.paid"
+                and e["data"]["object"]["id"] == invoice_id)
+    body, signature = stripe.signed(paid)
+    replay = httpx.post(f"{gw.url}/webhooks/stripe/stripe", content=body, headers={
+        "Stripe-Signature": signature, "Content-Type": "application/json"})
+    assert replay.json() == {"received": True, "duplicate": True}
+    # The same payment announced again under a new event id (a second Stripe event, or the
+    # watcher seeing it) finds the run already there.
+    again = {**paid, "id": paid["id"] + "x", "type": "invoice.payment_succeeded"}
+    body, signature = stripe.signed(again)
+    fresh = httpx.post(f"{gw.url}/webhooks/stripe/stripe", content=body, headers={
+        "Stripe-Signature": signature, "Content-Type": "application/json"})
+    assert fresh.json()["duplicate"] is False
+    advance(gw, 1)  # and the scheduled pass reads the paid invoice a few more times
+    seen_runs = runs(gw, c.ref)
+    wait_until(lambda: _passes(gw) >= 3, "three more scheduled passes")
+    assert [(r["action"], r["status"]) for r in runs(gw, c.ref)] == [
+        (r["action"], r["status"]) for r in seen_runs]
+    assert sorted(r["action"] for r in seen_runs) == ["SUSPEND", "UNSUSPEND"]
+
+
+_PASS_COUNT: list[int] = []
+
+
+def _passes(gw: GatewayUnderTest) -> int:
+    """Scheduled passes since the first call (reads the pass counter of the engine)."""
+    from tests.e2e.harness import gateway_of
+
+    count = int(gateway_of(gw).automation.passes)
+    if not _PASS_COUNT:
+        _PASS_COUNT.append(count)
+    return count - _PASS_COUNT[0]
+
+
+def test_a_panel_failing_mid_run_is_retried_and_the_run_resumes(gw: GatewayUnderTest) -> None:
+    policy(gw, OVERDUE_POLICY)
+    c = new_customer(gw, "whmcs:2103")
+    remember(c)
+    open_invoice(gw, c)
+    directadmin = gw.sims["directadmin"]
+    directadmin.knobs.update({"fail_status": 503})
+    try:
+        advance(gw, 34)
+        def retrying() -> bool:
+            found = [r for r in runs(gw, c.ref) if r["action"] == "SUSPEND"]
+            return bool(found) and any(s["status"] == "RETRYING" and s["attempts"] >= 2
+                                       for s in found[0]["steps"])
+        wait_until(retrying, "the DirectAdmin step retried while the panel is down")
+        run = next(r for r in runs(gw, c.ref) if r["action"] == "SUSPEND")
+        assert run["status"] == "RUNNING"
+        assert "directadmin" in (run["error"] or "")
+        done = {s["provider"] for s in run["steps"] if s["status"] == "DONE"}
+        assert {"catalyst-main", "wp-sites"} <= done  # the other panels were not held back
+        assert panel_state(gw, c)["directadmin"][0] is False
+    finally:
+        directadmin.knobs.update({"fail_status": None})
+    run = run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    step = next(s for s in run["steps"] if s["provider"] == "directadmin")
+    assert step["status"] == "DONE" and step["attempts"] >= 2 and step["error"] is None
+    assert panel_state(gw, c)["directadmin"][0] is True
+
+
+DRY = """mutation($p: ID!, $i: ID!) { runAutomationPolicy(policy: $p, invoice: $i, dryRun: true) {
+  runs { id status dryRun action reason steps { provider status } } } }"""
+
+
+def test_dry_run_lists_what_would_happen_and_touches_nothing(gw: GatewayUnderTest) -> None:
+    policy_id = policy(gw, OVERDUE_POLICY)
+    c = new_customer(gw, "whmcs:2104")
+    remember(c)
+    invoice_id, number = open_invoice(gw, c)
+    before = panel_state(gw, c)
+    data = ok(gw, DRY, {"p": policy_id, "i": encode(Ref("stripe", ResourceType.INVOICE,
+                                                        invoice_id))})
+    (run,) = data["runAutomationPolicy"]["runs"]
+    assert run["dryRun"] is True and run["status"] == "PLANNED"
+    assert run["reason"] == f"Payment overdue - Invoice #{number}"
+    assert sorted(s["provider"] for s in run["steps"] if s["status"] == "PLANNED") == [
+        "catalyst-main", "catalyst-main", "directadmin", "wp-sites"]
+    assert panel_state(gw, c) == before
+
+
+def test_customer_bound_keys_see_only_their_own_runs(gw: GatewayUnderTest) -> None:
+    policy_id = policy(gw, OVERDUE_POLICY)
+    c = new_customer(gw, "whmcs:2105")
+    remember(c)
+    invoice_id, _ = open_invoice(gw, c)
+    data = ok(gw, DRY, {"p": policy_id, "i": encode(Ref("stripe", ResourceType.INVOICE,
+                                                        invoice_id))})
+    run_id = data["runAutomationPolicy"]["runs"][0]["id"]
+    own = gw.create_key(["billing.read"], customer_ref=c.ref)
+    other = gw.create_key(["billing.read"], customer_ref="whmcs:someone-else")
+    mine = ok(gw, RUNS, {"c": None}, **{"x-api-key": own})["automationRuns"]
+    assert run_id in {r["id"] for r in mine} and {r["id"] for r in mine} <= {
+        r["id"] for r in runs(gw, c.ref)}
+    assert ok(gw, RUNS, {"c": c.ref}, **{"x-api-key": other})["automationRuns"] == []
+    assert ok(gw, RUNS, {"c": None}, **{"x-api-key": other})["automationRuns"] == []
+    hidden = gw.query("query($id: ID!) { automationRun(id: $id) { id } }", {"id": run_id},
+                      **{"x-api-key": other})
+    assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+    refused = gw.query("{ automationPolicies { id } }", **{"x-api-key": own})
+    assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"

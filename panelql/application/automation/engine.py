@@ -96,6 +96,7 @@ class Automation:
         self._events: asyncio.Queue[StatusEvent] = asyncio.Queue(10_000)
         self._tasks: set[asyncio.Task[object]] = set()
         self._untap: object = None
+        self.passes = 0  # scheduled passes this replica ran (holding the lease)
 
     @classmethod
     def for_gateway(cls, gateway: Gateway) -> Automation:
@@ -321,6 +322,7 @@ class Automation:
             await self._read_invoices(policies, now)
         for run_id in await self.store.due(now):
             await self.runner.execute(run_id)
+        self.passes += 1
 
     async def _read_invoices(self, policies: list[PolicyRow], now: datetime | None) -> None:
         for provider in self.gateway.of_family(BillingProvider):
