@@ -59,7 +59,7 @@ LIST_Q_CALLS: dict[str, dict[str, Route]] = {
     },
     "proxmox": {
         "GET /*/json/cluster/resources": once(
-            "one read of the guests and one of the nodes (type=vm, type=node)", times=2),
+            "one unfiltered read: guests, nodes and storages (pve-manager PVE/API2/Cluster.pm)"),
         "GET /*/json/nodes/*/storage/local/content": once(
             "backup archives per node-local backup storage (two nodes)", times=2),
         "GET /*/json/nodes/*/storage/nfs-backup/content": once(

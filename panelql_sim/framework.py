@@ -169,6 +169,7 @@ class SimPanel:
             self.reset_stats()
         return JSONResponse({"total": self.total_requests, "routes": dict(self.stats),
                              "rounds": self.concurrency.rounds,
+                             "round_of": self.concurrency.round_of,
                              "peak_in_flight": self.concurrency.peak})
 
     def _over_rate_limit(self) -> int | None:
@@ -194,6 +195,8 @@ class Concurrency:
         self.peak = 0
         self.rounds = 0
         self._finished_depth = 0
+        # The latest round each route was called in, so a finding names the call that came late.
+        self.round_of: dict[str, int] = {}
 
     def enter(self) -> int:
         self.in_flight += 1
@@ -219,9 +222,11 @@ class _FaultMiddleware:
             await self.app(scope, receive, send)
             return
         panel = self.panel
-        panel.stats[f"{scope['method']} {_route_key(scope['path'])}"] += 1
+        route = f"{scope['method']} {_route_key(scope['path'])}"
+        panel.stats[route] += 1
         concurrency = panel.concurrency
         depth = concurrency.enter()
+        concurrency.round_of[route] = max(concurrency.round_of.get(route, 0), depth)
         try:
             await self._serve(scope, receive, send)
         finally:
