@@ -10,7 +10,9 @@ and business-rule refusals are 422 with PayPal's ``issue`` codes. A check paymen
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -24,8 +26,9 @@ from decimal import Decimal
 from typing import Any
 from urllib.parse import parse_qsl
 
+import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from panelql_sim import referee
@@ -33,6 +36,8 @@ from panelql_sim.framework import Knobs, SimPanel, json_body
 
 INVOICES = "/v2/invoicing/invoices"
 PAID_STATES = {"PAID", "MARKED_AS_PAID", "PARTIALLY_REFUNDED", "REFUNDED", "MARKED_AS_REFUNDED"}
+REFUNDABLE_STATES = {"PAID", "MARKED_AS_PAID", "PARTIALLY_REFUNDED"}
+ORDERS = "/v2/checkout/orders"
 
 
 def error(status: int, name: str, message: str, *, issue: str | None = None,
@@ -69,6 +74,10 @@ class PayPalInvoice:
     paid: Decimal = Decimal("0")
     transactions: list[dict[str, Any]] = field(default_factory=list)
     times: dict[str, str] = field(default_factory=dict)
+    refunded: Decimal = Decimal("0")
+    refunds: list[dict[str, Any]] = field(default_factory=list)
+    note: str = "Thank you for your business."
+    recipient_name: dict[str, str] | None = None
 
     @property
     def total(self) -> Decimal:
@@ -85,7 +94,7 @@ class PayPalInvoice:
             "detail": {
                 "invoice_number": self.number, "reference": self.reference,
                 "invoice_date": self.invoice_date.isoformat(), "currency_code": self.currency,
-                "note": "Thank you for your business.", "term": "Due on receipt",
+                "note": self.note, "term": "Due on receipt",
                 "payment_term": {"term_type": "NET_30", "due_date": self.due.isoformat()},
                 "metadata": {
                     **self.times,
@@ -97,8 +106,9 @@ class PayPalInvoice:
                          "email_address": "billing@panelql.test"},
             "primary_recipients": [{"billing_info": {
                 "email_address": self.recipient,
-                "name": {"given_name": self.recipient.split("@")[0].title(),
-                         "surname": "Customer"}}}],
+                "name": self.recipient_name or {
+                    "given_name": self.recipient.split("@")[0].title(),
+                    "surname": "Customer"}}}],
             "items": [{"id": f"ITEM-{i + 1}", "name": name, "quantity": str(qty),
                        "unit_amount": self._money(unit), "unit_of_measure": "QUANTITY"}
                       for i, (name, qty, unit) in enumerate(self.items)],
@@ -115,6 +125,9 @@ class PayPalInvoice:
         if self.paid:
             body["payments"] = {"paid_amount": self._money(self.paid),
                                 "transactions": self.transactions}
+        if self.refunded:
+            body["refunds"] = {"refund_amount": self._money(self.refunded),
+                               "transactions": self.refunds}
         return body
 
 
@@ -124,7 +137,8 @@ class PayPalSim(SimPanel):
     documents = ("paypal-invoicing_v2.json", "paypal-notifications_webhooks_v1.json",
                  "paypal-checkout_orders_v2.json", "paypal-payments_payment_v2.json")
     # /v1/oauth2/token is in none of PayPal's published files.
-    document_quirks = referee.Quirks(undocumented=(r"/v1/oauth2/token",),
+    # The buyer's approval page (/checkoutnow) is PayPal's website, not its API.
+    document_quirks = referee.Quirks(undocumented=(r"/v1/oauth2/token", r"/checkoutnow"),
                                      read_only_echoed=("webhook_event",))
 
     def __init__(
@@ -142,6 +156,13 @@ class PayPalSim(SimPanel):
         self.token_ttl = token_ttl
         self.tokens: dict[str, float] = {}  # token → expiry (monotonic)
         self.invoices: dict[str, PayPalInvoice] = {}
+        self.orders: dict[str, dict[str, Any]] = {}
+        self.captures: dict[str, dict[str, Any]] = {}
+        self.refunds: dict[str, dict[str, Any]] = {}
+        # PayPal-Request-Id → (path, status, body): a repeated POST gets the first answer.
+        self.request_ids: dict[str, tuple[str, int, bytes]] = {}
+        self.webhook_url: str | None = None
+        self.deliveries: list[dict[str, Any]] = []  # every event emitted, newest last
         self._seed(invoices)
 
     # -- data ---------------------------------------------------------------------------------
@@ -194,6 +215,8 @@ class PayPalSim(SimPanel):
 
     # -- HTTP ---------------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:
+        if request.url.path == "/checkoutnow":
+            return None  # the buyer's browser on PayPal's site
         auth = request.headers.get("authorization", "")
         if request.url.path == "/v1/oauth2/token":
             expected = base64.b64encode(f"{self.client_id}:{self.client_secret}".encode())
@@ -234,6 +257,15 @@ class PayPalSim(SimPanel):
             Route(one + "/remind", self.remind, methods=["POST"]),
             Route(one + "/cancel", self.cancel, methods=["POST"]),
             Route(one + "/payments", self.record_payment, methods=["POST"]),
+            Route(one + "/refunds", self.record_refund, methods=["POST"]),
+            Route(ORDERS, self._once(self.create_order), methods=["POST"]),
+            Route(ORDERS + "/{oid}", self.get_order, methods=["GET"]),
+            Route(ORDERS + "/{oid}/capture", self._once(self.capture_order), methods=["POST"]),
+            Route("/v2/payments/captures/{cid}", self.get_capture, methods=["GET"]),
+            Route("/v2/payments/captures/{cid}/refund", self._once(self.refund_capture),
+                  methods=["POST"]),
+            Route("/checkoutnow", self.approval_page, methods=["GET"]),
+            Route("/checkoutnow", self.approve, methods=["POST"]),
             Route("/v1/notifications/verify-webhook-signature", self.verify_webhook,
                   methods=["POST"]),
         ]
@@ -253,14 +285,23 @@ class PayPalSim(SimPanel):
         """A signed ``INVOICING.INVOICE.*`` delivery for one invoice, as PayPal would POST it
         to the webhook URL: the body and the transmission headers."""
         invoice = self.invoices[invoice_id]
-        event = {
+        return self.signed(self.event(
+            event_type, "invoices",
+            {"invoice": invoice.to_json("https://api-m.sandbox.paypal.com")},
+            f"An invoice was {event_type.rsplit('.', 1)[-1].lower()}"))
+
+    @staticmethod
+    def event(event_type: str, resource_type: str, resource: dict[str, Any],
+              summary: str) -> dict[str, Any]:
+        return {
             "id": f"WH-{secrets.token_hex(9).upper()}",
             "create_time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-            "resource_type": "invoices", "event_type": event_type,
-            "summary": f"An invoice was {event_type.rsplit('.', 1)[-1].lower()}",
-            "resource": {"invoice": invoice.to_json("https://api-m.sandbox.paypal.com")},
-            "links": [], "event_version": "1.0", "resource_version": "2.0",
+            "resource_type": resource_type, "event_type": event_type, "summary": summary,
+            "resource": resource, "links": [], "event_version": "1.0",
+            "resource_version": "2.0",
         }
+
+    def signed(self, event: dict[str, Any]) -> tuple[bytes, dict[str, str]]:
         transmission_id = str(uuid.uuid4())
         transmission_time = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         headers = {
@@ -274,6 +315,23 @@ class PayPalSim(SimPanel):
             "Content-Type": "application/json",
         }
         return json.dumps(event).encode(), headers
+
+    def emit(self, event_type: str, resource_type: str, resource: dict[str, Any],
+             summary: str) -> dict[str, Any]:
+        """Record a PAYMENT.* event and POST it, signed, to ``webhook_url`` when set (PayPal
+        retries failed deliveries for days; the simulator drops them)."""
+        event = self.event(event_type, resource_type, resource, summary)
+        self.deliveries.append(event)
+        if self.webhook_url:
+            asyncio.get_running_loop().create_task(self._deliver(event))
+        return event
+
+    async def _deliver(self, event: dict[str, Any]) -> None:
+        assert self.webhook_url is not None
+        body, headers = self.signed(event)
+        async with httpx.AsyncClient(timeout=10) as client:
+            with contextlib.suppress(httpx.HTTPError):
+                await client.post(self.webhook_url, content=body, headers=headers)
 
     async def verify_webhook(self, request: Request) -> Response:
         body = await json_body(request)
@@ -374,8 +432,17 @@ class PayPalSim(SimPanel):
                   Decimal(str((it.get("unit_amount") or {}).get("value", "0"))))
                  for it in body.get("items") or []]
         today = datetime.now(UTC).date()
+        term = detail.get("payment_term") if isinstance(detail, dict) else None
+        due = term.get("due_date") if isinstance(term, dict) else None
         invoice = self.add_invoice(email, currency, items, invoice_date=today,
-                                   due=today + timedelta(days=30))
+                                   due=date.fromisoformat(due) if isinstance(due, str)
+                                   else today + timedelta(days=30))
+        assert isinstance(detail, dict)
+        invoice.reference = detail.get("reference")
+        if isinstance(detail.get("note"), str):
+            invoice.note = detail["note"]
+        if isinstance(billing.get("name"), dict):
+            invoice.recipient_name = billing["name"]
         base = str(request.base_url).rstrip("/")
         if request.headers.get("prefer") == "return=representation":
             return JSONResponse(invoice.to_json(base), status_code=201)
@@ -469,11 +536,12 @@ class PayPalSim(SimPanel):
         if amount > owed:
             return unprocessable("PAYMENT_AMOUNT_GREATER_THAN_AMOUNT_DUE",
                                  "Payment amount is greater than the amount due.")
-        payment_id = f"EXTR-{secrets.token_hex(8).upper()}"
-        invoice.transactions.append({
+        payment_id = str(body.get("payment_id") or f"EXTR-{secrets.token_hex(8).upper()}")
+        transaction = {
             "payment_id": payment_id, "type": "EXTERNAL", "method": body["method"],
             "payment_date": body.get("payment_date"), "note": body.get("note"),
-            "amount": invoice._money(amount)})
+            "amount": invoice._money(amount)}
+        invoice.transactions.append({k: v for k, v in transaction.items() if v is not None})
         invoice.paid += amount
         if invoice.paid < invoice.total:
             invoice.status = "PARTIALLY_PAID"
@@ -488,3 +556,241 @@ class PayPalSim(SimPanel):
     def _clear(self, invoice: PayPalInvoice) -> None:
         if invoice.status == "PAYMENT_PENDING":
             invoice.status = "MARKED_AS_PAID"
+
+    # -- invoices: recorded refunds -----------------------------------------------------------
+    async def record_refund(self, request: Request) -> Response:
+        """``POST .../refunds`` (invoicing_v2.json ``invoices.refunds``): all payments
+        refunded → REFUNDED (MARKED_AS_REFUNDED for money recorded as paid elsewhere), else
+        PARTIALLY_REFUNDED; refused with the document's 422 issues."""
+        invoice = self._invoice(request)
+        if isinstance(invoice, Response):
+            return invoice
+        body = await json_body(request)
+        if not body.get("method"):
+            return error(400, "INVALID_REQUEST", "Request is not well-formed, syntactically "
+                         "incorrect, or violates schema.", issue="MISSING_REQUIRED_PARAMETER",
+                         field_="/method")
+        if invoice.status not in REFUNDABLE_STATES:
+            return unprocessable("CANNOT_PROCESS_REFUNDS",
+                                 "Current invoice state does not support refunds.")
+        left = invoice.paid - invoice.refunded
+        amount = Decimal(str((body.get("amount") or {}).get("value", left)))
+        if amount <= 0 or amount > left:
+            return unprocessable("INVALID_REFUND_AMOUNT",
+                                 "Recorded refunds cannot exceed recorded payments.")
+        refund_id = f"EXTR-{secrets.token_hex(8).upper()}"
+        record = {"refund_id": refund_id, "type": "EXTERNAL",
+                  "refund_date": body.get("refund_date"), "method": body["method"],
+                  "amount": invoice._money(amount)}
+        invoice.refunds.append({k: v for k, v in record.items() if v is not None})
+        invoice.refunded += amount
+        if invoice.refunded < invoice.paid:
+            invoice.status = "PARTIALLY_REFUNDED"
+        else:
+            by_paypal = any(t.get("method") == "PAYPAL" for t in invoice.transactions)
+            invoice.status = "REFUNDED" if by_paypal else "MARKED_AS_REFUNDED"
+        self._touch(invoice)
+        return JSONResponse({"refund_id": refund_id})
+
+    # -- Orders v2 and Payments v2 ------------------------------------------------------------
+    def _once(self, handler: Any) -> Any:
+        """``PayPal-Request-Id``: a POST repeating one gets the first answer again (PayPal
+        keeps them for hours to days per API)."""
+        async def endpoint(request: Request) -> Response:
+            key = request.headers.get("paypal-request-id")
+            seen = self.request_ids.get(key) if key else None
+            if seen is not None and seen[0] == request.url.path:
+                return Response(seen[2], status_code=200 if seen[1] == 201 else seen[1],
+                                media_type="application/json")
+            response: Response = await handler(request)
+            if key and response.status_code < 500:
+                self.request_ids[key] = (request.url.path, response.status_code,
+                                         bytes(response.body))
+            return response
+        return endpoint
+
+    @staticmethod
+    def _stamp() -> str:
+        return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def _order_json(self, order: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in order.items() if not k.startswith("_")}
+
+    def _not_found(self, what: str) -> JSONResponse:
+        return error(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.",
+                     issue="INVALID_RESOURCE_ID", description=f"Specified resource ID does not "
+                     f"exist. Please check the resource ID and try again. ({what})")
+
+    async def create_order(self, request: Request) -> Response:
+        """``POST /v2/checkout/orders`` with ``intent: CAPTURE``. With
+        ``payment_source.paypal.experience_context`` the answer is PAYER_ACTION_REQUIRED and
+        a ``payer-action`` link; without it CREATED and an ``approve`` link."""
+        body = await json_body(request)
+        units = body.get("purchase_units")
+        if body.get("intent") != "CAPTURE" or not isinstance(units, list) or not units:
+            return error(400, "INVALID_REQUEST", "Request is not well-formed, syntactically "
+                         "incorrect, or violates schema.", issue="MISSING_REQUIRED_PARAMETER",
+                         field_="/purchase_units" if body.get("intent") else "/intent")
+        amount = units[0].get("amount") if isinstance(units[0], dict) else None
+        if not isinstance(amount, dict) or not amount.get("value"):
+            return error(400, "INVALID_REQUEST", "Request is not well-formed, syntactically "
+                         "incorrect, or violates schema.", issue="MISSING_REQUIRED_PARAMETER",
+                         field_="/purchase_units/@reference_id=='default'/amount")
+        context = ((body.get("payment_source") or {}).get("paypal") or {}).get(
+            "experience_context") or {}
+        oid = "".join(self.random.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(17))
+        base = str(request.base_url).rstrip("/")
+        approve = f"{base}/checkoutnow?token={oid}"
+        order = {
+            "id": oid, "intent": "CAPTURE",
+            "status": "PAYER_ACTION_REQUIRED" if context else "CREATED",
+            "purchase_units": [{k: v for k, v in units[0].items() if k in (
+                "reference_id", "amount", "custom_id", "invoice_id", "description")}],
+            "create_time": self._stamp(),
+            "links": [{"href": f"{base}{ORDERS}/{oid}", "rel": "self", "method": "GET"},
+                      {"href": approve, "rel": "payer-action" if context else "approve",
+                       "method": "GET"},
+                      {"href": f"{base}{ORDERS}/{oid}/capture", "rel": "capture",
+                       "method": "POST"}],
+            "_return_url": context.get("return_url"), "_cancel_url": context.get("cancel_url"),
+            "_declined": False,
+        }
+        if context:
+            order["payment_source"] = {"paypal": {}}
+        self.orders[oid] = order
+        return JSONResponse(self._order_json(order), status_code=201)
+
+    async def get_order(self, request: Request) -> Response:
+        order = self.orders.get(request.path_params["oid"])
+        if order is None:
+            return self._not_found("order")
+        return JSONResponse(self._order_json(order))
+
+    async def approval_page(self, request: Request) -> Response:
+        order = self.orders.get(request.query_params.get("token", ""))
+        if order is None:
+            return HTMLResponse("<h1>Things don't appear to be working</h1>", status_code=404)
+        amount = order["purchase_units"][0]["amount"]
+        return HTMLResponse(
+            f"<!doctype html><title>PayPal (simulator)</title><h1>Pay {amount['value']} "
+            f"{amount['currency_code']}</h1><p>Order {order['id']}: {order['status']}</p>"
+            f"<form method=post><button name=funding value=balance>Pay with PayPal balance"
+            f"</button><button name=funding value=declined>Pay with a card that will be "
+            f"declined</button></form>")
+
+    async def approve(self, request: Request) -> Response:
+        """The buyer approves on PayPal's page: the order becomes APPROVED and the browser
+        goes to ``return_url?token=…&PayerID=…``. ``funding=declined`` approves with an
+        instrument whose capture will be declined."""
+        order = self.orders.get(request.query_params.get("token", ""))
+        if order is None:
+            return HTMLResponse("<h1>Things don't appear to be working</h1>", status_code=404)
+        if order["status"] not in ("CREATED", "PAYER_ACTION_REQUIRED"):
+            return HTMLResponse(f"<h1>This order is {order['status']}</h1>", status_code=409)
+        form = dict(parse_qsl((await request.body()).decode()))
+        order["_declined"] = form.get("funding") == "declined"
+        order["status"] = "APPROVED"
+        order["payer"] = {"payer_id": "".join(self.random.choice("23456789ABCDEFGHJKLMNPQRSTUVWXYZ")
+                                              for _ in range(13)),
+                          "email_address": "buyer@example.com"}
+        back = order["_return_url"] or "about:blank"
+        sep = "&" if "?" in back else "?"
+        return RedirectResponse(f"{back}{sep}token={order['id']}&PayerID="
+                                f"{order['payer']['payer_id']}", status_code=303)
+
+    async def capture_order(self, request: Request) -> Response:
+        """``POST /v2/checkout/orders/{id}/capture``: only an APPROVED order
+        (422 ORDER_NOT_APPROVED, ORDER_ALREADY_CAPTURED). A declined instrument gives a
+        DECLINED capture and PAYMENT.CAPTURE.DENIED [unverified: PayPal may instead answer
+        422 INSTRUMENT_DECLINED, which the gateway treats the same way]."""
+        order = self.orders.get(request.path_params["oid"])
+        if order is None:
+            return self._not_found("order")
+        if order["status"] == "COMPLETED":
+            return unprocessable("ORDER_ALREADY_CAPTURED", "Order already captured.If "
+                                 "'intent=CAPTURE' only one capture per order is allowed.")
+        if order["status"] != "APPROVED":
+            return unprocessable("ORDER_NOT_APPROVED", "Payer has not yet approved the Order "
+                                 "for payment. Please redirect the payer to the 'rel':'approve' "
+                                 "url returned as part of the HATEOAS links within the Create "
+                                 "Order call or provide a valid `payment_source` in the "
+                                 "request.")
+        unit = order["purchase_units"][0]
+        cid = "".join(self.random.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(17))
+        base = str(request.base_url).rstrip("/")
+        capture: dict[str, Any] = {
+            "id": cid, "status": "DECLINED" if order["_declined"] else "COMPLETED",
+            "amount": unit["amount"], "final_capture": True,
+            "seller_protection": {"status": "ELIGIBLE",
+                                  "dispute_categories": ["ITEM_NOT_RECEIVED",
+                                                         "UNAUTHORIZED_TRANSACTION"]},
+            "create_time": self._stamp(), "update_time": self._stamp(),
+            "links": [{"href": f"{base}/v2/payments/captures/{cid}", "rel": "self",
+                       "method": "GET"},
+                      {"href": f"{base}{ORDERS}/{order['id']}", "rel": "up", "method": "GET"}],
+        }
+        if unit.get("custom_id"):
+            capture["custom_id"] = unit["custom_id"]
+        if unit.get("invoice_id"):
+            capture["invoice_id"] = unit["invoice_id"]
+        self.captures[cid] = {**capture, "_refunded": Decimal("0"), "_order": order["id"]}
+        order["status"] = "COMPLETED"
+        unit["payments"] = {"captures": [capture]}
+        resource = {**capture, "supplementary_data": {"related_ids": {"order_id": order["id"]}}}
+        if order["_declined"]:
+            self.emit("PAYMENT.CAPTURE.DENIED", "capture", resource,
+                      f"Payment denied for {unit['amount']['value']} "
+                      f"{unit['amount']['currency_code']}")
+        else:
+            self.emit("PAYMENT.CAPTURE.COMPLETED", "capture", resource,
+                      f"Payment completed for {unit['amount']['value']} "
+                      f"{unit['amount']['currency_code']}")
+        return JSONResponse(self._order_json(order), status_code=201)
+
+    async def get_capture(self, request: Request) -> Response:
+        capture = self.captures.get(request.path_params["cid"])
+        if capture is None:
+            return self._not_found("capture")
+        return JSONResponse({k: v for k, v in capture.items() if not k.startswith("_")})
+
+    async def refund_capture(self, request: Request) -> Response:
+        """``POST /v2/payments/captures/{id}/refund``: the whole rest without an amount; more
+        than is left is 422 REFUND_AMOUNT_EXCEEDED, nothing left CAPTURE_FULLY_REFUNDED."""
+        capture = self.captures.get(request.path_params["cid"])
+        if capture is None:
+            return self._not_found("capture")
+        if capture["status"] not in ("COMPLETED", "PARTIALLY_REFUNDED", "REFUNDED"):
+            return unprocessable("REFUND_NOT_ALLOWED", "Refund cannot be issued against this "
+                                 "capture.")
+        body = await json_body(request)
+        total = Decimal(capture["amount"]["value"])
+        left = total - capture["_refunded"]
+        if left <= 0:
+            return unprocessable("CAPTURE_FULLY_REFUNDED", "The capture has already been "
+                                 "fully refunded")
+        amount = Decimal(str((body.get("amount") or {}).get("value", left)))
+        if amount > left:
+            return unprocessable("REFUND_AMOUNT_EXCEEDED", "The refund amount must be less "
+                                 "than or equal to the capture amount that has not yet been "
+                                 "refunded.")
+        capture["_refunded"] += amount
+        capture["status"] = "REFUNDED" if capture["_refunded"] >= total else "PARTIALLY_REFUNDED"
+        rid = "".join(self.random.choice("ABCDEFGHJKLMNPRSTUVWXYZ0123456789") for _ in range(17))
+        base = str(request.base_url).rstrip("/")
+        refund: dict[str, Any] = {
+            "id": rid, "status": "COMPLETED",
+            "amount": {"currency_code": capture["amount"]["currency_code"],
+                       "value": str(amount)},
+            "create_time": self._stamp(), "update_time": self._stamp(),
+            "links": [{"href": f"{base}/v2/payments/refunds/{rid}", "rel": "self",
+                       "method": "GET"},
+                      {"href": f"{base}/v2/payments/captures/{capture['id']}", "rel": "up",
+                       "method": "GET"}]}
+        for name in ("custom_id", "invoice_id", "note_to_payer"):
+            if body.get(name):
+                refund[name] = body[name]
+        self.refunds[rid] = refund
+        self.emit("PAYMENT.CAPTURE.REFUNDED", "refund", refund,
+                  f"A {amount} {capture['amount']['currency_code']} capture payment was "
+                  f"refunded")
+        return JSONResponse(refund, status_code=201)

@@ -20,17 +20,22 @@ import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from decimal import Decimal
+from typing import Any, cast
 from urllib.parse import parse_qsl
 
 import httpx
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from panelql_sim.framework import SIM_PREFIX, Knobs, SimPanel, json_body
 
 DAY = 86400
+# The API version stripe-python 16.1.0 pins; the payment objects below (Checkout Session,
+# PaymentIntent, Charge, InvoicePayment, CreditNote, Refund) follow that version's resources
+# in the library (stripe/checkout/_session.py, _invoice_payment.py, _credit_note.py, …).
+API_VERSION = "2026-10-28.endive"
 ZERO_DECIMAL = {"jpy", "krw", "vnd", "clp"}
 
 
@@ -105,6 +110,7 @@ class Invoice:
         "voided_at": None})
     metadata: dict[str, str] = field(default_factory=dict)
     description: str | None = None
+    credited_after_payment: int = 0  # post_payment_credit_notes_amount
 
     @property
     def total(self) -> int:
@@ -146,7 +152,8 @@ class Invoice:
             "number": self.number, "on_behalf_of": None, "parent": None,
             "payment_settings": {"payment_method_types": None},
             "period_end": self.created, "period_start": self.created - 30 * DAY,
-            "post_payment_credit_notes_amount": 0, "pre_payment_credit_notes_amount": 0,
+            "post_payment_credit_notes_amount": self.credited_after_payment,
+            "pre_payment_credit_notes_amount": 0,
             "receipt_number": None, "starting_balance": 0, "statement_descriptor": None,
             "status": self.status, "status_transitions": dict(self.transitions),
             "subtotal": self.total, "subtotal_excluding_tax": self.total,
@@ -172,6 +179,11 @@ class StripeSim(SimPanel):
         self.customers: dict[str, dict[str, Any]] = {}
         self.invoices: dict[str, Invoice] = {}
         self.events: list[dict[str, Any]] = []
+        self.idempotent: dict[str, tuple[tuple[str, bytes], int, bytes]] = {}
+        self.sessions: dict[str, dict[str, Any]] = {}
+        self.intents: dict[str, dict[str, Any]] = {}
+        self.charges: dict[str, dict[str, Any]] = {}
+        self.invoice_payments: dict[str, dict[str, Any]] = {}
         self._next_number = 1
         self.clock_offset = 0  # seconds the clock was advanced (POST /__sim/clock)
         self._seed(customers, invoices)
@@ -283,7 +295,7 @@ class StripeSim(SimPanel):
                     collection_method: str = "send_invoice") -> Invoice:
         customer = self.customers[customer_id]
         invoice = Invoice(
-            id=self._id("in_"), customer=customer, currency=customer["currency"],
+            id=self._id("in_"), customer=customer, currency=customer["currency"] or "usd",
             created=created or int(time.time()), collection_method=collection_method,
             lines=[Line(self._id("il_"), d, q, a) for d, q, a in lines],
         )
@@ -307,10 +319,13 @@ class StripeSim(SimPanel):
             self.record_event("invoice.paid", invoice)
 
     # -- events -------------------------------------------------------------------------------
-    def record_event(self, kind: str, invoice: Invoice) -> dict[str, Any]:
+    def record_event(self, kind: str, obj: Invoice | dict[str, Any]) -> dict[str, Any]:
+        """Record (and deliver, with ``webhook_url``) an event about ``obj``: an invoice, or
+        any other object as its JSON (a Checkout Session, a Charge)."""
+        body = obj.to_json() if isinstance(obj, Invoice) else dict(obj)
         event = {
-            "id": self._id("evt_"), "object": "event", "api_version": "2026-06-24.dahlia",
-            "created": int(time.time()), "data": {"object": invoice.to_json()},
+            "id": self._id("evt_"), "object": "event", "api_version": API_VERSION,
+            "created": int(time.time()), "data": {"object": body},
             "livemode": False, "pending_webhooks": 1 if self.webhook_url else 0,
             "request": {"id": None, "idempotency_key": None}, "type": kind,
         }
@@ -335,6 +350,8 @@ class StripeSim(SimPanel):
 
     # -- HTTP ---------------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:
+        if request.url.path.startswith("/c/pay/"):
+            return None  # the hosted page is the customer's browser, not an API client
         auth = request.headers.get("authorization", "")
         if not auth.startswith("Bearer "):
             return error(401, "You did not provide an API key. You need to provide your API "
@@ -354,6 +371,36 @@ class StripeSim(SimPanel):
         return error(500, "An unknown error occurred", type_="api_error")
 
     def routes(self) -> list[BaseRoute]:
+        return [Route(r.path, self._once(r.endpoint), methods=list(r.methods or []))
+                if isinstance(r, Route) and "POST" in (r.methods or set())
+                and not r.path.startswith("/c/") else r for r in self._routes()]
+
+    def _once(self, handler: Any) -> Any:
+        """Stripe's idempotent requests: a POST repeating an ``Idempotency-Key`` gets the first
+        answer again (header ``Idempotent-Replayed: true``); the same key with other
+        parameters is refused with an ``idempotency_error``."""
+        async def endpoint(request: Request) -> Response:
+            key = request.headers.get("idempotency-key")
+            if not key:
+                return cast(Response, await handler(request))
+            body = await request.body()
+            seen = self.idempotent.get(key)
+            if seen is not None:
+                if seen[0] != (request.url.path, body):
+                    return error(400, "Keys for idempotent requests can only be used with the "
+                                 "same parameters they were first used with. Try using a key "
+                                 "other than '" + key + "' if you meant to execute a different "
+                                 "request.", type_="idempotency_error")
+                return Response(seen[2], status_code=seen[1], media_type="application/json",
+                                headers={"Idempotent-Replayed": "true"})
+            response = cast(Response, await handler(request))
+            if response.status_code < 500:  # Stripe does not keep 5xx or refused requests
+                self.idempotent[key] = ((request.url.path, body), response.status_code,
+                                        bytes(response.body))
+            return response
+        return endpoint
+
+    def _routes(self) -> list[BaseRoute]:
         i = "/v1/invoices/{iid}"
         return [
             Route("/v1/invoices", self.list_invoices, methods=["GET"]),
@@ -364,6 +411,17 @@ class StripeSim(SimPanel):
             Route(i + "/void", self.void, methods=["POST"]),
             Route(i + "/send", self.send, methods=["POST"]),
             Route(i + "/mark_uncollectible", self.mark_uncollectible, methods=["POST"]),
+            Route(i + "/attach_payment", self.attach_payment, methods=["POST"]),
+            Route("/v1/invoiceitems", self.create_invoice_item, methods=["POST"]),
+            Route("/v1/invoice_payments", self.list_invoice_payments, methods=["GET"]),
+            Route("/v1/credit_notes", self.create_credit_note, methods=["POST"]),
+            Route("/v1/checkout/sessions", self.create_session, methods=["POST"]),
+            Route("/v1/checkout/sessions/{sid}", self.get_session, methods=["GET"]),
+            Route("/v1/payment_intents/{pid}", self.get_payment_intent, methods=["GET"]),
+            # The hosted Checkout page: GET shows it, POST is the customer paying there.
+            Route("/c/pay/{sid}", self.hosted_page, methods=["GET"]),
+            Route("/c/pay/{sid}", self.hosted_pay, methods=["POST"]),
+            Route("/v1/customers", self.create_customer, methods=["POST"]),
             Route("/v1/customers", self.list_customers, methods=["GET"]),
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
             Route("/v1/events", self.list_events, methods=["GET"]),
@@ -423,18 +481,61 @@ class StripeSim(SimPanel):
         return invoice if isinstance(invoice, Response) else JSONResponse(invoice.to_json())
 
     async def create_invoice(self, request: Request) -> Response:
+        """A draft with no lines: invoice items attached to it (``invoice=``) add them, and
+        pending items of the customer join only with ``pending_invoice_items_behavior:
+        include`` (the simulator keeps no pending items, so there are none to add)."""
         form = await self._form(request)
         if form.get("customer") not in self.customers:
             return error(400, f"No such customer: '{form.get('customer')}'",
                          code="resource_missing", param="customer")
         invoice = self.add_invoice(
-            form["customer"], [("Service", 1, 1000)],
+            form["customer"], [],
             collection_method=form.get("collection_method", "charge_automatically"),
         )
+        if form.get("currency"):
+            invoice.currency = str(form["currency"]).lower()
+        if form.get("due_date"):
+            invoice.due_date = int(form["due_date"])
+        elif form.get("days_until_due"):
+            invoice.due_date = invoice.created + int(form["days_until_due"]) * DAY
         invoice.description = form.get("description")
         invoice.metadata.update(form.get("metadata") or {})
         self.record_event("invoice.created", invoice)
         return JSONResponse(invoice.to_json())
+
+    async def create_invoice_item(self, request: Request) -> Response:
+        form = await self._form(request)
+        invoice = self.invoices.get(str(form.get("invoice")))
+        if invoice is None:
+            return error(400, f"No such invoice: '{form.get('invoice')}'",
+                         code="resource_missing", param="invoice")
+        if invoice.status != "draft":
+            return error(400, "You can only add invoice items to draft invoices.",
+                         code="invoice_not_editable", param="invoice")
+        if form.get("customer") != invoice.customer["id"]:
+            return error(400, "The invoice item's customer must match the invoice's.",
+                         param="customer")
+        try:
+            quantity = int(form.get("quantity", 1))
+            unit = Decimal(str(form["unit_amount_decimal"])) if "unit_amount_decimal" in form \
+                else Decimal(int(form["amount"])) / quantity
+        except (KeyError, ValueError, ArithmeticError):
+            return error(400, "You must pass either amount or unit_amount_decimal.",
+                         param="amount")
+        if unit != unit.to_integral_value():
+            return error(400, "unit_amount_decimal must be a whole number of the currency's "
+                         "smallest unit here", param="unit_amount_decimal")
+        line = Line(self._id("il_"), str(form.get("description") or ""), quantity, int(unit))
+        invoice.lines.append(line)
+        return JSONResponse({
+            "id": self._id("ii_"), "object": "invoiceitem", "amount": line.amount,
+            "currency": invoice.currency, "customer": invoice.customer["id"],
+            "description": line.description, "invoice": invoice.id, "livemode": False,
+            "metadata": form.get("metadata") or {}, "quantity": quantity,
+            "date": int(time.time()), "discountable": True, "discounts": [],
+            "period": {"start": int(time.time()), "end": int(time.time())},
+            "pricing": {"type": "price_details", "unit_amount_decimal": str(int(unit))},
+            "proration": False, "tax_rates": [], "test_clock": None, "parent": None})
 
     async def finalize(self, request: Request) -> Response:
         invoice = self._invoice(request)
@@ -514,8 +615,22 @@ class StripeSim(SimPanel):
         self.record_event("invoice.marked_uncollectible", invoice)
         return JSONResponse(invoice.to_json())
 
+    async def create_customer(self, request: Request) -> Response:
+        form = await self._form(request)
+        cid = self._id("cus_")
+        # No payment method until the customer pays (a hosted page can save one).
+        self.customers[cid] = {
+            "id": cid, "object": "customer", "email": form.get("email"),
+            "name": form.get("name"), "currency": None, "created": int(time.time()),
+            "livemode": False, "metadata": form.get("metadata") or {}, "delinquent": False,
+            "_method": None, "invoice_settings": {"default_payment_method": None},
+        }
+        return JSONResponse(self._customer_json(self.customers[cid]))
+
     async def list_customers(self, request: Request) -> Response:
-        items = [self._customer_json(c) for c in reversed(self.customers.values())]
+        email = request.query_params.get("email")
+        items = [self._customer_json(c) for c in reversed(self.customers.values())
+                 if email is None or c["email"] == email]
         return self._page(request, items, "/v1/customers")
 
     async def get_customer(self, request: Request) -> Response:
@@ -535,3 +650,214 @@ class StripeSim(SimPanel):
         if "type" in query:
             items = [e for e in items if e["type"] == query["type"]]
         return self._page(request, items, "/v1/events")
+
+    # -- payments: Checkout, PaymentIntents, invoice payments, credit notes -----------------
+    def _session_json(self, session: dict[str, Any]) -> dict[str, Any]:
+        return {k: v for k, v in session.items() if not k.startswith("_")}
+
+    async def create_session(self, request: Request) -> Response:
+        """``POST /v1/checkout/sessions`` in ``payment`` mode with ``price_data`` line items
+        (the only shapes the gateway sends); the url is this simulator's hosted page."""
+        form = await self._form(request)
+        if form.get("mode") != "payment":
+            return error(400, "The simulator takes mode=payment sessions only.", param="mode")
+        if not form.get("success_url"):
+            return error(400, "Missing required param: success_url.", param="success_url")
+        items = form.get("line_items")
+        if isinstance(items, dict):  # line_items[0][...]: indexed, as stripe-python sends it
+            items = [items[k] for k in sorted(items, key=lambda k: int(k) if k.isdigit() else 0)]
+        if not isinstance(items, list) or not items:
+            return error(400, "line_items is required in payment mode.", param="line_items")
+        total, currency = 0, None
+        for item in items:
+            price = item.get("price_data") if isinstance(item, dict) else None
+            if not isinstance(price, dict) or "unit_amount" not in price:
+                return error(400, "Each line item needs price_data with unit_amount.",
+                             param="line_items[0][price_data]")
+            currency = str(price.get("currency", "usd")).lower()
+            total += int(price["unit_amount"]) * int(item.get("quantity", 1))
+        customer = form.get("customer")
+        if customer is not None and customer not in self.customers:
+            return error(400, f"No such customer: '{customer}'", code="resource_missing",
+                         param="customer")
+        sid = "cs_test_" + self._id("")[1:]
+        base = str(request.base_url).rstrip("/")
+        self.sessions[sid] = {
+            "id": sid, "object": "checkout.session", "mode": "payment", "status": "open",
+            "payment_status": "unpaid", "amount_total": total, "amount_subtotal": total,
+            "currency": currency, "customer": customer,
+            "client_reference_id": form.get("client_reference_id"),
+            "success_url": form["success_url"], "cancel_url": form.get("cancel_url"),
+            "metadata": form.get("metadata") or {}, "payment_intent": None,
+            "created": int(time.time()), "expires_at": int(time.time()) + DAY,
+            "livemode": False, "url": f"{base}/c/pay/{sid}",
+            "_intent_metadata": (form.get("payment_intent_data") or {}).get("metadata") or {},
+        }
+        return JSONResponse(self._session_json(self.sessions[sid]))
+
+    async def get_session(self, request: Request) -> Response:
+        session = self.sessions.get(request.path_params["sid"])
+        if session is None:
+            return error(404, f"No such checkout.session: '{request.path_params['sid']}'",
+                         code="resource_missing", param="session")
+        return JSONResponse(self._session_json(session))
+
+    async def hosted_page(self, request: Request) -> Response:
+        session = self.sessions.get(request.path_params["sid"])
+        if session is None:
+            return HTMLResponse("<h1>Something went wrong</h1>", status_code=404)
+        amount = f"{session['amount_total']} {session['currency']} (smallest unit)"
+        return HTMLResponse(
+            f"<!doctype html><title>Pay (Stripe simulator)</title><h1>Pay {amount}</h1>"
+            f"<p>Status: {session['status']}</p><form method=post>"
+            f"<button name=card value=success>Pay with 4242 4242 4242 4242</button>"
+            f"<button name=card value=declined>Pay with a card that is declined</button>"
+            f"</form>")
+
+    async def hosted_pay(self, request: Request) -> Response:
+        """The customer pays on the hosted page (form field ``card``: ``success`` or
+        ``declined``). A success completes the session, creates a succeeded PaymentIntent
+        and Charge, saves nothing, sends ``checkout.session.completed`` and redirects to
+        ``success_url`` as Checkout does."""
+        session = self.sessions.get(request.path_params["sid"])
+        if session is None:
+            return HTMLResponse("<h1>Something went wrong</h1>", status_code=404)
+        if session["status"] != "open":
+            return HTMLResponse("<h1>This checkout session is no longer open</h1>",
+                                status_code=409)
+        form = dict(parse_qsl((await request.body()).decode()))
+        if form.get("card", "success") == "declined":
+            return HTMLResponse("<h1>Your card was declined.</h1>", status_code=402)
+        pid, charge_id = self._id("pi_"), self._id("ch_")
+        self.charges[charge_id] = {
+            "id": charge_id, "object": "charge", "amount": session["amount_total"],
+            "amount_captured": session["amount_total"], "amount_refunded": 0,
+            "currency": session["currency"], "customer": session["customer"],
+            "payment_intent": pid, "paid": True, "captured": True, "refunded": False,
+            "status": "succeeded", "created": int(time.time()), "livemode": False,
+            "metadata": {}, "refunds": {"object": "list", "data": [], "has_more": False,
+                                        "url": f"/v1/charges/{charge_id}/refunds"}}
+        self.intents[pid] = {
+            "id": pid, "object": "payment_intent", "amount": session["amount_total"],
+            "amount_received": session["amount_total"], "currency": session["currency"],
+            "customer": session["customer"], "status": "succeeded",
+            "latest_charge": charge_id, "metadata": dict(session["_intent_metadata"]),
+            "created": int(time.time()), "livemode": False, "_invoice": None}
+        session.update(status="complete", payment_status="paid", payment_intent=pid)
+        self.record_event("checkout.session.completed", self._session_json(session))
+        return RedirectResponse(session["success_url"], status_code=303)
+
+    async def get_payment_intent(self, request: Request) -> Response:
+        intent = self.intents.get(request.path_params["pid"])
+        if intent is None:
+            return error(404, f"No such payment_intent: '{request.path_params['pid']}'",
+                         code="resource_missing", param="intent")
+        return JSONResponse({k: v for k, v in intent.items() if not k.startswith("_")})
+
+    async def attach_payment(self, request: Request) -> Response:
+        """``POST /v1/invoices/{id}/attach_payment``: a succeeded PaymentIntent is credited to
+        the invoice at once; paid in full, the invoice becomes ``paid``."""
+        invoice = self._invoice(request)
+        if isinstance(invoice, Response):
+            return invoice
+        form = await self._form(request)
+        intent = self.intents.get(str(form.get("payment_intent")))
+        if intent is None:
+            return error(400, f"No such payment_intent: '{form.get('payment_intent')}'",
+                         code="resource_missing", param="payment_intent")
+        if intent["_invoice"] is not None:
+            return error(400, "This PaymentIntent is already attached to an invoice.",
+                         param="payment_intent")
+        if invoice.status != "open":
+            return error(400, f"You can only attach payments to open invoices; this invoice "
+                         f"is {invoice.status}.", code="invoice_not_open")
+        if intent["currency"] != invoice.currency:
+            return error(400, "The PaymentIntent's currency must match the invoice's.",
+                         param="payment_intent")
+        intent["_invoice"] = invoice.id
+        payment_id = "inpay_" + self._id("")[1:]
+        self.invoice_payments[payment_id] = {
+            "id": payment_id, "object": "invoice_payment", "amount_paid": intent["amount"],
+            "amount_requested": intent["amount"], "created": int(time.time()),
+            "currency": invoice.currency, "invoice": invoice.id, "is_default": True,
+            "livemode": False, "status": "paid",
+            "payment": {"type": "payment_intent", "payment_intent": intent["id"]},
+            "status_transitions": {"canceled_at": None, "paid_at": int(time.time())}}
+        invoice.amount_paid += intent["amount"]
+        if invoice.amount_paid >= invoice.total:
+            invoice.amount_paid = invoice.total
+            invoice.status = "paid"
+            invoice.transitions["paid_at"] = int(time.time())
+            self.record_event("invoice.paid", invoice)
+        return JSONResponse(invoice.to_json())
+
+    async def list_invoice_payments(self, request: Request) -> Response:
+        query = parse_form(request.query_params.multi_items())
+        payment = query.get("payment")
+        wanted: dict[str, Any] = payment if isinstance(payment, dict) else {}
+        items = [p for p in reversed(self.invoice_payments.values())
+                 if query.get("invoice") in (None, p["invoice"])
+                 and query.get("status") in (None, p["status"])
+                 and wanted.get("payment_intent") in (None, p["payment"]["payment_intent"])]
+        return self._page(request, items, "/v1/invoice_payments")
+
+    async def create_credit_note(self, request: Request) -> Response:
+        """A credit note on a paid invoice (after payment): ``refund_amount`` refunds the
+        invoice's card payments, ``out_of_band_amount`` records money given back elsewhere;
+        with ``credit_amount`` they must add up to ``amount``, which may not exceed what is
+        left of the payment."""
+        form = await self._form(request)
+        invoice = self.invoices.get(str(form.get("invoice")))
+        if invoice is None:
+            return error(400, f"No such invoice: '{form.get('invoice')}'",
+                         code="resource_missing", param="invoice")
+        if invoice.status != "paid":
+            return error(400, "The simulator issues credit notes for paid invoices only.",
+                         param="invoice")
+        parts = {k: int(form.get(k, 0)) for k in ("refund_amount", "out_of_band_amount",
+                                                   "credit_amount")}
+        amount = int(form.get("amount", sum(parts.values())))
+        if amount <= 0 or sum(parts.values()) != amount:
+            return error(400, f"The sum of credit amount, refund amount and out of band amount "
+                         f"({sum(parts.values())}) must equal the credit note amount "
+                         f"({amount}).", param="amount")
+        left = invoice.amount_paid - invoice.credited_after_payment
+        if amount > left:
+            return error(400, f"The credit note amount ({amount}) must be less than or equal "
+                         f"to the invoice's remaining amount ({left}).", param="amount")
+        charges = [self.charges[self.intents[p["payment"]["payment_intent"]]["latest_charge"]]
+                   for p in self.invoice_payments.values() if p["invoice"] == invoice.id]
+        refundable = sum(c["amount"] - c["amount_refunded"] for c in charges)
+        if parts["refund_amount"] > refundable:
+            return error(400, f"refund_amount ({parts['refund_amount']}) is more than the "
+                         f"invoice's payments can refund ({refundable}).",
+                         param="refund_amount")
+        invoice.credited_after_payment += amount
+        refunds: list[dict[str, Any]] = []
+        owed = parts["refund_amount"]
+        for charge in charges:
+            part = min(owed, charge["amount"] - charge["amount_refunded"])
+            if part <= 0:
+                continue
+            owed -= part
+            charge["amount_refunded"] += part
+            charge["refunded"] = charge["amount_refunded"] >= charge["amount"]
+            refund_id = self._id("re_")
+            charge["refunds"]["data"].insert(0, {
+                "id": refund_id, "object": "refund", "amount": part,
+                "charge": charge["id"], "payment_intent": charge["payment_intent"],
+                "currency": charge["currency"], "status": "succeeded",
+                "created": int(time.time())})
+            refunds.append({"amount_refunded": part, "refund": refund_id, "type": "refund"})
+            self.record_event("charge.refunded", charge)
+        note = {
+            "id": "cn_" + self._id("")[1:], "object": "credit_note", "amount": amount,
+            "currency": invoice.currency, "customer": invoice.customer["id"],
+            "invoice": invoice.id, "livemode": False, "memo": form.get("memo"),
+            "metadata": form.get("metadata") or {},
+            "number": f"{invoice.number}-CN-01", "out_of_band_amount":
+            parts["out_of_band_amount"] or None, "reason": form.get("reason"),
+            "refunds": refunds, "status": "issued", "type": "post_payment",
+            "created": int(time.time()), "total": amount, "subtotal": amount}
+        self.record_event("credit_note.created", note)
+        return JSONResponse(note)

@@ -48,7 +48,9 @@ REQUIRED: dict[str, dict[str, str]] = {
         "deleteDnsZone": "dns.write", "upsertDnsRecord": "dns.write",
         "deleteDnsRecord": "dns.write", "finalizeInvoice": "billing.write",
         "payInvoice": "billing.write", "voidInvoice": "billing.write",
-        "sendInvoice": "billing.write", "linkCustomer": "customer.write",
+        "sendInvoice": "billing.write", "createInvoice": "billing.write",
+        "checkout": "billing.write", "capturePayment": "billing.write",
+        "refundInvoice": "billing.write", "linkCustomer": "customer.write",
         "unlinkCustomer": "customer.write", "createApiKey": "admin", "revokeApiKey": "admin",
         "createAutomationPolicy": "admin", "updateAutomationPolicy": "admin",
         "deleteAutomationPolicy": "admin", "setAutomationPaused": "admin",
@@ -72,7 +74,11 @@ NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApi
                                "createAutomationPolicy", "updateAutomationPolicy",
                                "deleteAutomationPolicy", "setAutomationPaused",
                                "runAutomationPolicy", "cancelCustomerServices",
-                               "retryAutomationRun", "callOffAutomationRun"})
+                               "retryAutomationRun", "callOffAutomationRun",
+                               # invoices are issued and money given back by the business,
+                               # not by a customer's own key (it may still pay: checkout)
+                               "createInvoice", "refundInvoice"})
+
 
 
 # ``resource(id:)`` reads any type: it needs the scope of the type the id names (checked in

@@ -103,4 +103,6 @@ async def invoice_action(ctx: Context, invoice_id: str, action: str) -> ActionRe
             topic=Topic.INVOICE, connection=ref.connection, resource_id=ref.id,
             status=updated.status.value, previous=current.status.value, source=Source.MUTATION))
     ctx.loaders.invoice.clear(ref).prime(ref, updated)
-    return ActionResult(target=invoice_id)
+    # payInvoice says how the money was taken (a saved method charged, or marked paid).
+    data = {"collection": provider.pay_collection.value} if action == "pay" else {}
+    return ActionResult(target=invoice_id, data=data)

@@ -177,6 +177,60 @@ class InvoiceRecord:
     lines: list[InvoiceLine] = field(default_factory=list)
     customer_id: str | None = None
     external_ref: str | None = None
+    amount_refunded: Money | None = None  # None: nothing refunded (zero in the invoice's currency)
+    memo: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceLineInput:
+    description: str
+    quantity: int
+    unit_amount: Decimal  # in the invoice's currency, exact
+
+
+@dataclass(frozen=True, slots=True)
+class BillingCustomer:
+    """Who an invoice is for, as the gateway knows them (no provider ids)."""
+
+    customer_ref: str
+    email: str
+    name: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InvoiceSpec:
+    customer_id: str  # the provider's customer id (PayPal: the recipient's email)
+    customer: BillingCustomer
+    currency: str  # ISO 4217, upper case
+    lines: tuple[InvoiceLineInput, ...]
+    due_date: datetime | None = None
+    memo: str | None = None
+    external_ref: str | None = None
+
+
+class Collection(enum.Enum):
+    """What taking the money for an invoice did."""
+
+    CHARGED_SAVED_METHOD = "CHARGED_SAVED_METHOD"  # the customer's saved card / mandate
+    RECORDED_OUT_OF_BAND = "RECORDED_OUT_OF_BAND"  # marked paid; the money came elsewhere
+    CAPTURED_ORDER = "CAPTURED_ORDER"  # an order the buyer approved, captured (PayPal)
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentLink:
+    """Where the customer pays an invoice: a hosted page of the provider."""
+
+    url: str
+    kind: str  # "CHECKOUT_SESSION", "ORDER" or "HOSTED_INVOICE"
+    id: str | None  # the session / order id (needed to capture a PayPal order)
+    expires_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentOutcome:
+    invoice: InvoiceRecord
+    collection: Collection
+    payment_id: str | None = None  # capture / payment intent id, when there is one
 
 
 @dataclass(slots=True)

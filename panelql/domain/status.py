@@ -59,6 +59,10 @@ class InvoiceStatus(enum.Enum):
     DRAFT = "DRAFT"
     OPEN = "OPEN"
     PAID = "PAID"
+    # Paid, then some (PARTIALLY_REFUNDED) or all (REFUNDED) of the money given back; the raw
+    # status says how the provider holds it (PayPal has statuses for it, Stripe stays "paid").
+    PARTIALLY_REFUNDED = "PARTIALLY_REFUNDED"
+    REFUNDED = "REFUNDED"
     UNCOLLECTIBLE = "UNCOLLECTIBLE"
     VOID = "VOID"
 

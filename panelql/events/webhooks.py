@@ -33,13 +33,17 @@ from starlette.routing import Route
 
 from panelql.db.snapshots import SnapshotRow, Snapshots
 from panelql.domain import json_depth
+from panelql.domain.records import InvoiceRecord
+from panelql.domain.status import InvoiceStatus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.events.watcher import EventRuntime
 from panelql.providers.contract import Provider
 from panelql.providers.errors import InvalidRequest, ProviderError
 
 if TYPE_CHECKING:
+    from panelql.providers.paypal.adapter import PayPalProvider
     from panelql.providers.paypal.webhooks import PayPalWebhooks
+    from panelql.providers.stripe.adapter import StripeProvider
     from panelql.providers.stripe.webhooks import StripeWebhooks
 
 log = logging.getLogger("panelql.events.webhooks")
@@ -126,44 +130,96 @@ def receiver_for(provider: Provider) -> Receiver | None:
 
 
 # -- Stripe -----------------------------------------------------------------------------------
-class StripeReceiver:
-    """``invoice.*`` deliveries; verification is the stripe adapter's (stripe library)."""
+# What a delivery says about the money, beside the invoice's status (invoiceStatusChanged
+# carries it as ``payment``).
+STRIPE_PAYMENT = {"invoice.paid": "SUCCEEDED", "invoice.payment_succeeded": "SUCCEEDED",
+                  "invoice.payment_failed": "FAILED", "checkout.session.completed": "SUCCEEDED",
+                  "checkout.session.async_payment_succeeded": "SUCCEEDED",
+                  "charge.refunded": "REFUNDED"}
 
-    def __init__(self, webhooks: StripeWebhooks) -> None:
+
+class StripeReceiver:
+    """``invoice.*`` deliveries, and the payment events that concern an invoice:
+    ``checkout.session.completed`` (the session's payment is credited to its invoice here)
+    and ``charge.refunded``. Verification is the stripe adapter's (stripe library)."""
+
+    def __init__(self, webhooks: StripeWebhooks, provider: StripeProvider) -> None:
         self.webhooks = webhooks
+        self.provider = provider
 
     async def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
         event = self.webhooks.parse(body, headers.get("stripe-signature"))
-        changes = []
-        if event.invoice is not None:
-            invoice = event.invoice
-            changes.append(Change(Topic.INVOICE, invoice.id, invoice.status.value,
-                                  invoice.raw_status,
-                                  {"event_type": event.type, "event_id": event.id}))
-        return Delivery(event.id, changes)
+        invoice = event.invoice
+        if event.obj is not None:
+            invoice = await self._payment_invoice(event.type, event.id, event.obj)
+        if invoice is None:
+            return Delivery(event.id, [])
+        data: dict[str, Any] = {"event_type": event.type, "event_id": event.id}
+        if event.type in STRIPE_PAYMENT:
+            data["payment"] = STRIPE_PAYMENT[event.type]
+        return Delivery(event.id, [Change(Topic.INVOICE, invoice.id, invoice.status.value,
+                                          invoice.raw_status, data)])
+
+    async def _payment_invoice(self, kind: str, event_id: str,
+                               obj: dict[str, Any]) -> InvoiceRecord | None:
+        if kind.startswith("checkout.session."):
+            return await self.provider.attach_checkout(obj, event_id)
+        intent = obj.get("payment_intent")
+        if not isinstance(intent, str):
+            return None
+        invoice = await self.provider.invoice_of_payment(intent)
+        refunded = obj.get("amount_refunded")
+        if invoice is not None and invoice.status is InvoiceStatus.PAID \
+                and isinstance(refunded, int) and refunded > 0:
+            # Refunded on the charge itself (the Dashboard), not through a credit note: the
+            # invoice still reads paid, the charge says otherwise.
+            invoice.status = (InvoiceStatus.REFUNDED if obj.get("refunded")
+                              else InvoiceStatus.PARTIALLY_REFUNDED)
+        return invoice
 
 
 def stripe_receiver(provider: Provider) -> Receiver:
+    from panelql.providers.stripe.adapter import StripeProvider
     from panelql.providers.stripe.webhooks import StripeWebhooks
 
-    return StripeReceiver(StripeWebhooks.from_config(provider.config))
+    if not isinstance(provider, StripeProvider):
+        raise KeyError("webhook_secret")
+    return StripeReceiver(StripeWebhooks.from_config(provider.config), provider)
 
 
 # -- PayPal -----------------------------------------------------------------------------------
-class PayPalReceiver:
-    """``INVOICING.INVOICE.*`` deliveries, verified by PayPal (the adapter asks it)."""
+PAYPAL_PAYMENT = {"PAYMENT.CAPTURE.COMPLETED": "SUCCEEDED", "PAYMENT.CAPTURE.DENIED": "FAILED",
+                  "PAYMENT.CAPTURE.REFUNDED": "REFUNDED", "PAYMENT.CAPTURE.REVERSED": "REFUNDED"}
 
-    def __init__(self, webhooks: PayPalWebhooks) -> None:
+
+class PayPalReceiver:
+    """``INVOICING.INVOICE.*`` and ``PAYMENT.CAPTURE.*`` deliveries, verified by PayPal (the
+    adapter asks it). A completed capture of an invoice's order is recorded on the invoice
+    here too, so the invoice is paid even when nobody called capturePayment's follow-up."""
+
+    def __init__(self, webhooks: PayPalWebhooks, provider: PayPalProvider) -> None:
         self.webhooks = webhooks
+        self.provider = provider
 
     async def receive(self, body: bytes, headers: Mapping[str, str]) -> Delivery:
         event = await self.webhooks.parse(body, headers)
-        changes = []
+        data: dict[str, Any] = {"event_type": event.type, "event_id": event.id}
         if event.invoice is not None:
-            changes.append(Change(Topic.INVOICE, event.invoice.id, event.invoice.status.value,
-                                  event.invoice.raw_status,
-                                  {"event_type": event.type, "event_id": event.id}))
-        return Delivery(event.id, changes)
+            return Delivery(event.id, [Change(Topic.INVOICE, event.invoice.id,
+                                              event.invoice.status.value,
+                                              event.invoice.raw_status, data)])
+        if event.payment is None or not isinstance(event.payment.get("custom_id"), str):
+            return Delivery(event.id, [])  # not a payment for an invoice of the gateway's
+        data["payment"] = PAYPAL_PAYMENT[event.type]
+        if event.type == "PAYMENT.CAPTURE.COMPLETED":
+            invoice = await self.provider.record_capture(event.payment)
+        else:
+            invoice = await self.provider.get_invoice(event.payment["custom_id"])
+        if data["payment"] == "REFUNDED" and invoice.status is InvoiceStatus.PAID:
+            # Refunded, and not (yet) recorded on the invoice: it is no longer simply paid.
+            invoice.status = InvoiceStatus.PARTIALLY_REFUNDED
+        return Delivery(event.id, [Change(Topic.INVOICE, invoice.id, invoice.status.value,
+                                          invoice.raw_status, data)])
 
 
 def paypal_receiver(provider: Provider) -> Receiver:
@@ -173,7 +229,8 @@ def paypal_receiver(provider: Provider) -> Receiver:
     if not isinstance(provider, PayPalProvider):
         raise KeyError("webhook_id")
     webhook_id = str(provider.config.options["webhook_id"])  # KeyError: not configured
-    return PayPalReceiver(PayPalWebhooks(provider.name, webhook_id, provider.verify_webhook))
+    return PayPalReceiver(PayPalWebhooks(provider.name, webhook_id, provider.verify_webhook),
+                          provider)
 
 
 # -- the endpoint -----------------------------------------------------------------------------

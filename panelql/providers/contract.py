@@ -11,6 +11,7 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from decimal import Decimal
 from typing import ClassVar, Protocol, Self, runtime_checkable
 
 from panelql.domain.records import (
@@ -18,13 +19,18 @@ from panelql.domain.records import (
     AccountRecord,
     AccountSpec,
     BackupRecord,
+    BillingCustomer,
+    Collection,
     DnsRecordInput,
     DnsRecordRecord,
     DnsZoneRecord,
     InvoiceRecord,
+    InvoiceSpec,
     LiveState,
     NameserverCheck,
     NodeRecord,
+    PaymentLink,
+    PaymentOutcome,
     PowerAction,
     Resources,
     ServerRecord,
@@ -78,6 +84,11 @@ class Capability(enum.Enum):
     INVOICE_PAY = "invoice.pay"
     INVOICE_VOID = "invoice.void"
     INVOICE_SEND = "invoice.send"
+    INVOICE_CREATE = "invoice.create"
+    INVOICE_CHECKOUT = "invoice.checkout"  # a hosted payment page for one invoice
+    INVOICE_REFUND = "invoice.refund"
+    PAYMENT_CAPTURE = "payment.capture"  # capture what the buyer approved (PayPal orders)
+    BILLING_CUSTOMER = "billing.customer"  # find or create the provider's customer
 
 
 @runtime_checkable
@@ -300,3 +311,30 @@ class BillingProvider(Provider):
 
     async def send_invoice(self, invoice_id: str) -> InvoiceRecord:
         raise self._unsupported(Capability.INVOICE_SEND)
+
+    # What ``pay_invoice`` does on this connection: charge what the customer saved, or record
+    # money that came in some other way.
+    pay_collection = Collection.RECORDED_OUT_OF_BAND
+
+    # ``key``: an idempotency key for the upstream (Stripe ``Idempotency-Key``, PayPal
+    # ``PayPal-Request-Id``), derived from the mutation's own so a retry replays upstream too.
+    async def ensure_customer(self, customer: BillingCustomer, known_id: str | None,
+                              key: str | None) -> str:
+        """The provider's customer id for ``customer`` (found, or created), given the id
+        linked earlier if any."""
+        raise self._unsupported(Capability.BILLING_CUSTOMER)
+
+    async def create_invoice(self, spec: InvoiceSpec, key: str | None) -> InvoiceRecord:
+        raise self._unsupported(Capability.INVOICE_CREATE)
+
+    async def checkout(self, invoice: InvoiceRecord, return_url: str, cancel_url: str,
+                       key: str | None) -> PaymentLink:
+        raise self._unsupported(Capability.INVOICE_CHECKOUT)
+
+    async def capture_payment(self, order_id: str, key: str | None) -> PaymentOutcome:
+        raise self._unsupported(Capability.PAYMENT_CAPTURE)
+
+    async def refund_invoice(self, invoice: InvoiceRecord, amount: Decimal,
+                             key: str | None) -> InvoiceRecord:
+        """Give back ``amount`` (in the invoice's currency) of what the invoice was paid."""
+        raise self._unsupported(Capability.INVOICE_REFUND)

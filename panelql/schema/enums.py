@@ -7,6 +7,7 @@ import enum
 import strawberry
 
 from panelql.domain import status
+from panelql.domain.records import Collection as _Collection
 from panelql.providers.contract import Capability as _Capability
 from panelql.providers.contract import Family as _Family
 
@@ -16,6 +17,10 @@ AccountStatus = strawberry.enum(status.AccountStatus, name="AccountStatus")
 BackupStatus = strawberry.enum(status.BackupStatus, name="BackupStatus")
 InvoiceStatus = strawberry.enum(status.InvoiceStatus, name="InvoiceStatus")
 DnsZoneStatus = strawberry.enum(status.DnsZoneStatus, name="DnsZoneStatus")
+PaymentCollection = strawberry.enum(
+    _Collection, name="PaymentCollection",
+    description="How money for an invoice was taken: a saved payment method charged, a "
+                "payment made elsewhere recorded, or an approved order captured.")
 
 
 @strawberry.enum

@@ -32,6 +32,7 @@ from panelql.domain.records import (
 )
 from panelql.schema.actions import Key, run_action, values
 from panelql.schema.automation import AutomationMutation
+from panelql.schema.billing import BillingMutation
 from panelql.schema.customers import CustomerMutation
 from panelql.schema.enums import ProviderKind
 from panelql.schema.keys import KeyMutation
@@ -142,7 +143,7 @@ def _power(action: PowerAction) -> Any:
 
 
 @strawberry.type
-class Mutation(CustomerMutation, KeyMutation, AutomationMutation):
+class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutation):
     start_server = _power(PowerAction.START)
     stop_server = _power(PowerAction.STOP)
     restart_server = _power(PowerAction.RESTART)

@@ -3,6 +3,8 @@ with the same idempotency key, and carries the Operation when the work finishes 
 
 from __future__ import annotations
 
+from datetime import datetime
+
 import strawberry
 
 from panelql.application import ids, queries
@@ -10,6 +12,7 @@ from panelql.application.errors import GatewayError
 from panelql.application.execution import ActionResult
 from panelql.domain.records import ResourceType
 from panelql.providers.errors import ProviderError
+from panelql.schema.enums import PaymentCollection
 from panelql.schema.types.billing import Invoice
 from panelql.schema.types.common import Info
 from panelql.schema.types.compute import Account, Backup, Server
@@ -94,12 +97,40 @@ class DnsZonePayload(Payload):
         return self.result.data.get("record")
 
 
+@strawberry.type(description="Where the customer pays: open url in their browser.")
+class PaymentLink:
+    url: str
+    kind: str = strawberry.field(description="CHECKOUT_SESSION (Stripe) or ORDER (PayPal: "
+                                             "capture it with capturePayment once approved).")
+    id: str | None = strawberry.field(description="The session or order id.")
+    expires_at: datetime | None = None
+
+
 @strawberry.type
 class InvoicePayload(Payload):
     @strawberry.field
     async def invoice(self, info: Info) -> Invoice | None:
         record = await _load(info, self.result.target, ResourceType.INVOICE)
         return Invoice(r=record) if record else None  # type: ignore[arg-type]
+
+    @strawberry.field(description="checkout: the hosted payment page.")
+    def payment_link(self) -> PaymentLink | None:
+        link = self.result.data.get("payment_link")
+        if not isinstance(link, dict):
+            return None
+        expires = link.get("expires_at")
+        return PaymentLink(url=str(link["url"]), kind=str(link["kind"]), id=link.get("id"),
+                           expires_at=datetime.fromisoformat(expires) if expires else None)
+
+    @strawberry.field(description="payInvoice / capturePayment: how the money was taken.")
+    def collection(self) -> PaymentCollection | None:  # type: ignore[valid-type]
+        value = self.result.data.get("collection")
+        return PaymentCollection(value) if value else None
+
+    @strawberry.field(description="capturePayment: the provider's payment (capture) id.")
+    def payment_id(self) -> str | None:
+        value = self.result.data.get("payment_id")
+        return str(value) if value else None
 
 
 @strawberry.type

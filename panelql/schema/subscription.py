@@ -180,6 +180,31 @@ class InvoiceStatusEvent(_event_fields(ResourceType.INVOICE)):  # type: ignore[m
         record = await _current(info, ResourceType.INVOICE, self.e)
         return Invoice(r=record) if record else None  # type: ignore[arg-type]
 
+    @strawberry.field(description="The provider's own status word (e.g. paid, "
+                                  "PARTIALLY_REFUNDED), when the source gave one.")
+    def raw_status(self) -> str | None:
+        value = self.e.data.get("raw_status")
+        return value if isinstance(value, str) else None
+
+    @strawberry.field(description="What happened: the webhook's event type (e.g. "
+                                  "checkout.session.completed, PAYMENT.CAPTURE.DENIED) or the "
+                                  "mutation (refundInvoice); null for changes the watcher saw.")
+    def event_type(self) -> str | None:
+        value = self.e.data.get("event_type")
+        return value if isinstance(value, str) else None
+
+    @strawberry.field(description="What happened to a payment, for payment events: "
+                                  "SUCCEEDED, FAILED or REFUNDED.")
+    def payment(self) -> PaymentEvent | None:
+        return _as(PaymentEvent, self.e.data.get("payment"))  # type: ignore[return-value]
+
+
+@strawberry.enum
+class PaymentEvent(enum.Enum):
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+    REFUNDED = "REFUNDED"
+
 
 @strawberry.type
 class OperationEvent:

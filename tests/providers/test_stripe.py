@@ -17,7 +17,12 @@ from panelql.domain.status import InvoiceStatus
 from panelql.providers import errors
 from panelql.providers.http import ClientFactory
 from panelql.providers.stripe.adapter import StripeProvider
-from panelql.providers.stripe.mapping import INVOICE_STATUS, is_overdue, minor_to_decimal
+from panelql.providers.stripe.mapping import (
+    INVOICE_STATUS,
+    invoice_record,
+    is_overdue,
+    minor_to_decimal,
+)
 from panelql.providers.stripe.webhooks import StripeWebhooks
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.stripe import StripeSim, parse_form, sign_payload
@@ -352,7 +357,22 @@ def test_mapping_table_covers_every_stripe_invoice_status() -> None:
     # stripe/_invoice.py: status Literal["draft", "open", "paid", "uncollectible", "void"]
     assert set(INVOICE_STATUS) == {"draft", "open", "paid", "uncollectible", "void"}
     assert INVOICE_STATUS["uncollectible"] is InvoiceStatus.UNCOLLECTIBLE
-    assert {INVOICE_STATUS[s] for s in INVOICE_STATUS} == set(InvoiceStatus)
+    # Refund states come from credit notes after payment, not from the status word.
+    refunds = {InvoiceStatus.REFUNDED, InvoiceStatus.PARTIALLY_REFUNDED}
+    assert {INVOICE_STATUS[s] for s in INVOICE_STATUS} == set(InvoiceStatus) - refunds
+
+
+@pytest.mark.parametrize(("credited", "expected"), [
+    (None, InvoiceStatus.PAID), (0, InvoiceStatus.PAID), (500, InvoiceStatus.PARTIALLY_REFUNDED),
+    (2000, InvoiceStatus.REFUNDED)])
+def test_a_paid_invoice_with_credit_notes_after_payment_reads_refunded(
+        credited: int | None, expected: InvoiceStatus) -> None:
+    raw = {"id": "in_1", "currency": "usd", "status": "paid", "amount_due": 2000,
+           "amount_paid": 2000, "total": 2000, "post_payment_credit_notes_amount": credited}
+    record = invoice_record(raw, "stripe", "stripe")
+    assert record.status is expected and record.raw_status == "paid"
+    assert (record.amount_refunded.amount if record.amount_refunded else 0) == \
+        minor_to_decimal(credited or 0, "usd")
 
 
 @pytest.mark.parametrize(("amount", "currency", "expected"), [

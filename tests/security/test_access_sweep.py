@@ -186,6 +186,19 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     **{("Mutation", name): Sample(m(f"{ID} {{ {name}(id: $id) {{ __typename }} }}"),
                                   lambda w: {"id": w.ids["invoice"]}, "A")
        for name in ("finalizeInvoice", "payInvoice", "voidInvoice", "sendInvoice")},
+    ("Mutation", "createInvoice"): Sample(
+        m(' { createInvoice(input: {provider: "st-sweep", customerRef: "whmcs:A", '
+          'email: "a@example.com", currency: "USD", lines: [{description: "Sweep", '
+          'unitAmount: "1.00"}]}) { __typename } }')),
+    ("Mutation", "checkout"): Sample(
+        m(f'{ID} {{ checkout(id: $id, returnUrl: "https://shop.test/") {{ __typename }} }}'),
+        lambda w: {"id": w.ids["invoice"]}, "A"),
+    ("Mutation", "capturePayment"): Sample(
+        m(f'{ID} {{ capturePayment(id: $id, orderId: "5O190127TN364715T") '
+          "{ __typename } }"), lambda w: {"id": w.ids["invoice"]}, "A"),
+    ("Mutation", "refundInvoice"): Sample(
+        m(f'{ID} {{ refundInvoice(id: $id, amount: "0.01") {{ __typename }} }}'),
+        lambda w: {"id": w.ids["invoice"]}, "A"),
     ("Mutation", "linkCustomer"): Sample(
         m(f'{ID} {{ linkCustomer(customerRef: "whmcs:A", resource: $id) {{ __typename }} }}'),
         lambda w: {"id": w.ids["server"]}),

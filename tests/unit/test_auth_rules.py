@@ -30,7 +30,8 @@ INSTALLATION_WIDE = {"auditLog", "apiKeys", "createApiKey", "revokeApiKey", "lin
                      "createDnsZone", "automationPolicies", "automationPaused",
                      "createAutomationPolicy", "updateAutomationPolicy",
                      "deleteAutomationPolicy", "setAutomationPaused", "runAutomationPolicy",
-                     "cancelCustomerServices", "retryAutomationRun", "callOffAutomationRun"}
+                     "cancelCustomerServices", "retryAutomationRun", "callOffAutomationRun",
+                     "createInvoice", "refundInvoice"}
 
 
 def viewer(*scopes: str, customer: str | None = None) -> Viewer:

@@ -11,8 +11,8 @@ from panelql.domain.records import InvoiceLine, InvoiceRecord, Money
 from panelql.domain.status import InvoiceStatus, map_status
 from panelql.providers.http import expect
 
-# invoice_status_list (invoicing_v2.json) plus the values the status reference page adds.
-# Refund states stay PAID: the invoice was settled; refunded amounts are not part of Invoice.
+# invoice_status (paypal-invoicing_v2.json 2.3) plus the values the status reference page adds.
+# Refunds read as such (a refunded invoice is not money in); the raw status says which kind.
 INVOICE_STATUS: dict[str, InvoiceStatus] = {
     "DRAFT": InvoiceStatus.DRAFT,
     "SCHEDULED": InvoiceStatus.DRAFT,
@@ -24,10 +24,10 @@ INVOICE_STATUS: dict[str, InvoiceStatus] = {
     "PAID": InvoiceStatus.PAID,
     "MARKED_AS_PAID": InvoiceStatus.PAID,
     "PAID_EXTERNAL": InvoiceStatus.PAID,
-    "REFUNDED": InvoiceStatus.PAID,
-    "PARTIALLY_REFUNDED": InvoiceStatus.PAID,
-    "MARKED_AS_REFUNDED": InvoiceStatus.PAID,
-    "REFUNDED_EXTERNAL": InvoiceStatus.PAID,
+    "REFUNDED": InvoiceStatus.REFUNDED,
+    "PARTIALLY_REFUNDED": InvoiceStatus.PARTIALLY_REFUNDED,
+    "MARKED_AS_REFUNDED": InvoiceStatus.REFUNDED,
+    "REFUNDED_EXTERNAL": InvoiceStatus.REFUNDED,
     "CANCELLED": InvoiceStatus.VOID,
     "AUTO_CANCELLED": InvoiceStatus.VOID,
 }
@@ -38,6 +38,8 @@ UNMAPPED_INVOICE_STATUS = InvoiceStatus.DRAFT
 FINALIZABLE = frozenset({"DRAFT"})
 SENDABLE = frozenset({"DRAFT", "SCHEDULED"})
 REMINDABLE = frozenset({"SENT", "UNPAID", "SHARED", "PARTIALLY_PAID"})
+# Invoices a payment can be recorded against (invoices.payments-422 CANNOT_PROCESS_PAYMENTS).
+PAYABLE = frozenset({"SENT", "UNPAID", "SHARED", "PARTIALLY_PAID"})
 
 _VALUE = re.compile(r"^-?([0-9]+|[0-9]*\.[0-9]+)$")  # the spec's money.value pattern
 
@@ -77,6 +79,9 @@ def invoice_record(raw: Any, connection: str, provider: str) -> InvoiceRecord:
     total = money(raw.get("amount"), provider, currency=currency)
     payments = raw.get("payments") if isinstance(raw.get("payments"), dict) else {}
     paid = money(payments.get("paid_amount"), provider, currency=currency)
+    refunds = raw.get("refunds") if isinstance(raw.get("refunds"), dict) else {}
+    refunded = money(refunds["refund_amount"], provider) \
+        if refunds.get("refund_amount") is not None else None
     if raw.get("due_amount") is not None:
         due = money(raw["due_amount"], provider)
     else:  # drafts carry no due_amount; settled and cancelled invoices owe nothing
@@ -93,7 +98,24 @@ def invoice_record(raw: Any, connection: str, provider: str) -> InvoiceRecord:
         lines=_lines(raw.get("items"), provider),
         customer_id=recipient_email(raw),
         external_ref=_str(detail.get("reference")),
+        amount_refunded=refunded if refunded is not None and refunded.amount > 0 else None,
+        memo=_str(detail.get("note")),
     )
+
+
+def paypal_payments(raw: Any) -> list[tuple[str, Decimal]]:
+    """(capture id, amount) of the payments recorded with method PAYPAL: money that can be
+    refunded through PayPal (``payments.transactions[]``, invoicing_v2.json payment_detail)."""
+    payments = raw.get("payments") if isinstance(raw, dict) else None
+    found = []
+    for tx in (payments or {}).get("transactions") or []:
+        if isinstance(tx, dict) and tx.get("method") == "PAYPAL" \
+                and isinstance(tx.get("payment_id"), str):
+            amount = tx.get("amount")
+            value = amount.get("value") if isinstance(amount, dict) else None
+            found.append((tx["payment_id"], Decimal(value) if isinstance(value, str)
+                          and _VALUE.match(value) else Decimal("0")))
+    return found
 
 
 def recipient_email(raw: dict[str, Any]) -> str | None:

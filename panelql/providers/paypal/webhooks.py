@@ -1,4 +1,4 @@
-"""PayPal webhooks: verified by PayPal itself, ``INVOICING.INVOICE.*`` turned into invoice changes.
+"""PayPal webhooks: verified by PayPal itself; ``INVOICING.INVOICE.*`` and ``PAYMENT.CAPTURE.*``.
 
 A delivery carries ``PAYPAL-TRANSMISSION-ID``, ``-TIME``, ``-SIG``, ``PAYPAL-CERT-URL`` and
 ``PAYPAL-AUTH-ALGO``. Rather than fetching PayPal's certificate and checking the RSA signature
@@ -27,6 +27,9 @@ HEADERS = {  # verify-webhook-signature field → delivery header
     "auth_algo": "paypal-auth-algo",
 }
 
+CAPTURE_EVENTS = frozenset({"PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED",
+                            "PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"})
+
 Verify = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
@@ -42,6 +45,9 @@ class PayPalEvent:
     id: str
     type: str
     invoice: InvoiceChange | None  # for INVOICING.INVOICE.* events
+    # PAYMENT.CAPTURE.*: the capture (COMPLETED, DENIED) or the refund (REFUNDED), as
+    # payments_payment_v2.json 2.5 describes them; its ``custom_id`` names the invoice.
+    payment: dict[str, Any] | None = None
 
 
 class PayPalWebhooks:
@@ -71,7 +77,16 @@ class PayPalWebhooks:
         if not genuine:
             raise InvalidRequest("PayPal webhook rejected: PayPal did not verify its signature",
                                  provider=self.connection)
-        return PayPalEvent(event["id"], event["event_type"], self._invoice(event))
+        return PayPalEvent(event["id"], event["event_type"], self._invoice(event),
+                           self._payment(event))
+
+    def _payment(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if event["event_type"] not in CAPTURE_EVENTS:
+            return None
+        resource = event.get("resource")
+        if not isinstance(resource, dict) or not isinstance(resource.get("id"), str):
+            raise InvalidRequest("PayPal webhook payment lacks an id", provider=self.connection)
+        return resource
 
     def _invoice(self, event: dict[str, Any]) -> InvoiceChange | None:
         if not event["event_type"].startswith("INVOICING.INVOICE."):

@@ -16,14 +16,22 @@ from __future__ import annotations
 import asyncio
 import contextvars
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from decimal import Decimal
 from functools import partial
 from typing import Any, Self, TypeVar
 
 import httpx
 import stripe
+from stripe import RequestOptions
 from stripe.params import InvoiceListParams, InvoicePayParams
 
-from panelql.domain.records import InvoiceRecord
+from panelql.domain.records import (
+    BillingCustomer,
+    Collection,
+    InvoiceRecord,
+    InvoiceSpec,
+    PaymentLink,
+)
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import BillingProvider, Capability, Family
 from panelql.providers.errors import (
@@ -37,7 +45,12 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.http import ClientFactory, expect
-from panelql.providers.stripe.mapping import invoice_record, is_state_error
+from panelql.providers.stripe.mapping import (
+    decimal_to_minor,
+    invoice_record,
+    is_state_error,
+    timestamp,
+)
 from panelql.providers.stripe.webhooks import StripeWebhooks
 
 PAGE = 100
@@ -88,7 +101,8 @@ class StripeProvider(BillingProvider):
     families = frozenset({Family.BILLING})
     capabilities = frozenset(
         {Capability.INVOICE_READ, Capability.INVOICE_FINALIZE, Capability.INVOICE_PAY,
-         Capability.INVOICE_VOID, Capability.INVOICE_SEND}
+         Capability.INVOICE_VOID, Capability.INVOICE_SEND, Capability.INVOICE_CREATE,
+         Capability.INVOICE_CHECKOUT, Capability.INVOICE_REFUND, Capability.BILLING_CUSTOMER}
     )
 
     def __init__(self, config: ConnectionConfig, client: stripe.StripeClient) -> None:
@@ -98,6 +112,8 @@ class StripeProvider(BillingProvider):
         # Pay with ``paid_out_of_band`` (mark paid, money collected elsewhere) instead of
         # charging the customer's default payment method.
         self.pay_out_of_band = bool(config.options.get("pay_out_of_band", False))
+        self.pay_collection = (Collection.RECORDED_OUT_OF_BAND if self.pay_out_of_band
+                               else Collection.CHARGED_SAVED_METHOD)
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
@@ -209,6 +225,157 @@ class StripeProvider(BillingProvider):
         invoices = self.client.v1.invoices
         return self._record(await self._call(
             lambda: invoices.send_invoice_async(invoice_id), action=True))
+
+
+    # -- money in and out (stripe-python 16.1.0, API 2026-10-28.endive) -----------------------
+    async def ensure_customer(self, customer: BillingCustomer, known_id: str | None,
+                              key: str | None) -> str:
+        """The Customer tagged ``metadata.panelql_customer_ref``: the linked one while it
+        exists, else one with that tag among the email's customers, else a new one."""
+        customers = self.client.v1.customers
+        if known_id is not None:
+            try:
+                found = await self._call(lambda: customers.retrieve_async(known_id))
+                if not getattr(found, "deleted", False):
+                    return known_id
+            except NotFound:
+                pass
+        page = await self._call(lambda: customers.list_async(
+            params={"email": customer.email, "limit": 100}))
+        for item in getattr(page, "data", []) or []:
+            raw = item.to_dict() if isinstance(item, stripe.StripeObject) else {}
+            metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+            if metadata.get("panelql_customer_ref") == customer.customer_ref:
+                return str(raw["id"])
+        params: dict[str, Any] = {"email": customer.email,
+                                  "metadata": {"panelql_customer_ref": customer.customer_ref}}
+        if customer.name:
+            params["name"] = customer.name
+        created = await self._call(lambda: customers.create_async(
+            params=params, options=_options(key, "customer")), action=True)  # type: ignore[arg-type]
+        return str(created.id)
+
+    async def create_invoice(self, spec: InvoiceSpec, key: str | None) -> InvoiceRecord:
+        """A draft invoice, then one invoice item per line attached to it (Stripe adds pending
+        items to a new invoice only when asked; attaching keeps other pending items out)."""
+        currency = spec.currency.lower()
+        metadata = {"panelql_customer_ref": spec.customer.customer_ref}
+        if spec.external_ref:
+            metadata["external_ref"] = spec.external_ref
+        params: dict[str, Any] = {
+            "customer": spec.customer_id, "currency": currency, "auto_advance": False,
+            "collection_method": "send_invoice", "metadata": metadata,
+            "pending_invoice_items_behavior": "exclude",
+        }
+        if spec.due_date is not None:
+            params["due_date"] = int(spec.due_date.timestamp())
+        else:
+            params["days_until_due"] = int(self.config.options.get("days_until_due", 30))
+        if spec.memo:
+            params["description"] = spec.memo
+        invoices, items = self.client.v1.invoices, self.client.v1.invoice_items
+        draft = await self._call(lambda: invoices.create_async(
+            params=params, options=_options(key, "invoice")), action=True)  # type: ignore[arg-type]
+        for n, line in enumerate(spec.lines):
+            item = {"customer": spec.customer_id, "invoice": draft.id, "currency": currency,
+                    "description": line.description, "quantity": line.quantity,
+                    "unit_amount_decimal": str(decimal_to_minor(line.unit_amount, currency))}
+            await self._call(partial(items.create_async, params=item,  # type: ignore[arg-type]
+                                     options=_options(key, f"item-{n}")), action=True)
+        return await self.get_invoice(draft.id)
+
+    async def checkout(self, invoice: InvoiceRecord, return_url: str, cancel_url: str,
+                       key: str | None) -> PaymentLink:
+        """A Checkout Session for what the invoice still owes. Checkout cannot pay an invoice
+        by itself: its PaymentIntent is attached to the invoice when
+        ``checkout.session.completed`` arrives (:meth:`attach_checkout`)."""
+        currency = invoice.amount_due.currency.lower()
+        name = f"Invoice {invoice.number or invoice.id}"
+        metadata = {"panelql_invoice": invoice.id}
+        params: dict[str, Any] = {
+            "mode": "payment", "success_url": return_url, "cancel_url": cancel_url,
+            "client_reference_id": invoice.id, "metadata": metadata,
+            "payment_intent_data": {"metadata": metadata},
+            "line_items": [{"quantity": 1, "price_data": {
+                "currency": currency, "product_data": {"name": name},
+                "unit_amount": decimal_to_minor(invoice.amount_due.amount, currency)}}],
+        }
+        if invoice.customer_id:
+            params["customer"] = invoice.customer_id
+        sessions = self.client.v1.checkout.sessions
+        session = await self._call(lambda: sessions.create_async(
+            params=params, options=_options(key, "checkout")), action=True)  # type: ignore[arg-type]
+        url = getattr(session, "url", None)
+        expect(isinstance(url, str), self.name, "checkout session url")
+        return PaymentLink(url=str(url), kind="CHECKOUT_SESSION", id=str(session.id),
+                           expires_at=timestamp(getattr(session, "expires_at", None)))
+
+    async def attach_checkout(self, session: Mapping[str, Any], event_id: str
+                              ) -> InvoiceRecord | None:
+        """After ``checkout.session.completed``: credit the session's PaymentIntent to the
+        invoice named in its metadata (``POST /v1/invoices/{id}/attach_payment``). None for a
+        session the gateway did not create; a replayed event finds the payment attached."""
+        metadata = session.get("metadata") if isinstance(session.get("metadata"), dict) else {}
+        invoice_id = metadata.get("panelql_invoice") if isinstance(metadata, dict) else None
+        intent = session.get("payment_intent")
+        if isinstance(intent, dict):
+            intent = intent.get("id")
+        if not isinstance(invoice_id, str) or not isinstance(intent, str):
+            return None
+        if session.get("payment_status") != "paid":
+            return await self.get_invoice(invoice_id)
+        current = await self.get_invoice(invoice_id)
+        if current.raw_status != "open":  # paid already (a replay), or voided meanwhile
+            return current
+        invoices = self.client.v1.invoices
+        return self._record(await self._call(lambda: invoices.attach_payment_async(
+            invoice_id, params={"payment_intent": intent},
+            options={"idempotency_key": f"panelql-attach-{event_id}"}), action=True))
+
+    async def invoice_of_payment(self, payment_intent: str) -> InvoiceRecord | None:
+        """The invoice a PaymentIntent was credited to (``GET /v1/invoice_payments``)."""
+        payments = self.client.v1.invoice_payments
+        page = await self._call(lambda: payments.list_async(params={
+            "payment": {"type": "payment_intent", "payment_intent": payment_intent},
+            "limit": 1}))
+        data = getattr(page, "data", None) or []
+        if not data:
+            return None
+        invoice = data[0].invoice
+        invoice_id = invoice if isinstance(invoice, str) else getattr(invoice, "id", None)
+        return await self.get_invoice(str(invoice_id)) if invoice_id else None
+
+    async def refund_invoice(self, invoice: InvoiceRecord, amount: Decimal,
+                             key: str | None) -> InvoiceRecord:
+        """A credit note after payment: ``refund_amount`` gives money back through the
+        invoice's card payments, ``out_of_band_amount`` records it for an invoice paid
+        elsewhere (``paid_out_of_band``), as Stripe's credit notes document."""
+        currency = invoice.total.currency.lower()
+        minor = decimal_to_minor(amount, currency)
+        payments = self.client.v1.invoice_payments
+        page = await self._call(lambda: payments.list_async(
+            params={"invoice": invoice.id, "status": "paid", "limit": 100}))
+        by_card = sum(int(getattr(p, "amount_paid", 0) or 0)
+                      for p in getattr(page, "data", None) or []
+                      if getattr(getattr(p, "payment", None), "type", None) == "payment_intent")
+        refunded = decimal_to_minor(invoice.amount_refunded.amount, currency) \
+            if invoice.amount_refunded else 0
+        through_card = max(0, min(minor, by_card - refunded))
+        params: dict[str, Any] = {"invoice": invoice.id, "amount": minor,
+                                  "reason": "requested_by_customer"}
+        if through_card:
+            params["refund_amount"] = through_card
+        if minor - through_card:
+            params["out_of_band_amount"] = minor - through_card
+        notes = self.client.v1.credit_notes
+        await self._call(lambda: notes.create_async(
+            params=params, options=_options(key, "refund")), action=True)  # type: ignore[arg-type]
+        return await self.get_invoice(invoice.id)
+
+
+def _options(key: str | None, step: str) -> RequestOptions:
+    """Stripe ``Idempotency-Key`` for one step of a mutation (None: the library's own)."""
+    return {"idempotency_key": f"{key}:{step}"} if key else {}
 
 
 def stripe_error(exc: stripe.StripeError, provider: str, *, action: bool = False) -> ProviderError:

@@ -84,13 +84,17 @@ def invoice_record(raw: Any, connection: str, provider: str) -> InvoiceRecord:
     if isinstance(customer, dict):  # expanded customer object
         customer = customer.get("id")
     metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
+    paid = money(raw.get("amount_paid"), currency, provider)
+    refunded = _refunded(raw, currency, provider)
+    mapped = map_status(INVOICE_STATUS, status, UNMAPPED_INVOICE_STATUS, source="stripe")
     return InvoiceRecord(
         connection=connection, id=raw["id"],
         number=raw.get("number") if isinstance(raw.get("number"), str) else None,
-        status=map_status(INVOICE_STATUS, status, UNMAPPED_INVOICE_STATUS, source="stripe"),
+        status=refund_status(mapped, paid, refunded),
         raw_status=status if isinstance(status, str) else None,
         amount_due=money(raw.get("amount_due"), currency, provider),
-        amount_paid=money(raw.get("amount_paid"), currency, provider),
+        amount_paid=paid, amount_refunded=refunded,
+        memo=raw.get("description") if isinstance(raw.get("description"), str) else None,
         total=money(raw.get("total"), currency, provider),
         due_date=timestamp(raw.get("due_date")),
         hosted_url=raw.get("hosted_invoice_url") or None,
@@ -98,6 +102,35 @@ def invoice_record(raw: Any, connection: str, provider: str) -> InvoiceRecord:
         customer_id=customer if isinstance(customer, str) else None,
         external_ref=metadata.get("external_ref") if isinstance(metadata, dict) else None,
     )
+
+
+def _refunded(raw: dict[str, Any], currency: str, provider: str) -> Money | None:
+    """Money given back after payment. Stripe keeps a paid invoice ``paid`` and counts credit
+    notes issued after payment in ``post_payment_credit_notes_amount`` (Invoice object, API
+    2026-10-28.endive as pinned by stripe-python 16.1.0); a refund is such a credit note."""
+    amount = raw.get("post_payment_credit_notes_amount")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        return None
+    return money(amount, currency, provider)
+
+
+def refund_status(status: InvoiceStatus, paid: Money, refunded: Money | None) -> InvoiceStatus:
+    """A paid invoice with money given back reads as (partially) refunded."""
+    if status is not InvoiceStatus.PAID or refunded is None or refunded.amount <= 0:
+        return status
+    if refunded.amount >= paid.amount:
+        return InvoiceStatus.REFUNDED
+    return InvoiceStatus.PARTIALLY_REFUNDED
+
+
+def decimal_to_minor(amount: Decimal, currency: str) -> int:
+    """19.99 usd → 1999; refuses amounts finer than the currency's smallest unit."""
+    currency = currency.lower()
+    exponent = 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+    minor = amount.scaleb(exponent)
+    if minor != minor.to_integral_value():
+        raise ValueError(f"{amount} has more decimals than {currency.upper()} allows")
+    return int(minor)
 
 
 def _lines(raw: Any, currency: str, provider: str) -> list[InvoiceLine]:

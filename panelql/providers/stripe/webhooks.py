@@ -1,4 +1,4 @@
-"""Stripe webhooks: verify ``Stripe-Signature`` with the library, turn ``invoice.*`` into records.
+"""Stripe webhooks: verify ``Stripe-Signature`` with the library, read ``invoice.*`` and payments.
 
 Verification is ``stripe.Webhook.construct_event`` (HMAC-SHA256 over ``f"{t}.{payload}"`` with the
 endpoint's signing secret, any ``v1`` may match, ``t`` within ``tolerance`` seconds). Every
@@ -21,6 +21,9 @@ from panelql.providers.errors import InvalidRequest, UnexpectedResponse
 from panelql.providers.stripe.mapping import invoice_record, timestamp
 
 DEFAULT_TOLERANCE = 300
+# Payment events whose object is not an invoice; the receiver finds the invoice they concern.
+PAYMENT_EVENTS = frozenset({"checkout.session.completed",
+                            "checkout.session.async_payment_succeeded", "charge.refunded"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +34,9 @@ class StripeEvent:
     # The invoice as the event carries it, for ``invoice.*`` events; None for any other type.
     invoice: InvoiceRecord | None
     livemode: bool = False
+    # The event's ``data.object`` for the payment events the gateway follows
+    # (``checkout.session.completed``: a Checkout Session; ``charge.refunded``: a Charge).
+    obj: dict[str, Any] | None = None
 
 
 class StripeWebhooks:
@@ -86,8 +92,15 @@ class StripeWebhooks:
             except UnexpectedResponse as exc:
                 raise InvalidRequest("Stripe webhook invoice is malformed",
                                      provider=self.connection) from exc
+        obj = None
+        if kind in PAYMENT_EVENTS:
+            data = raw.get("data")
+            obj = data.get("object") if isinstance(data, dict) else None
+            if not isinstance(obj, dict) or not isinstance(obj.get("id"), str):
+                raise InvalidRequest(f"Stripe webhook {kind} carries no object",
+                                     provider=self.connection)
         return StripeEvent(id=event_id, type=kind, created=timestamp(raw.get("created")),
-                           invoice=invoice, livemode=bool(raw.get("livemode")))
+                           invoice=invoice, livemode=bool(raw.get("livemode")), obj=obj)
 
 
 

@@ -71,6 +71,16 @@ class Invoice:
     def total(self) -> Money:
         return Money.of(self.r.total)
 
+    @strawberry.field(description="Money given back after payment (zero when none).")
+    def amount_refunded(self) -> Money:
+        if self.r.amount_refunded is not None:
+            return Money.of(self.r.amount_refunded)
+        return Money(amount="0", currency=self.r.total.currency.upper())
+
+    @strawberry.field(description="The note shown on the invoice.")
+    def memo(self) -> str | None:
+        return self.r.memo
+
     @strawberry.field
     def due_date(self) -> datetime | None:
         return self.r.due_date
