@@ -5,8 +5,8 @@ and the Idempotency-Key passed through (API 2026-10-28.endive, stripe-python 16.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx

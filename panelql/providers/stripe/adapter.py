@@ -244,8 +244,9 @@ class StripeProvider(BillingProvider):
             params={"email": customer.email, "limit": 100}))
         for item in getattr(page, "data", []) or []:
             raw = item.to_dict() if isinstance(item, stripe.StripeObject) else {}
-            metadata = raw.get("metadata") if isinstance(raw.get("metadata"), dict) else {}
-            if metadata.get("panelql_customer_ref") == customer.customer_ref:
+            tags = raw.get("metadata")
+            if isinstance(tags, dict) and tags.get("panelql_customer_ref") \
+                    == customer.customer_ref:
                 return str(raw["id"])
         params: dict[str, Any] = {"email": customer.email,
                                   "metadata": {"panelql_customer_ref": customer.customer_ref}}
