@@ -110,6 +110,17 @@ Try:
 """
 
 
+def demo_billing(sims: dict[str, Any], entries: list[Any], gateway: str) -> str:
+    """Point the Stripe simulator's webhooks at the demo gateway (signed, as Stripe sends
+    them) and return the URL of its clock (POST /__sim/clock), which lets days pass."""
+    stripe = sims.get("stripe")
+    base = next((str(e.base_url) for e in entries if e.name == "stripe"), None)
+    if stripe is None or base is None:
+        return "(no Stripe simulator)"
+    stripe.webhook_url = f"{gateway}/webhooks/stripe/stripe"
+    return f"{base.rstrip('/')}/__sim/clock"
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
@@ -120,7 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     key_file = Path(args.key_file)
     background = BackgroundServers()
     try:
-        _, entries = start_panels(background)
+        sims, entries = start_panels(background)
         settings = _settings(args, providers=[e.model_dump() for e in entries])
         if not settings.ws_allowed_origins:
             # The local demo admits examples/dashboard/index.html opened as a file (Origin
@@ -132,12 +143,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config_file.write_text(demo_config(entries))
         port = args.port or settings.port
         url = f"http://{settings.host}:{port}/graphql"
+        billing_clock = demo_billing(sims, entries, f"http://{settings.host}:{port}")
         print(f"PanelQL demo: {len(entries)} simulated panels "
               f"({', '.join(e.kind for e in entries)})")
         print(f"GraphiQL: {url}")
         print(demo_banner(url, key, created, key_file), flush=True)
-        print(f"The simulated panels' connections: panelql --config {config_file} providers list\n",
+        print(f"The simulated panels' connections: panelql --config {config_file} providers list",
               flush=True)
+        print(f"Billing automation: let days pass on the Stripe simulator with\n"
+              f"  curl -s -X POST {billing_clock} -d '{{\"advance_days\": 4}}'\n"
+              f"(docs/billing-integration.md#billing-driven-automation)\n", flush=True)
         uvicorn.run(create_app(settings), host=settings.host, port=port,
                     log_level="warning", ws="websockets-sansio", log_config=None)
     finally:
@@ -421,6 +436,7 @@ def parser() -> argparse.ArgumentParser:
 
     _providers_parser(sub)
     _keys_parser(sub)
+    _automation_parser(sub)
 
     schema = sub.add_parser("schema", help="GraphQL schema")
     schema.add_argument("schema_command", choices=["export"])
@@ -489,6 +505,12 @@ def _keys_parser(sub: Any) -> None:
     revoke.add_argument("id", type=int)
     ksub.add_parser("secret", help="generate a PANELQL_SECRET_KEY for stored credentials")
     keys.set_defaults(func=cmd_keys)
+
+
+def _automation_parser(sub: Any) -> None:
+    from panelql.automation_cli import add_parser
+
+    add_parser(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -78,23 +78,36 @@ def validate(spec: PolicySpec) -> PolicySpec:
 
 
 async def create(gateway: Gateway, spec: PolicySpec) -> PolicyRow:
+    return await create_in(store(gateway), spec)
+
+
+async def create_in(policies: AutomationStore, spec: PolicySpec) -> PolicyRow:
     spec = validate(spec)
     try:
-        return await store(gateway).create_policy(spec)
+        return await policies.create_policy(spec)
     except ValueError:
         raise StateConflict(f"a policy named {spec.name!r} exists",
                             currentStatus="EXISTS") from None
 
 
 async def get(gateway: Gateway, policy_id: int) -> PolicyRow:
-    found = await store(gateway).policy(policy_id)
+    return await get_in(store(gateway), policy_id)
+
+
+async def get_in(policies: AutomationStore, policy_id: int) -> PolicyRow:
+    found = await policies.policy(policy_id)
     if found is None:
         raise NotFoundError("no automation policy with this id")
     return found
 
 
 async def update(gateway: Gateway, policy_id: int, changes: dict[str, Any]) -> PolicyRow:
-    current = await get(gateway, policy_id)
+    return await update_in(store(gateway), policy_id, changes)
+
+
+async def update_in(policies: AutomationStore, policy_id: int, changes: dict[str, Any]
+                    ) -> PolicyRow:
+    current = await get_in(policies, policy_id)
     fields = {k: v for k, v in changes.items() if v is not None or k == "kinds"}
     spec = validate(PolicySpec(
         name=fields.get("name", current.name), trigger=current.trigger,
@@ -106,7 +119,7 @@ async def update(gateway: Gateway, policy_id: int, changes: dict[str, Any]) -> P
         dry_run=fields.get("dry_run", current.dry_run),
         enabled=fields.get("enabled", current.enabled)))
     try:
-        row = await store(gateway).update_policy(
+        row = await policies.update_policy(
             policy_id, name=spec.name, overdue_days=spec.overdue_days, kinds=spec.kinds,
             unsuspend_on_payment=spec.unsuspend_on_payment,
             terminate_after_days=spec.terminate_after_days, final_backup=spec.final_backup,
