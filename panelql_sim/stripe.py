@@ -423,6 +423,7 @@ class StripeSim(SimPanel):
             Route("/c/pay/{sid}", self.hosted_pay, methods=["POST"]),
             Route("/v1/customers", self.create_customer, methods=["POST"]),
             Route("/v1/customers", self.list_customers, methods=["GET"]),
+            Route("/v1/customers", self.create_customer, methods=["POST"]),
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
             Route("/v1/events", self.list_events, methods=["GET"]),
             Route(f"{SIM_PREFIX}/clock", self.clock, methods=["GET", "POST"]),
@@ -632,6 +633,12 @@ class StripeSim(SimPanel):
         items = [self._customer_json(c) for c in reversed(self.customers.values())
                  if email is None or c["email"] == email]
         return self._page(request, items, "/v1/customers")
+
+    async def create_customer(self, request: Request) -> Response:
+        """``POST /v1/customers`` (name, email): a customer paying by card, no invoices yet."""
+        form = await self._form(request)
+        cid = self.add_customer(str(form.get("name") or ""), str(form.get("email") or ""))
+        return JSONResponse(self._customer_json(self.customers[cid]))
 
     async def get_customer(self, request: Request) -> Response:
         customer = self.customers.get(request.path_params["cid"])
