@@ -568,6 +568,11 @@ class CatalystSim(SimPanel):
         page = max(1, int(request.query_params.get("page", 1)))
         limit = max(1, int(request.query_params.get("limit", 20)))
         users = list(self.users.values())
+        # routes/admin.ts @747660b5: ?search= matches email OR username, contains, insensitive
+        search = request.query_params.get("search", "").strip().lower()
+        if search:
+            users = [u for u in users if search in u["email"].lower()
+                     or search in u["username"].lower()]
         return JSONResponse({
             "users": users[(page - 1) * limit: page * limit],
             "pagination": {"page": page, "limit": limit, "total": len(users),

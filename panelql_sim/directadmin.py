@@ -93,6 +93,8 @@ class DirectAdminSim(SimPanel):
         self.ips = ["203.0.113.50", "203.0.113.51"]
         self.users: dict[str, DAUser] = {}
         self.zones: dict[str, list[dict[str, str]]] = {}
+        self.public_url = "https://da.sim.test:2222"  # where customers' browsers reach it
+        self.login_urls: list[str] = []  # users a login URL was created for
         self._seed(users)
 
     def _seed(self, count: int) -> None:
@@ -223,6 +225,7 @@ class DirectAdminSim(SimPanel):
             "SELECT_USERS": self.select_users,
             "MODIFY_USER": self.modify_user,
             "USER_PASSWD": self.user_passwd,
+            "LOGIN_KEYS": self.login_keys,
             "DNS_CONTROL": self.dns_control,
             "DOMAIN": self.domain,
         }
@@ -331,6 +334,21 @@ class DirectAdminSim(SimPanel):
             return self.error(params, "Unable to set password", "Password is too short")
         user.password = password
         return self.ok(params, "Password changed")
+
+    def login_keys(self, params: Params, acting: str | None) -> Response:
+        """A one-time login URL for the user acted as (``admin|user``), as Upmind's
+        DirectAdmin provider asks for it (action=create, type=one_time_url, expiry, clear_key)
+        and the answer's ``result`` carries it; the URL form is the one ``directadmin
+        --create-login-url`` prints (``/CMD_LOGIN_URL?hash=…``)."""
+        if acting is None or acting not in self.users:
+            return self.error(params, "Unable to create login key",
+                              "Log in as the user (admin|user) to create their login URL")
+        if params.get("action") != "create" or params.get("type") != "one_time_url":
+            return self.error(params, "Unable to create login key", "Unknown action or type")
+        digest = self.random.getrandbits(256).to_bytes(32, "big").hex()
+        self.login_urls.append(acting)
+        return self.ok(params, "Login URL created",
+                       f"{self.public_url}/CMD_LOGIN_URL?hash={digest}")
 
     def dns_control(self, params: Params, acting: str | None) -> Response:
         domain = params.get("domain", "")

@@ -30,6 +30,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from panelql_sim.framework import Knobs, SimPanel, json_body
+from panelql_sim.pterodactyl_users import external_user, store_user
 
 APP_LIMIT, CLIENT_LIMIT = 240, 720
 SIGNALS = ("start", "stop", "restart", "kill")
@@ -340,7 +341,9 @@ class PterodactylSim(SimPanel):
             Route("/nodes/{nid:int}/allocations", self.list_allocations, methods=["GET"]),
             Route("/locations", self.list_locations, methods=["GET"]),
             Route("/users", self.list_users, methods=["GET"]),
+            Route("/users", self.create_user, methods=["POST"]),
             Route("/users/{uid:int}", self.get_user, methods=["GET"]),
+            Route("/users/external/{external_id}", self.external_user, methods=["GET"]),
             Route("/nests/{nest:int}/eggs/{egg:int}", self.get_egg, methods=["GET"]),
         ]
         client = [
@@ -617,6 +620,12 @@ class PterodactylSim(SimPanel):
     async def get_user(self, request: Request) -> Response:
         user = self.users.get(request.path_params["uid"])
         return not_found() if user is None else item("user", user)
+
+    async def create_user(self, request: Request) -> Response:
+        return store_user(self.users, await json_body(request))
+
+    async def external_user(self, request: Request) -> Response:
+        return external_user(self.users, request.path_params["external_id"])
 
     async def get_egg(self, request: Request) -> Response:
         egg = self.eggs.get(request.path_params["egg"])

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from panelql_sim import virtfusion_users as vf_users
 from panelql_sim.framework import Knobs, SimPanel, json_body
 
 API = "/api/v1"
@@ -106,7 +107,10 @@ class VFServer:
             }]},
             "hypervisor": {"name": hv["name"], "group": hv["group"],
                            "maintenance": hv["maintenance"]},
-            "owner": {"id": owner["id"], "email": owner["email"]},
+            # The docs' example abridges the owner to id and email; name and extRelationId are
+            # in the user object (virtfusion_users) and assumed here, unverified.
+            "owner": {"id": owner["id"], "email": owner["email"], "name": owner["name"],
+                      "extRelationId": owner.get("extRelationId")},
             "os": {"templateName": TEMPLATES.get(self.os_template_id, "Unknown")},
         }
         if remote and self.built is not None:
@@ -165,6 +169,9 @@ class VirtFusionSim(SimPanel):
         self.users: dict[int, dict[str, Any]] = {}
         self.servers: dict[int, VFServer] = {}
         self.backups: dict[int, list[dict[str, Any]]] = {}
+        self.sso_tokens: dict[str, tuple[int, int, float]] = {}  # token → user, server, until
+        self.sso_logins: list[tuple[int, int]] = []
+        self.root_passwords: dict[int, str] = {}
         self._next_id = 100
         self._seed(servers, hypervisors, users)
 
@@ -226,6 +233,8 @@ class VirtFusionSim(SimPanel):
 
     # -- HTTP plumbing ------------------------------------------------------------------------
     def authorize(self, request: Request) -> Response | None:
+        if request.url.path.startswith(vf_users.SSO_PATH):
+            return None  # a browser following a login link: the token is the credential
         if request.headers.get("authorization") != f"Bearer {self.api_token}":
             return Response(status_code=401)  # VirtFusion's 401 has no body
         return None
@@ -250,6 +259,13 @@ class VirtFusionSim(SimPanel):
             Route(s + "/suspend", self.suspend, methods=["POST"]),
             Route(s + "/unsuspend", self.unsuspend, methods=["POST"]),
             Route(s + "/power/{verb}", self.power, methods=["POST"]),
+            Route(s + "/resetPassword", self._users(vf_users.reset_password), methods=["POST"]),
+            Route(API + "/users", self._users(vf_users.create_user), methods=["POST"]),
+            Route(API + "/users/{ext}/byExtRelation", self._users(vf_users.by_ext_relation),
+                  methods=["GET"]),
+            Route(API + "/users/{ext}/serverAuthenticationTokens/{sid:int}",
+                  self._users(vf_users.login_tokens), methods=["POST"]),
+            Route(vf_users.SSO_PATH + "{token}", self._users(vf_users.sso), methods=["GET"]),
             Route(API + "/compute/hypervisors", self.list_hypervisors, methods=["GET"]),
             Route(API + "/compute/hypervisors/{hid:int}", self.get_hypervisor, methods=["GET"]),
             Route(API + "/packages", self.list_packages, methods=["GET"]),
@@ -258,6 +274,12 @@ class VirtFusionSim(SimPanel):
             Route(API + "/media/templates/fromServerPackageSpec/{pid:int}", self.templates,
                   methods=["GET"]),
         ]
+
+    def _users(self, handler: Callable[[VirtFusionSim, Request], Awaitable[Response]]
+               ) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            return await handler(self, request)
+        return endpoint
 
     def _paginate(self, request: Request, items: list[Any]) -> Response:
         """Laravel's LengthAwarePaginator::toArray(), including its URLs."""

@@ -313,6 +313,17 @@ class AccountSpec:
     domain: str | None = None
     node_id: str | None = None
     external_ref: str | None = None
+    name: str | None = None  # the person's full name, where the panel keeps one
+
+
+@dataclass(frozen=True, slots=True)
+class LoginLink:
+    """A one-time URL that logs a panel user in (single sign-on). A secret: returned once,
+    never logged, never stored."""
+
+    url: str
+    expires_at: datetime | None = None
+    username: str | None = None
 
 
 @dataclass(slots=True)

@@ -27,6 +27,7 @@ from panelql.domain.records import (
     InvoiceRecord,
     InvoiceSpec,
     LiveState,
+    LoginLink,
     NameserverCheck,
     NodeRecord,
     PaymentLink,
@@ -77,6 +78,8 @@ class Capability(enum.Enum):
     ACCOUNT_PACKAGE = "account.package"
     ACCOUNT_PASSWORD = "account.password"
     ACCOUNT_DELETE = "account.delete"
+    LOGIN_URL = "login.url"
+    SERVER_PASSWORD = "server.password"
     DNS_ZONE_WRITE = "dns.zone.write"
     DNS_RECORD_WRITE = "dns.record.write"
     DNS_NAMESERVER_CHECK = "dns.nameserver.check"
@@ -107,6 +110,13 @@ class Provider(ABC):
     kind: ClassVar[str]
     families: ClassVar[frozenset[Family]]
     capabilities: ClassVar[frozenset[Capability]]
+    # Why the panel has no one-time login link, in words an integrator can act on (the
+    # NOT_SUPPORTED message of loginUrl); kinds with LOGIN_URL leave it empty.
+    login_url_missing: ClassVar[str] = "the panel's API offers no one-time login link"
+    login_url_for: ClassVar[str] = "Account"  # what its links open: "Account" or "Server"
+    # Whether creating a panel user needs a password (else the panel mails a set-password
+    # link or has none): an order without one then gets a generated password, returned once.
+    account_password_required: ClassVar[bool] = False
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
@@ -145,6 +155,12 @@ class Provider(ABC):
         return CapabilityNotSupported(
             f"{self.kind} does not support {capability.value}", provider=self.name
         )
+
+    async def login_url(self, resource: str, resource_id: str) -> LoginLink:
+        """A one-time login URL for the user owning ``resource_id`` (a ``Server`` or an
+        ``Account``, as the panel scopes its single sign-on). Kinds listing LOGIN_URL override."""
+        raise CapabilityNotSupported(f"{self.kind}: {self.login_url_missing}",
+                                     provider=self.name)
 
     async def poll_task(self, handle: TaskHandle) -> TaskProgress:
         """Progress of an upstream job returned by a lifecycle action."""
@@ -230,6 +246,11 @@ class ComputeProvider(Provider):
         """Who besides the owner may use the server, in the panel's permission names."""
         raise self._unsupported(Capability.SERVER_ACCESS)
 
+    async def reset_server_password(self, server_id: str, user: str) -> str:
+        """Set a new password for ``user`` inside the server (root on a VPS); returns it.
+        A secret: the caller hands it out once and never stores or logs it."""
+        raise self._unsupported(Capability.SERVER_PASSWORD)
+
 
 class HostingProvider(Provider):
     @abstractmethod
@@ -241,6 +262,12 @@ class HostingProvider(Provider):
 
     async def create_account(self, spec: AccountSpec) -> AccountRecord:
         raise self._unsupported(Capability.ACCOUNT_CREATE)
+
+    async def find_account_by_external_ref(self, external_ref: str) -> AccountRecord | None:
+        """The user the panel keeps under this third-party id (Pterodactyl ``external_id``,
+        VirtFusion ``extRelationId``); None when there is none or the panel keeps no such id.
+        Lets a retried order find the user an interrupted attempt created."""
+        return None
 
     async def suspend_account(self, account_id: str, reason: str | None) -> None:
         raise self._unsupported(Capability.ACCOUNT_SUSPEND)

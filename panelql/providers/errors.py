@@ -70,11 +70,19 @@ class Conflict(ProviderError):
 
     def __init__(
         self, message: str, *, current_status: str | None = None, retryable: bool = False,
-        **kwargs: Any,
+        field: str | None = None, **kwargs: Any,
     ) -> None:
         super().__init__(message, **kwargs)
         self.current_status = current_status
         self.retryable = retryable
+        self.field = field  # the input that collides (a taken username or email)
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        ext = super().extensions
+        if self.field:
+            ext["field"] = self.field
+        return ext
 
 
 class CapacityExhausted(Conflict):

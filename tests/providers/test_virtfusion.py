@@ -56,10 +56,14 @@ class TestVirtFusionContract(ComputeContract):
     pass
 
 
-def test_is_compute_only_and_declares_live_state() -> None:
-    assert VirtFusionProvider.families == {Family.COMPUTE}
+def test_is_compute_and_its_users_are_accounts() -> None:
+    assert VirtFusionProvider.families == {Family.COMPUTE, Family.HOSTING}
     assert Capability.SERVER_LIVE_STATE in VirtFusionProvider.capabilities
-    assert Capability.ACCOUNT_READ not in VirtFusionProvider.capabilities
+    # Users can be created and are read from the server list's owners (no user list);
+    # they cannot be suspended, repackaged or deleted through the gateway.
+    assert {Capability.ACCOUNT_READ, Capability.ACCOUNT_CREATE, Capability.LOGIN_URL,
+            Capability.SERVER_PASSWORD} <= VirtFusionProvider.capabilities
+    assert Capability.ACCOUNT_SUSPEND not in VirtFusionProvider.capabilities
 
 
 # -- mapping table ----------------------------------------------------------------------------
@@ -464,3 +468,60 @@ async def test_delete_delay_and_action_paths(provider: VirtFusionProvider) -> No
             return_value=httpx.Response(204))
         assert await provider.power("499", action) is None
         assert power.called
+
+
+# -- users, login tokens, root password (issue 19) ---------------------------------------------
+@respx.mock
+async def test_login_token_answers_are_checked_not_trusted() -> None:
+    provider = _build(BASE, "t")
+    respx.get(f"{BASE}/servers/7").mock(return_value=httpx.Response(200, json={"data": {
+        "id": 7, "ownerId": 3, "owner": {"id": 3, "email": "a@example.com",
+                                         "extRelationId": 42}}}))
+    tokens = respx.post(f"{BASE}/users/42/serverAuthenticationTokens/7")
+    tokens.mock(return_value=httpx.Response(200, json={"data": {"authentication": {
+        "endpoint_complete": "/sso/login/abc?server=7"}}}))
+    link = await provider.login_url("Server", "7")
+    assert link.url == "http://vf.test/sso/login/abc?server=7"  # the panel's origin, not /api
+    assert link.username == "a@example.com"
+    tokens.mock(return_value=httpx.Response(200, json={"data": {"authentication": {
+        "endpoint_complete": "https://evil.example/phish"}}}))
+    with pytest.raises(errors.UnexpectedResponse):
+        await provider.login_url("Server", "7")  # only a path on the panel itself
+    with pytest.raises(errors.InvalidRequest):
+        await provider.login_url("Account", "3")  # tokens are per server
+    with pytest.raises(errors.NotFound):
+        await provider.login_url("Server", "../users")
+
+
+@respx.mock
+async def test_an_owner_without_relation_id_cannot_get_a_token() -> None:
+    provider = _build(BASE, "t")
+    respx.get(f"{BASE}/servers/8").mock(return_value=httpx.Response(200, json={"data": {
+        "id": 8, "ownerId": 3, "owner": {"id": 3, "email": "a@example.com"}}}))
+    with pytest.raises(errors.Conflict) as conflict:
+        await provider.login_url("Server", "8")
+    assert conflict.value.current_status == "NO_RELATION_ID"
+
+
+@respx.mock
+async def test_reset_password_and_taken_email() -> None:
+    provider = _build(BASE, "t")
+    reset = respx.post(f"{BASE}/servers/9/resetPassword")
+    reset.mock(return_value=httpx.Response(200, json={"data": {"expectedPassword": "n3w"}}))
+    assert await provider.reset_server_password("9", "root") == "n3w"
+    assert reset.calls.last.request.content == b'{"user":"root","sendMail":false}'
+    reset.mock(return_value=httpx.Response(200, json={"data": {}}))
+    with pytest.raises(errors.UnexpectedResponse):
+        await provider.reset_server_password("9", "root")
+    respx.post(f"{BASE}/users").mock(return_value=httpx.Response(422, json={
+        "message": "The given data was invalid.",
+        "errors": {"email": ["The email has already been taken."]}}))
+    from panelql.domain.records import AccountSpec
+    with pytest.raises(errors.Conflict) as taken:
+        await provider.create_account(AccountSpec(username="u", email="a@example.com",
+                                                  external_ref="5"))
+    assert taken.value.extensions["field"] == "email"
+    respx.get(f"{BASE}/users/77/byExtRelation").mock(return_value=httpx.Response(
+        404, json={"errors": ["user not found"]}))
+    assert await provider.find_account_by_external_ref("77") is None
+    assert await provider.find_account_by_external_ref("whmcs:77") is None  # never an int

@@ -96,6 +96,13 @@ class CatalystUpstream(Upstream):
 class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
     kind = "catalyst"
     families = frozenset({Family.COMPUTE, Family.HOSTING})
+    # better-auth's admin plugin (src/auth.ts @747660b5) has "impersonate", which starts a
+    # cookie session for the admin who asks; no route turns an API key into a link a customer
+    # can open, and routes/admin.ts has none either.
+    login_url_missing = ("Catalyst has no one-time login link: better-auth's impersonation "
+                         "starts an admin's own cookie session, not a link for the customer; "
+                         "send the panel's address and the user's credentials instead")
+    account_password_required = True  # routes/admin.ts POST /users: 8+ characters
     capabilities = frozenset({
         Capability.SERVER_READ, Capability.NODE_READ, Capability.BACKUP_READ,
         Capability.ACCOUNT_READ, Capability.ACCOUNT_CREATE, Capability.SERVER_CREATE,

@@ -259,17 +259,38 @@ class CatalystLifecycle:
             raise _owner_only(exc) from exc
         return True
 
+    async def _taken(self, spec: AccountSpec, exc: Conflict) -> Conflict:
+        try:
+            field = await _which_taken(self, spec)
+        except ProviderError:
+            field = None
+        return Conflict(exc.message, field=field, current_status="TAKEN", provider=self.name,
+                        upstream_status=exc.upstream_status, debug=exc.debug)
+
     # -- panel users (routes/admin.ts POST /users @747660b5) ----------------------------------
     async def create_account(self, spec: AccountSpec) -> AccountRecord:
         if not spec.email:
             raise self._invalid("email", "Catalyst users need an email address")
         if not spec.password:
             raise self._invalid("password", "Catalyst users need a password (8+ characters)")
-        body = await self._post("/api/admin/users", {
-            "email": spec.email, "username": spec.username, "password": spec.password})
+        try:
+            body = await self._post("/api/admin/users", {
+                "email": spec.email, "username": spec.username, "password": spec.password})
+        except Conflict as exc:
+            raise await self._taken(spec, exc) from exc
         # 201 with the user itself, no envelope: {id, email, username, createdAt, …, roles}.
         expect(isinstance(body, dict) and "id" in body, self.name, "created user")
         return self._account(body)
+
+
+async def _which_taken(owner: CatalystLifecycle, spec: AccountSpec) -> str | None:
+    """routes/admin.ts answers one 409 "Email or username already in use" for both
+    (findFirst OR email, username @747660b5); the user list's search tells which it was."""
+    body = await owner.api.json("GET", "/api/admin/users",
+                                params={"search": spec.email, "limit": 100})
+    users = body.get("users") if isinstance(body, dict) else None
+    emails = {str(u.get("email", "")).lower() for u in users or [] if isinstance(u, dict)}
+    return "email" if (spec.email or "").lower() in emails else "username"
 
 
 def _within(owner: CatalystLifecycle, field: str, value: float, bounds: tuple[int, int],

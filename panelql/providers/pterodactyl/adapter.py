@@ -18,10 +18,12 @@ import asyncio
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
+from urllib.parse import quote
 
 from panelql.domain.records import (
     AccessGrant,
     AccountRecord,
+    AccountSpec,
     BackupRecord,
     LiveState,
     NodeRecord,
@@ -44,7 +46,12 @@ from panelql.providers.errors import (
 )
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.pterodactyl import records
-from panelql.providers.pterodactyl.client import CLIENT_BACKUPS_PAGE, PterodactylApi, read_error
+from panelql.providers.pterodactyl.client import (
+    CLIENT_BACKUPS_PAGE,
+    PterodactylApi,
+    PterodactylUpstream,
+    read_error,
+)
 from panelql.providers.pterodactyl.mapping import conflict_state, subuser_permissions
 from panelql.providers.pterodactyl.provisioning import build_create_body
 
@@ -61,12 +68,18 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
     families = frozenset({Family.COMPUTE, Family.HOSTING})
     capabilities = frozenset({
         Capability.SERVER_READ, Capability.SERVER_LIVE_STATE, Capability.NODE_READ,
-        Capability.BACKUP_READ, Capability.ACCOUNT_READ,
+        Capability.BACKUP_READ, Capability.ACCOUNT_READ, Capability.ACCOUNT_CREATE,
         Capability.SERVER_CREATE, Capability.SERVER_POWER, Capability.SERVER_KILL,
         Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL, Capability.SERVER_RESIZE,
         Capability.SERVER_DELETE, Capability.SERVER_ACCESS,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
     })
+
+    # routes/api-application.php and api-client.php @706db62c have no SSO, login-token or
+    # impersonation route; panel logins are the user's own password (or a reset e-mail).
+    login_url_missing = ("Pterodactyl's Application and Client APIs have no single sign-on "
+                         "or one-time login route (routes/api-application.php @706db62c); "
+                         "users log in with their password")
 
     def __init__(self, config: ConnectionConfig, api: PterodactylApi) -> None:
         super().__init__(config)
@@ -83,7 +96,7 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
         def upstream(key: str) -> Upstream:
             client = clients.build(base, headers={"Authorization": f"Bearer {key}"},
                                    timeout=config.timeout_seconds)
-            return Upstream(client, config.name, read_error)
+            return PterodactylUpstream(client, config.name, read_error)
 
         client_key = config.credentials.get("client_key")
         api = PterodactylApi(
@@ -181,6 +194,30 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
 
     async def list_accounts(self) -> list[AccountRecord]:
         return [records.account(self.name, attrs) for attrs in await self.api.app_list("/users")]
+
+    async def create_account(self, spec: AccountSpec) -> AccountRecord:
+        """``POST /api/application/users`` (StoreUserRequest @706db62c: email, username,
+        first_name, last_name required; external_id unique; no password means the panel
+        e-mails a set-password link). 422s come back per field (PterodactylUpstream)."""
+        first, _, last = (spec.name or "").strip().partition(" ")
+        body: dict[str, Any] = {"email": spec.email, "username": spec.username,
+                                "first_name": first, "last_name": last.strip()}
+        if spec.external_ref:
+            body["external_id"] = spec.external_ref
+        if spec.password:
+            body["password"] = spec.password
+        return records.account(self.name, await self.api.app_item("POST", "/users", "user",
+                                                                  body))
+
+    async def find_account_by_external_ref(self, external_ref: str) -> AccountRecord | None:
+        # GET /users/external/{external_id} (ExternalUserController::index @706db62c): 404
+        # when no user has it.
+        try:
+            attrs = await self.api.app_item("GET", f"/users/external/{quote(external_ref, '')}",
+                                            "user")
+        except NotFound:
+            return None
+        return records.account(self.name, attrs)
 
     # -- backups ------------------------------------------------------------------------------
     async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.providers.errors import CapabilityNotSupported
+import httpx
+
+from panelql.providers.errors import (
+    CapabilityNotSupported,
+    Conflict,
+    InvalidRequest,
+    ProviderError,
+)
 from panelql.providers.http import Upstream, expect
 
 APP = "/api/application"
@@ -31,6 +38,47 @@ def read_error(body: Any) -> str | None:
     details = [str(e["detail"]) for e in body["errors"]
                if isinstance(e, dict) and isinstance(e.get("detail"), str)]
     return "; ".join(details) or None
+
+
+# Our input names for the Application API's user fields (StoreUserRequest @706db62c).
+USER_FIELDS = {"username": "username", "email": "email", "external_id": "externalRef",
+               "first_name": "name", "last_name": "name", "password": "password"}
+
+
+def field_failures(body: Any) -> list[tuple[str, str, str]]:
+    """(source_field, rule, detail) of each entry in a 422 body. ``Handler::invalidJson``
+    (app/Exceptions/Handler.php @706db62c) puts the field and the Laravel rule, snake-cased,
+    under each error's ``meta``."""
+    if not isinstance(body, dict) or not isinstance(body.get("errors"), list):
+        return []
+    out = []
+    for entry in body["errors"]:
+        meta = entry.get("meta") if isinstance(entry, dict) else None
+        if isinstance(meta, dict) and isinstance(meta.get("source_field"), str):
+            out.append((meta["source_field"], str(meta.get("rule") or ""),
+                        str(entry.get("detail") or "")))
+    return out
+
+
+class PterodactylUpstream(Upstream):
+    """Reads 422 bodies field by field: when only ``unique`` rules failed (a taken username,
+    email or external id) it is a CONFLICT naming the field; otherwise BAD_USER_INPUT with
+    every field (the input has mistakes to fix before any collision matters)."""
+
+    def failure(self, response: httpx.Response, body: Any) -> ProviderError:
+        failures = field_failures(body) if response.status_code == 422 else []
+        if not failures:
+            return super().failure(response, body)
+        kwargs: dict[str, Any] = {"provider": self.provider, "upstream_status": 422,
+                                  "debug": {"status": 422, "failures": failures}}
+        taken = [(f, d) for f, rule, d in failures if rule == "unique"]
+        if len(taken) == len(failures):
+            name, detail = taken[0]
+            return Conflict(detail, field=USER_FIELDS.get(name, name),
+                            current_status="TAKEN", **kwargs)
+        fields = {USER_FIELDS.get(f, f): d for f, _, d in failures}
+        return InvalidRequest("; ".join(d for _, _, d in failures),
+                              fields=fields, **kwargs)
 
 
 class PterodactylApi:

@@ -8,8 +8,10 @@ not decided by a lifecycle field come back with ``status=None`` and the gateway 
 the hypervisor, so it is slow) with at most ``PER_SERVER_CONCURRENCY`` in flight. Backups have no
 cross-server list either: one ``GET /backups/server/{id}`` per server, same bound.
 
-VirtFusion users are not Accounts here: the API can create a user and find one by its external
-relation id, but it cannot list them, so they are only ``owner_id`` on servers.
+VirtFusion users are Accounts (users.py): the API can create a user and find one by its external
+relation id but cannot list users, so the Accounts shown are the owners embedded in the server
+list plus the users this gateway created. Single sign-on is per server: a login token for the
+server's owner, found by the owner's ``extRelationId``.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 from panelql.domain.records import (
+    AccountRecord,
+    AccountSpec,
     BackupRecord,
     LiveState,
+    LoginLink,
     NodeRecord,
     PowerAction,
     Resources,
@@ -32,8 +37,8 @@ from panelql.domain.records import (
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
 from panelql.providers import read_memo
 from panelql.providers.config import ConnectionConfig
-from panelql.providers.contract import Capability, ComputeProvider, Family
-from panelql.providers.errors import InvalidRequest, NotFound
+from panelql.providers.contract import Capability, ComputeProvider, Family, HostingProvider
+from panelql.providers.errors import Conflict, InvalidRequest, NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.values import parse_time
 from panelql.providers.virtfusion.mapping import (
@@ -54,6 +59,7 @@ from panelql.providers.virtfusion.parse import (
     obj,
     read_error,
 )
+from panelql.providers.virtfusion.users import VirtFusionUpstream, account
 
 PAGE_SIZE = 200  # the API's maximum for ``results``
 MAX_PAGES = 500  # a runaway ``last_page`` must not become 10^6 requests
@@ -69,20 +75,24 @@ POWER_VERBS = {
 T = TypeVar("T")
 
 
-class VirtFusionProvider(ComputeProvider):
+class VirtFusionProvider(ComputeProvider, HostingProvider):
     kind = "virtfusion"
-    families = frozenset({Family.COMPUTE})
+    families = frozenset({Family.COMPUTE, Family.HOSTING})
+    login_url_for = "Server"  # tokens are per server: users/{ext}/serverAuthentication…
     capabilities = frozenset({
         Capability.SERVER_READ, Capability.SERVER_LIVE_STATE, Capability.NODE_READ,
         Capability.BACKUP_READ, Capability.SERVER_CREATE, Capability.SERVER_POWER,
         Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL,
-        Capability.SERVER_RESIZE, Capability.SERVER_DELETE,
+        Capability.SERVER_RESIZE, Capability.SERVER_DELETE, Capability.ACCOUNT_READ,
+        Capability.ACCOUNT_CREATE, Capability.LOGIN_URL, Capability.SERVER_PASSWORD,
     })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config)
         self.api = upstream
         self._limit = asyncio.Semaphore(PER_SERVER_CONCURRENCY)
+        # Users seen as server owners or created here: the API cannot list users.
+        self._users: dict[str, AccountRecord] = {}
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
@@ -93,7 +103,7 @@ class VirtFusionProvider(ComputeProvider):
                      "Content-Type": "application/json"},
             timeout=config.timeout_seconds,
         )
-        return cls(config, Upstream(client, config.name, read_error))
+        return cls(config, VirtFusionUpstream(client, config.name, read_error))
 
     async def check_health(self) -> None:
         # json() turns a non-JSON body into UnexpectedResponse; /connect has no payload to check.
@@ -150,6 +160,9 @@ class VirtFusionProvider(ComputeProvider):
 
     def _server(self, raw: dict[str, Any]) -> ServerRecord:
         expect(isinstance(raw, dict) and "id" in raw, self.name, "server object")
+        owner = raw.get("owner")
+        if isinstance(owner, dict) and "id" in owner:
+            self._users[str(owner["id"])] = account(self.name, owner)
         key = lifecycle_key(raw)
         status = None if key is None else map_status(SERVER_STATUS, key, ServerStatus.UNKNOWN,
                                                      source=self.kind)
@@ -165,6 +178,75 @@ class VirtFusionProvider(ComputeProvider):
             addresses=addresses(raw.get("network")),
             created_at=parse_time(raw.get("created")), external_ref=as_str(raw.get("uuid")),
         )
+
+    # -- users (Accounts), login links, root password ------------------------------------------
+    async def list_accounts(self) -> list[AccountRecord]:
+        await self.list_servers()  # fills in the owners
+        return list(self._users.values())
+
+    async def get_accounts(self, ids: Sequence[str]) -> Mapping[str, AccountRecord]:
+        if any(i not in self._users for i in ids):
+            await self.list_servers()
+        return {i: self._users[i] for i in ids if i in self._users}
+
+    async def create_account(self, spec: AccountSpec) -> AccountRecord:
+        """``POST /users {name, email, extRelationId, sendMail}``: the relation id is the
+        billing system's numeric client id (externalRef), how VirtFusion finds the user again
+        and issues its login tokens."""
+        ext = _int_input(spec.external_ref, "externalRef", self.name)
+        body = {"name": spec.name or spec.username, "email": spec.email, "extRelationId": ext,
+                "sendMail": False}
+        data = await self._data("POST", "/users", json=body)
+        expect(isinstance(data, dict) and "id" in data, self.name, "created user")
+        created = account(self.name, data)
+        self._users[created.id] = created
+        return created
+
+    async def find_account_by_external_ref(self, external_ref: str) -> AccountRecord | None:
+        if not external_ref.isdigit():
+            return None  # VirtFusion relation ids are integers: no user can have this one
+        try:
+            data = await self._data("GET", f"/users/{external_ref}/byExtRelation")
+        except NotFound:
+            return None
+        expect(isinstance(data, dict) and "id" in data, self.name, "user object")
+        found = account(self.name, data)
+        self._users[found.id] = found
+        return found
+
+    async def login_url(self, resource: str, resource_id: str) -> LoginLink:
+        """``POST /users/{extRelationId}/serverAuthenticationTokens/{serverId}``; the browser
+        goes to the panel's origin + ``data.authentication.endpoint_complete``."""
+        if resource != "Server":
+            raise InvalidRequest("VirtFusion login links open one server: give the server's id",
+                                 provider=self.name, fields={"resource": "server"})
+        raw = await self._server_raw(_int_id(resource_id, self.name), remote=False)
+        owner = obj(raw, "owner")
+        ext = as_str(owner.get("extRelationId"))
+        if not ext:
+            raise Conflict("the server's owner has no external relation id, which VirtFusion "
+                           "needs to issue a login token", provider=self.name,
+                           current_status="NO_RELATION_ID")
+        data = await self._data("POST", f"/users/{ext}/serverAuthenticationTokens/{raw['id']}")
+        path = obj(data if isinstance(data, dict) else {}, "authentication").get(
+            "endpoint_complete")
+        # A path on the panel itself: never let an answer point the customer elsewhere.
+        expect(isinstance(path, str) and path.startswith("/") and not path.startswith("//"),
+               self.name, "login token answer")
+        return LoginLink(url=self._panel_origin() + str(path), username=as_str(owner.get("email")))
+
+    def _panel_origin(self) -> str:
+        base = self.config.base_url.rstrip("/")
+        return base[: -len("/api/v1")] if base.endswith("/api/v1") else base
+
+    async def reset_server_password(self, server_id: str, user: str) -> str:
+        """``POST /servers/{id}/resetPassword {user, sendMail: false}``; the answer's
+        ``data.expectedPassword`` (as the billing modules read it; unverified) is the new one."""
+        data = await self._data("POST", f"/servers/{_int_id(server_id, self.name)}/resetPassword",
+                                json={"user": user, "sendMail": False})
+        password = data.get("expectedPassword") if isinstance(data, dict) else None
+        expect(isinstance(password, str) and bool(password), self.name, "password answer")
+        return str(password)
 
     async def get_live_states(self, ids: Sequence[str]) -> Mapping[str, LiveState]:
         """One remoteState GET per server, at most PER_SERVER_CONCURRENCY at once.
@@ -358,3 +440,10 @@ def _int_input(value: Any, field: str, provider: str) -> int:
     except (TypeError, ValueError):
         raise InvalidRequest(f"VirtFusion needs a numeric {field}", fields={field: "not a number"},
                              provider=provider) from None
+
+
+def _int_id(value: str, provider: str) -> str:
+    """Server ids are integers; anything else cannot exist (and must not reach a URL)."""
+    if not value.isdigit():
+        raise NotFound(f"{value!r} is not a VirtFusion id", provider=provider)
+    return value
