@@ -17,6 +17,7 @@ SCOPES = frozenset({
     "server.suspend", "server.reinstall", "server.update", "server.delete", "server.access",
     "console.read", "backup.create", "backup.restore", "backup.delete", "account.write",
     "dns.write", "billing.read", "billing.write", "audit.read", "customer.write", "admin",
+    "login.create", "server.password",
 })
 
 ANY = ""  # any authenticated key
@@ -56,6 +57,8 @@ REQUIRED: dict[str, dict[str, str]] = {
         "deleteAutomationPolicy": "admin", "setAutomationPaused": "admin",
         "runAutomationPolicy": "admin", "cancelCustomerServices": "admin",
         "retryAutomationRun": "admin", "callOffAutomationRun": "admin",
+        "provisionService": "server.create", "createLoginUrl": "login.create",
+        "resetServerPassword": "server.password",
     },
     "Subscription": {
         "serverStatusChanged": "server.view", "nodeStatusChanged": "server.view",
@@ -77,7 +80,8 @@ NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApi
                                "retryAutomationRun", "callOffAutomationRun",
                                # invoices are issued and money given back by the business,
                                # not by a customer's own key (it may still pay: checkout)
-                               "createInvoice", "refundInvoice"})
+                               "createInvoice", "refundInvoice",
+                               "provisionService"})
 
 
 

@@ -40,6 +40,9 @@ class ActionResult:
     data: dict[str, Any] = field(default_factory=dict)
     replayed: bool = False
     error: dict[str, Any] | None = None  # a stored failure, replayed as the same error
+    # One-time secrets (a login URL, a new password): handed to this caller only, never part
+    # of to_json, so never in the idempotency record, the audit log or a replay.
+    secrets: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {"target": self.target, "operation_id": self.operation_id, "data": self.data,
@@ -65,7 +68,11 @@ def idempotency_key(ctx: Context, explicit: str | None) -> str | None:
 
 
 async def execute(ctx: Context, action: str, target: str | None, values: dict[str, Any],
-                  key: str | None, run: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
+                  key: str | None, run: Callable[[], Awaitable[ActionResult]], *,
+                  convergent: bool = False) -> ActionResult:
+    """``convergent``: the action finds what an earlier, interrupted attempt made before making
+    anything (provisionService), so a failure releases the key and the retry finishes the job
+    instead of replaying the failure."""
     gateway = ctx.gateway
     key = idempotency_key(ctx, key)
     if key is not None and not (1 <= len(key) <= 255):
@@ -82,7 +89,8 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
     except (GatewayError, ProviderError) as exc:
         await _audit(ctx, action, target, values, started, upstream_ids, error=exc)
         if key is not None:
-            await _settle_failure(ctx, scope, key, exc, wrote=bool(writes))
+            await _settle_failure(ctx, scope, key, exc, wrote=bool(writes),
+                                  convergent=convergent)
         raise
     except BaseException:
         if key is not None:
@@ -123,11 +131,12 @@ def _replay(result: ActionResult) -> ActionResult:
 
 
 async def _settle_failure(ctx: Context, scope: str, key: str,
-                          exc: GatewayError | ProviderError, *, wrote: bool) -> None:
+                          exc: GatewayError | ProviderError, *, wrote: bool,
+                          convergent: bool = False) -> None:
     """Release the key when nothing changed upstream, else store the failure for replay.
     ``wrote``: an earlier write of this action may have been applied (then a retry must not
     run it again, whatever the final error says)."""
-    if not wrote and (isinstance(exc, GatewayError) or never_applied(exc)):
+    if convergent or (not wrote and (isinstance(exc, GatewayError) or never_applied(exc))):
         await ctx.gateway.idempotency.release(scope, key)
         return
     stored = {"code": exc.code, "message": exc.message,

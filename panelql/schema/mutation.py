@@ -94,6 +94,8 @@ class CreateAccountInput:
         default=None, description="Place among every connection of this kind.")
     username: str
     email: str | None = None
+    name: str | None = strawberry.field(default=None, description="The person's first and "
+                                        "last name (Pterodactyl needs both).")
     password: str | None = None
     package: str | None = None
     domain: str | None = None
@@ -263,6 +265,7 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
         if node is not None and input.provider not in (None, node.connection):
             raise BadUserInput("node belongs to another provider connection", field="node")
         spec = AccountSpec(username=input.username, email=input.email, password=input.password,
+                           name=input.name,
                            package=input.package, domain=input.domain,
                            node_id=node.id if node else None, external_ref=input.external_ref)
         connection = node.connection if node else input.provider

@@ -18,7 +18,8 @@ from panelql.schema.cost import CachedValidation
 from panelql.schema.deadline import RequestDeadline
 from panelql.schema.errors import ErrorShaping, is_unexpected
 from panelql.schema.lean_execution import LeanExecutionContext
-from panelql.schema.mutation import Mutation
+from panelql.schema.mutation import Mutation as LifecycleMutation
+from panelql.schema.onboarding import OnboardingMutation
 from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.query import Query
 from panelql.schema.read_sharing import ShareReadsInQueries
@@ -26,6 +27,11 @@ from panelql.schema.root_fields import RootWrapper, scope_check, wrap_root_field
 from panelql.schema.subscription import Subscription
 from panelql.schema.types.compute import CONTEXT_RESOLVERS
 from panelql.settings import Limits
+
+
+@strawberry.type(name="Mutation")
+class Mutation(LifecycleMutation, OnboardingMutation):
+    """The root Mutation: lifecycle actions plus onboarding (orders, login links)."""
 
 SDL_PATH = Path(__file__).parent / "schema.graphql"
 

@@ -199,6 +199,18 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("Mutation", "refundInvoice"): Sample(
         m(f'{ID} {{ refundInvoice(id: $id, amount: "0.01") {{ __typename }} }}'),
         lambda w: {"id": w.ids["invoice"]}, "A"),
+    ("Mutation", "createLoginUrl"): Sample(
+        m(f"{ID} {{ createLoginUrl(resource: $id) {{ __typename }} }}"),
+        lambda w: {"id": w.ids["da_account"]}, "A"),
+    ("Mutation", "resetServerPassword"): Sample(
+        m(f"{ID} {{ resetServerPassword(id: $id) {{ __typename }} }}"),
+        lambda w: {"id": w.ids["server"]}, "A"),
+    ("Mutation", "provisionService"): Sample(
+        m("($node: ID!) { provisionService(input: {customerRef: \"whmcs:S\", "
+          "provider: \"cat-sweep\", account: {username: \"sweeporder\", "
+          "email: \"sweeporder@example.com\"}, server: {name: \"sweep order\", node: $node, "
+          "resources: {memoryMb: 1024, cpuCores: 1, diskMb: 4096}}}) { __typename } }"),
+        lambda w: {"node": w.ids["node"]}),
     ("Mutation", "linkCustomer"): Sample(
         m(f'{ID} {{ linkCustomer(customerRef: "whmcs:A", resource: $id) {{ __typename }} }}'),
         lambda w: {"id": w.ids["server"]}),

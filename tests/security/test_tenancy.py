@@ -331,6 +331,9 @@ CASES: dict[str, Case] = {
                                   f"{DA} POST /CMD_API_USER_PASSWD"),
     "deleteAccount": Case("deleteAccount(id: {a})", lambda w: {"a": w.account("theirs")},
                           f"{DA} POST /CMD_API_SELECT_USERS"),
+    # A login link is the other customer's whole panel account: never minted for us.
+    "createLoginUrl": Case("createLoginUrl(resource: {a})", lambda w: {"a": w.account("theirs")},
+                           f"{DA} POST /CMD_API_LOGIN_KEYS"),
     "deleteDnsZone": Case("deleteDnsZone(id: {z})", lambda w: {"z": w.zone("theirs")},
                           f"{DA} POST /CMD_API_DOMAIN"),
     "upsertDnsRecord": Case('upsertDnsRecord(zone: {z}, record: {{type: "A", name: "www2", '
@@ -399,6 +402,13 @@ FORBIDDEN_FOR_CUSTOMERS: dict[str, Case] = {
         lambda w: {"d": f"zone{next(w.serial)}.example",
                    "a": gid(DA, ResourceType.ACCOUNT, w.da_user["mine"])},
         f"{DA} POST /CMD_API_DOMAIN"),
+    "provisionService": Case(
+        'provisionService(input: {{customerRef: "whmcs:9", provider: "' + CAT + '", '
+        'account: {{username: {u}, email: {e}}}, server: {{name: "tenancy order", node: {n}, '
+        'resources: {{memoryMb: 1024, cpuCores: 1, diskMb: 10240}}}}}})',
+        lambda w: {"u": f"order{next(w.serial)}", "e": f"order{next(w.serial)}@mail.example",
+                   "n": gid(CAT, ResourceType.NODE, next(iter(w.cat.nodes)))},
+        f"{CAT} POST /api/servers"),
     # (to whmcs:2, the server's owner through its account: one owner per resource)
     "linkCustomer": Case("linkCustomer(customerRef: \"whmcs:2\", resource: {a})",
                          lambda w: {"a": w.server("theirs")}, ""),
@@ -487,7 +497,10 @@ async def test_subscriptions_carry_only_own_events(world: World) -> None:
 def test_every_root_field_is_covered() -> None:
     covered = (set(LISTS) | set(LOOKUPS) | set(CASES) | set(FORBIDDEN_FOR_CUSTOMERS)
                | {"auditLog", "placementCandidates", "customerLinks", "viewer", "providers",
-                  "operation", "apiKeys", "createApiKey", "revokeApiKey"}
+                  "operation", "apiKeys", "createApiKey", "revokeApiKey",
+                  # only VirtFusion resets root passwords: tests/e2e/test_onboarding.py
+                  # checks a customer key gets NOT_FOUND there, with nothing reset
+                  "resetServerPassword"}
                | set(REQUIRED["Subscription"]))
     from graphql import GraphQLObjectType
 

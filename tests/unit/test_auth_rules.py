@@ -22,6 +22,9 @@ SEED_SCOPES = {
     "server.suspend", "server.reinstall", "server.update", "server.delete", "server.access",
     "console.read", "backup.create", "backup.restore", "backup.delete", "account.write",
     "dns.write", "billing.read", "billing.write", "audit.read", "customer.write", "admin",
+    # issue 19: a one-time login link or a new root password hands over the whole panel user
+    # or server, more than any lifecycle scope, so each has a scope of its own
+    "login.create", "server.password",
 }
 # What must never be open to a plain key, whatever else changes.
 ADMIN_ONLY = {("Query", "apiKeys"), ("Mutation", "createApiKey"), ("Mutation", "revokeApiKey")}
@@ -31,7 +34,7 @@ INSTALLATION_WIDE = {"auditLog", "apiKeys", "createApiKey", "revokeApiKey", "lin
                      "createAutomationPolicy", "updateAutomationPolicy",
                      "deleteAutomationPolicy", "setAutomationPaused", "runAutomationPolicy",
                      "cancelCustomerServices", "retryAutomationRun", "callOffAutomationRun",
-                     "createInvoice", "refundInvoice"}
+                     "createInvoice", "refundInvoice", "provisionService"}
 
 
 def viewer(*scopes: str, customer: str | None = None) -> Viewer:
