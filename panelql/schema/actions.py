@@ -46,6 +46,9 @@ def values(**given: Any) -> dict[str, Any]:
 
 async def run_action(info: Info, target: str | None, key: str | None,
                      input_values: dict[str, Any],
-                     run: Callable[[], Awaitable[ActionResult]]) -> ActionResult:
-    """Run the mutation field being resolved as one idempotent, audited action."""
-    return await execute(info.context, info.field_name, target, input_values, key, run)
+                     run: Callable[[], Awaitable[ActionResult]], *,
+                     convergent: bool = False) -> ActionResult:
+    """Run the mutation field being resolved as one idempotent, audited action.
+    ``convergent``: see ``execute`` (a failure releases the key; the retry finishes the job)."""
+    return await execute(info.context, info.field_name, target, input_values, key, run,
+                         convergent=convergent)

@@ -13,9 +13,10 @@ import strawberry
 from strawberry.scalars import JSON
 
 from panelql.application import login_actions, provisioning
-from panelql.application.execution import ActionResult, execute
+from panelql.application.execution import ActionResult
 from panelql.domain.records import ResourceType
-from panelql.schema.mutation import PlacementInput, ResourcesInput, _values
+from panelql.schema.actions import run_action, values
+from panelql.schema.mutation import PlacementInput, ResourcesInput
 from panelql.schema.payloads import Payload, _load
 from panelql.schema.types.common import Info
 from panelql.schema.types.compute import Account, Server
@@ -190,10 +191,9 @@ class OnboardingMutation:
     async def provision_service(self, info: Info, input: ProvisionServiceInput,
                                 idempotency_key: Key = None) -> ProvisionServicePayload:
         order = _order(input)
-        result = await execute(info.context, "provisionService", None, _values(input=input),
-                               idempotency_key,
-                               lambda: provisioning.provision(info.context, order),
-                               convergent=True)
+        result = await run_action(info, None, idempotency_key, values(input=input),
+                                  lambda: provisioning.provision(info.context, order),
+                                  convergent=True)
         return ProvisionServicePayload(result=result)
 
     @strawberry.mutation(description="A one-time login URL for a Server (VirtFusion) or an "
@@ -201,16 +201,14 @@ class OnboardingMutation:
                                      "where the panel has none. Never logged or stored.")
     async def create_login_url(self, info: Info, resource: strawberry.ID,
                                idempotency_key: Key = None) -> LoginUrlPayload:
-        result = await execute(info.context, "createLoginUrl", resource,
-                               _values(resource=resource), idempotency_key,
-                               lambda: login_actions.login_url(info.context, resource))
+        result = await run_action(info, resource, idempotency_key, values(resource=resource),
+                                  lambda: login_actions.login_url(info.context, resource))
         return LoginUrlPayload(result=result)
 
     @strawberry.mutation(description="Set a new password for a system user inside the server "
                                      "(root by default; VirtFusion). Returned once.")
     async def reset_server_password(self, info: Info, id: strawberry.ID, user: str = "root",
                                     idempotency_key: Key = None) -> ServerPasswordPayload:
-        result = await execute(info.context, "resetServerPassword", id,
-                               _values(id=id, user=user), idempotency_key,
-                               lambda: login_actions.reset_password(info.context, id, user))
+        result = await run_action(info, id, idempotency_key, values(id=id, user=user),
+                                  lambda: login_actions.reset_password(info.context, id, user))
         return ServerPasswordPayload(result=result)
