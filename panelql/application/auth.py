@@ -84,7 +84,6 @@ NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApi
                                "provisionService"})
 
 
-
 # ``resource(id:)`` reads any type: it needs the scope of the type the id names (checked in
 # the resolver), as ``invoice(id:)`` or ``server(id:)`` would.
 READ_SCOPE = {ResourceType.INVOICE: "billing.read"}  # every other type: server.view
