@@ -120,6 +120,23 @@ class PanelQL extends Server
     }
 
     /**
+     * The client area's "Log in to the panel" button (Paymenter v1 getActions): a one-time
+     * login URL where the panel has one (VirtFusion, DirectAdmin), made when the page is
+     * shown and never stored; elsewhere the reason PanelQL gives (NOT_SUPPORTED) as text.
+     */
+    public function getActions($service, $settings, $properties)
+    {
+        try {
+            $data = $this->graphql('mutation($id: ID!) { createLoginUrl(resource: $id) { url } }',
+                                   ['id' => $properties['panelql_server_id']]);
+            return [['type' => 'button', 'label' => 'Log in to the panel',
+                     'url' => $data['createLoginUrl']['url']]];
+        } catch (Exception $e) {
+            return [['type' => 'text', 'label' => 'Panel login', 'text' => $e->getMessage()]];
+        }
+    }
+
+    /**
      * Run $call with the idempotency key of this service's $action: the key an unfinished
      * attempt left (a retry), otherwise a new one; forgotten once the action has an answer.
      */

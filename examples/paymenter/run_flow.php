@@ -53,6 +53,10 @@ namespace {
         $properties = $extension->createServer($service, $settings, []);
         echo "ok   createServer {$properties['panelql_server_id']}\n";
         $id = $properties['panelql_server_id'];
+        $action = $extension->getActions($service, $settings, $properties)[0];
+        // catalyst-main has no login links: the client area shows PanelQL's reason instead.
+        echo 'ok   getActions: ' . ($action['type'] === 'button' ? 'login button'
+                                    : $action['text']) . "\n";
         foreach (['first', 'again'] as $round) {  // suspend, unsuspend, suspend: each happens
             $extension->suspendServer($service, $settings, $properties);
             if (!suspended($extension, $id)) {

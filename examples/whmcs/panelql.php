@@ -4,7 +4,7 @@
  *
  * WHMCS server settings: Hostname = the gateway's /graphql URL, Password = a PanelQL API key
  * with server.create, server.start, server.stop, server.suspend, server.update,
- * server.delete and customer.write (`panelql keys create --name whmcs --scope …`).
+ * server.delete, customer.write and login.create (`panelql keys create --name whmcs --scope …`).
  * Product config options: connection name, region, memory/cpu/disk.
  * Product custom fields (admin only): "PanelQL Server ID" keeps the server's global ID,
  * "PanelQL Pending" the idempotency keys of actions not yet finished.
@@ -66,7 +66,14 @@ function panelql_call(array $params, $query, array $variables = [])
     }
     $body = json_decode($raw, true);
     if (function_exists('logModuleCall')) {
-        logModuleCall('panelql', $query, $variables, $raw, $body, [$params['serverpassword']]);
+        // One-time secrets (login URLs, initial passwords) are masked like the API key.
+        $secrets = [$params['serverpassword']];
+        array_walk_recursive($body, function ($value, $name) use (&$secrets) {
+            if (in_array($name, ['url', 'initialPassword', 'password'], true) && is_string($value)) {
+                $secrets[] = $value;
+            }
+        });
+        logModuleCall('panelql', $query, $variables, $raw, $body, $secrets);
     }
     if (!empty($body['errors'])) {
         $first = $body['errors'][0];
@@ -154,37 +161,50 @@ function panelql_server_id(array $params)
     return $id;
 }
 
+/**
+ * A new order: PanelQL makes sure the client has a panel user (found by the client's link, or
+ * created with the service's username and password and linked to whmcs:<clientid>), then
+ * creates the server that user owns (placed on the least loaded node in the region). One
+ * call with one idempotency key: a retry after a failure half-way finishes the job without a
+ * second user or server.
+ */
 function panelql_CreateAccount(array $params)
 {
     try {
-        // Least loaded node in the region with room for memory and disk (panels overcommit CPU).
-        $candidates = panelql_call($params, 'query($p: [String!], $r: String, $m: Int, $d: Int) {
-            placementCandidates(provider: $p, region: $r, memoryMb: $m, diskMb: $d, first: 1) { node { id } } }',
-            ['p' => [$params['configoption1']], 'r' => $params['configoption2'],
-             'm' => (int) $params['configoption3'], 'd' => (int) $params['configoption5']])['placementCandidates'];
-        if (!$candidates) {
-            return 'No node in ' . $params['configoption2'] . ' has room for this package';
-        }
-        $data = panelql_call($params, 'mutation($input: CreateServerInput!, $key: String) {
-            createServer(input: $input, idempotencyKey: $key) { replayed server { id } operation { id } } }', [
+        $email = isset($params['clientsdetails']['email']) ? $params['clientsdetails']['email'] : '';
+        $name = trim((isset($params['clientsdetails']['firstname']) ? $params['clientsdetails']['firstname'] : '')
+                     . ' ' . (isset($params['clientsdetails']['lastname']) ? $params['clientsdetails']['lastname'] : ''));
+        $data = panelql_call($params, 'mutation($input: ProvisionServiceInput!, $key: String) {
+            provisionService(input: $input, idempotencyKey: $key) {
+                replayed accountCreated server { id } operation { id } } }', [
             'key' => panelql_key($params, 'create'),
             'input' => [
+                'customerRef' => 'whmcs:' . $params['userid'],
                 'provider' => $params['configoption1'],
-                // Catalyst names allow letters, digits, spaces, - and _ only (no '#', no dots).
-                'name' => 'Service ' . $params['serviceid'],
-                'node' => $candidates[0]['node']['id'],
-                'resources' => panelql_resources($params),
-                'externalRef' => 'whmcs:service:' . $params['serviceid'],
+                'account' => [
+                    'username' => $params['username'], 'email' => $email,
+                    'name' => $name ?: null, 'password' => $params['password'] ?: null,
+                    // the client id: what VirtFusion keeps as extRelationId (an integer)
+                    'externalRef' => (string) $params['userid'],
+                ],
+                'server' => [
+                    // Catalyst names allow letters, digits, spaces, - and _ only (no '#', no dots).
+                    'name' => 'Service ' . $params['serviceid'],
+                    'placement' => ['region' => $params['configoption2']],
+                    'resources' => panelql_resources($params),
+                    'externalRef' => 'whmcs:service:' . $params['serviceid'],
+                ],
             ],
         ]);
-        $server = $data['createServer']['server'];
+        $server = $data['provisionService']['server'];
         panelql_store_server_id($params, $server['id']);
-        // So a customer-bound key for this client (whmcs:<clientid>) sees this server.
+        // The client's panel user is linked, so a customer-bound key for whmcs:<clientid>
+        // sees this server through it; the direct link keeps it theirs if its owner changes.
         panelql_call($params, 'mutation($ref: String!, $id: ID!, $key: String) {
             linkCustomer(customerRef: $ref, resource: $id, idempotencyKey: $key) { link { customerRef } } }',
             ['ref' => 'whmcs:' . $params['userid'], 'id' => $server['id'],
              'key' => panelql_key($params, 'link')]);
-        panelql_wait($params, $data['createServer']['operation']);
+        panelql_wait($params, $data['provisionService']['operation']);
         $start = panelql_call($params, 'mutation($id: ID!, $key: String) {
             startServer(id: $id, idempotencyKey: $key) { operation { id } } }',
             ['id' => $server['id'], 'key' => panelql_key($params, 'first-start')]);
@@ -192,6 +212,22 @@ function panelql_CreateAccount(array $params)
         return 'success';
     } catch (Exception $e) {
         return $e->getMessage();
+    }
+}
+
+/**
+ * WHMCS "Log in to control panel": a one-time login URL for the client's panel user where the
+ * panel offers one (VirtFusion, DirectAdmin); elsewhere PanelQL's NOT_SUPPORTED says why.
+ * The URL is a secret: it goes to the browser, never into WHMCS's module log.
+ */
+function panelql_ServiceSingleSignOn(array $params)
+{
+    try {
+        $data = panelql_call($params, 'mutation($id: ID!) { createLoginUrl(resource: $id) { url } }',
+                             ['id' => panelql_server_id($params)]);
+        return ['success' => true, 'redirectTo' => $data['createLoginUrl']['url']];
+    } catch (Exception $e) {
+        return ['success' => false, 'errorMsg' => $e->getMessage()];
     }
 }
 

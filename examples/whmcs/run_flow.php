@@ -21,6 +21,9 @@ $params = [
     'serverpassword' => getenv('PANELQL_API_KEY'),
     'serviceid' => getenv('SERVICE_ID') ?: (string) random_int(1000, 999999),
     'userid' => '42', 'domain' => '', 'suspendreason' => 'Overdue on payment',
+    'username' => 'whmcs42', 'password' => 'Wh-' . bin2hex(random_bytes(8)),
+    'clientsdetails' => ['email' => 'client42@example.com', 'firstname' => 'Client',
+                         'lastname' => 'FortyTwo'],
     'configoption1' => getenv('PANELQL_PROVIDER') ?: 'catalyst-main',
     'configoption2' => 'us-east', 'configoption3' => '2048', 'configoption4' => '1',
     'configoption5' => '10240', 'customfields' => [],
@@ -52,6 +55,15 @@ function expect_suspended($params, $want)
     step('server suspended = ' . var_export($want, true),
          $server['suspended'] === $want ? 'success' : json_encode($server));
 }
+
+$owner = panelql_call($params, 'query($id: ID!) { server(id: $id) { owner { username email } } }',
+                      ['id' => panelql_server_id($params)])['server']['owner'];
+step('the server belongs to the client\'s panel user ' . $owner['username'],
+     $owner['email'] === 'client42@example.com' ? 'success' : json_encode($owner));
+$sso = panelql_ServiceSingleSignOn($params);
+// catalyst-main has no login links: WHMCS shows PanelQL's reason instead of a redirect.
+step('ServiceSingleSignOn: ' . ($sso['success'] ? 'redirect' : $sso['errorMsg']),
+     $sso['success'] || strpos($sso['errorMsg'], 'NOT_SUPPORTED') === 0 ? 'success' : $sso);
 
 step('SuspendAccount', panelql_SuspendAccount($params));
 expect_suspended($params, true);

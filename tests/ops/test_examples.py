@@ -17,6 +17,7 @@ from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+CREATING = ("createServer", "provisionService")  # audit actions that make a server
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +29,9 @@ def demo(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
                         operation_poll_seconds=0.05, watcher={"enabled": False})
 
 
-def _run(demo: GatewayUnderTest, *command: str, service: str) -> str:
+def _run(demo: GatewayUnderTest, *command: str, service: str, customer: str = "") -> str:
     env = {**os.environ, "PANELQL_URL": f"{demo.url}/graphql",
-           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service}
+           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service, "CUSTOMER_ID": customer}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -45,6 +46,20 @@ def test_python_billing_flow(demo: GatewayUnderTest) -> None:
         assert step in out, out
     audit = demo.query('{ auditLog(first: 100) { action target } }')["data"]["auditLog"]
     assert {"createServer", "suspendServer", "deleteServer"} <= {e["action"] for e in audit}
+
+
+def test_python_new_customer_flow(demo: GatewayUnderTest) -> None:
+    out = _run(demo, sys.executable, str(EXAMPLES / "python" / "new_customer.py"),
+               service="unused", customer="424242")
+    for step in ("1. catalyst-main: user cust424242 (created)", "Catalyst has no one-time",
+                 "your initial password", "2. catalyst-main: the same order again is replayed",
+                 "1. virtfusion: user cust424242@example.com (created)", "your one-time login link",
+                 "login link in the replay: False", "3. virtfusion: a fresh one-time link",
+                 "new customer shop:424242 is on"):
+        assert step in out, out
+    links = demo.query('{ customerLinks(customerRef: "shop:424242") { provider resourceType } }')
+    assert {(x["provider"], x["resourceType"]) for x in links["data"]["customerLinks"]} == {
+        ("catalyst-main", "Account"), ("virtfusion", "Account")}
 
 
 def _php() -> str:
@@ -64,11 +79,14 @@ def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     # Suspend → unsuspend → suspend on one day: the second suspension is a new action.
     assert "ok   SuspendAccount again" in out and out.count("ok   server suspended = true") == 2
     assert "ok   externalRef reads back whmcs:service:501" in out, out
+    # CreateAccount is one provisionService: the client's panel user, then its server.
+    assert "ok   the server belongs to the client's panel user whmcs42" in out, out
+    assert "ok   ServiceSingleSignOn: NOT_SUPPORTED: catalyst: Catalyst has no" in out, out
     _assert_two_real_suspensions(demo)
     # CreateAccount linked the new server to the WHMCS client (userid 42), so a key bound to
     # whmcs:42 sees it; the link names exactly the server the module created.
     audit = demo.query('{ auditLog(first: 200) { action target } }')["data"]["auditLog"]
-    created = [e["target"] for e in audit if e["action"] == "createServer"]
+    created = [e["target"] for e in audit if e["action"] in CREATING]
     assert created, audit
     links = demo.query('{ customerLinks(customerRef: "whmcs:42") { provider resourceType '
                        "resource } }")
@@ -76,11 +94,15 @@ def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     servers = [link for link in links["data"]["customerLinks"]
                if (link["provider"], link["resourceType"]) == ("catalyst-main", "Server")]
     assert len(servers) == 1 and servers[0]["resource"] in created, (created, links)
+    accounts = [link for link in links["data"]["customerLinks"]
+                if (link["provider"], link["resourceType"]) == ("catalyst-main", "Account")]
+    assert len(accounts) == 1, links  # the panel user provisionService made and linked
 
 
 def test_paymenter_extension_flow(demo: GatewayUnderTest) -> None:
     out = _run(demo, _php(), str(EXAMPLES / "paymenter" / "run_flow.php"), service="601")
     assert "ok   terminateServer" in out and "Paymenter flow done" in out, out
+    assert "ok   getActions: NOT_SUPPORTED: catalyst: Catalyst has no one-time login" in out
     assert "ok   suspendServer (again)" in out and "ok   unsuspendServer (again)" in out, out
     _assert_two_real_suspensions(demo)
 
@@ -88,7 +110,7 @@ def test_paymenter_extension_flow(demo: GatewayUnderTest) -> None:
 def _assert_two_real_suspensions(demo: GatewayUnderTest) -> None:
     """The newest server the example created was suspended twice by the panel, not replayed."""
     audit = demo.query('{ auditLog(first: 500) { action target outcome } }')["data"]["auditLog"]
-    created = [e["target"] for e in audit if e["action"] == "createServer"]
+    created = [e["target"] for e in audit if e["action"] in CREATING]
     suspensions = [e for e in audit
                    if e["action"] == "suspendServer" and e["target"] == created[0]]
     assert [e["outcome"] for e in suspensions] == ["ok", "ok"], suspensions
