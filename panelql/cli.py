@@ -125,7 +125,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import uvicorn
 
     from panelql.app import create_app
-    from panelql_sim.demo import demo_config, start_panels
+    from panelql_sim.demo import call_back, demo_config, start_panels
     from panelql_sim.runner import BackgroundServers
 
     key_file = Path(args.key_file)
@@ -143,7 +143,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
         config_file.write_text(demo_config(entries))
         port = args.port or settings.port
         url = f"http://{settings.host}:{port}/graphql"
-        billing_clock = demo_billing(sims, entries, f"http://{settings.host}:{port}")
+        local = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+        call_back(sims, entries, f"http://{local}:{port}")
+        billing_clock = demo_billing(sims, entries, f"http://{local}:{port}")
         print(f"PanelQL demo: {len(entries)} simulated panels "
               f"({', '.join(e.kind for e in entries)})")
         print(f"GraphiQL: {url}")

@@ -106,6 +106,16 @@ def start_panels(background: BackgroundServers, *, transition_seconds: float = 3
     return sims, entries
 
 
+def call_back(sims: dict[str, SimPanel], entries: list[ProviderEntry], gateway: str) -> None:
+    """Point the simulated billing providers' webhooks at the gateway (``gateway``: its base
+    URL), as their dashboards would be: payments made on their hosted pages then reach
+    ``/webhooks/{kind}/{connection}`` and become invoiceStatusChanged events."""
+    for entry in entries:
+        sim = sims.get(entry.name)
+        if sim is not None and hasattr(sim, "webhook_url"):
+            sim.webhook_url = f"{gateway.rstrip('/')}/webhooks/{entry.kind}/{entry.name}"
+
+
 def _toml_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"

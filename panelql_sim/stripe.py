@@ -421,7 +421,6 @@ class StripeSim(SimPanel):
             # The hosted Checkout page: GET shows it, POST is the customer paying there.
             Route("/c/pay/{sid}", self.hosted_page, methods=["GET"]),
             Route("/c/pay/{sid}", self.hosted_pay, methods=["POST"]),
-            Route("/v1/customers", self.create_customer, methods=["POST"]),
             Route("/v1/customers", self.list_customers, methods=["GET"]),
             Route("/v1/customers", self.create_customer, methods=["POST"]),
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
@@ -616,18 +615,6 @@ class StripeSim(SimPanel):
         self.record_event("invoice.marked_uncollectible", invoice)
         return JSONResponse(invoice.to_json())
 
-    async def create_customer(self, request: Request) -> Response:
-        form = await self._form(request)
-        cid = self._id("cus_")
-        # No payment method until the customer pays (a hosted page can save one).
-        self.customers[cid] = {
-            "id": cid, "object": "customer", "email": form.get("email"),
-            "name": form.get("name"), "currency": None, "created": int(time.time()),
-            "livemode": False, "metadata": form.get("metadata") or {}, "delinquent": False,
-            "_method": None, "invoice_settings": {"default_payment_method": None},
-        }
-        return JSONResponse(self._customer_json(self.customers[cid]))
-
     async def list_customers(self, request: Request) -> Response:
         email = request.query_params.get("email")
         items = [self._customer_json(c) for c in reversed(self.customers.values())
@@ -635,9 +622,12 @@ class StripeSim(SimPanel):
         return self._page(request, items, "/v1/customers")
 
     async def create_customer(self, request: Request) -> Response:
-        """``POST /v1/customers`` (name, email): a customer paying by card, no invoices yet."""
+        """``POST /v1/customers`` (name, email, metadata): a customer paying by card, no
+        invoices yet."""
         form = await self._form(request)
         cid = self.add_customer(str(form.get("name") or ""), str(form.get("email") or ""))
+        if isinstance(form.get("metadata"), dict):
+            self.customers[cid]["metadata"] = dict(form["metadata"])
         return JSONResponse(self._customer_json(self.customers[cid]))
 
     async def get_customer(self, request: Request) -> Response:

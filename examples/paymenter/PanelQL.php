@@ -137,6 +137,55 @@ class PanelQL extends Server
     }
 
     /**
+     * An invoice on the billing connection behind PanelQL (Stripe or PayPal) for the
+     * Paymenter user ('paymenter:<user id>'; PanelQL finds or creates and links the
+     * provider's customer) and the page where they pay it: Stripe Checkout, or a PayPal order
+     * to approve and then capturePayment(). Needs billing.write and billing.read.
+     */
+    public function paymentLink($service, $billing, $amount, $description, $email, $currency = 'USD')
+    {
+        $invoice = $this->intent($service, 'invoice', fn ($key) => $this->graphql(
+            'mutation($input: CreateInvoiceInput!, $key: String) {
+            createInvoice(input: $input, idempotencyKey: $key) { invoice { id } } }',
+            ['key' => $key, 'input' => [
+                'provider' => $billing, 'customerRef' => 'paymenter:' . ($service->user_id ?? $service->id),
+                'email' => $email, 'currency' => $currency,
+                'externalRef' => "paymenter:service:{$service->id}",
+                'lines' => [['description' => $description, 'unitAmount' => $amount]]]]))['createInvoice']['invoice'];
+        $link = $this->intent($service, 'checkout', fn ($key) => $this->graphql(
+            'mutation($id: ID!, $key: String) { checkout(id: $id, returnUrl: "https://paymenter.example/invoices",
+              idempotencyKey: $key) { paymentLink { url kind id } } }',
+            ['id' => $invoice['id'], 'key' => $key]))['checkout']['paymentLink'];
+        return ['invoice' => $invoice['id']] + $link;
+    }
+
+    /** PayPal: capture the order the user approved. */
+    public function capturePayment($service, $invoiceId, $orderId)
+    {
+        return $this->intent($service, 'capture', fn ($key) => $this->graphql(
+            'mutation($id: ID!, $order: String!, $key: String) {
+            capturePayment(id: $id, orderId: $order, idempotencyKey: $key) { invoice { status } } }',
+            ['id' => $invoiceId, 'order' => $orderId, 'key' => $key]))['capturePayment']['invoice']['status'];
+    }
+
+    /** PAID once the provider's webhook (or the capture) reached PanelQL. */
+    public function invoiceStatus($invoiceId)
+    {
+        return $this->graphql('query($id: ID!) { invoice(id: $id) { status } }',
+                              ['id' => $invoiceId])['invoice']['status'];
+    }
+
+    /** Give money back: $amount (decimal string) or, null, all that is left. */
+    public function refundInvoice($service, $invoiceId, $amount = null)
+    {
+        return $this->intent($service, 'refund', fn ($key) => $this->graphql(
+            'mutation($id: ID!, $amount: String, $key: String) {
+            refundInvoice(id: $id, amount: $amount, idempotencyKey: $key) {
+              invoice { status amountRefunded { amount currency } } } }',
+            ['id' => $invoiceId, 'amount' => $amount, 'key' => $key]))['refundInvoice']['invoice'];
+    }
+
+    /**
      * Run $call with the idempotency key of this service's $action: the key an unfinished
      * attempt left (a retry), otherwise a new one; forgotten once the action has an answer.
      */

@@ -45,6 +45,20 @@ namespace {
     $settings = ['provider' => getenv('PANELQL_PROVIDER') ?: 'catalyst-main', 'region' => 'us-east',
                  'memory' => 2048, 'cpu' => 1, 'disk' => 10240];
 
+    /** The user paying on the provider's hosted page (only the demo's simulators take a POST). */
+    function pay_as_the_user(array $link)
+    {
+        $ch = curl_init($link['url']);
+        curl_setopt_array($ch, [CURLOPT_POST => true, CURLOPT_RETURNTRANSFER => true,
+                                CURLOPT_POSTFIELDS => $link['kind'] === 'ORDER' ? 'funding=balance' : 'card=success']);
+        curl_exec($ch);
+        $status = curl_getinfo($ch, CURLINFO_HTTP_CODE);
+        curl_close($ch);
+        if ($status !== 303) {
+            throw new Exception("paying on the hosted page answered $status");
+        }
+    }
+
     try {
         $ok = $extension->testConfig();
         if ($ok !== true) {
@@ -63,6 +77,23 @@ namespace {
                 throw new Exception("suspendServer ($round) left the server running");
             }
             echo "ok   suspendServer ($round)\n";
+            if ($round === 'first') {  // the overdue invoice, paid on the provider's page
+                $link = $extension->paymentLink($service, getenv('PANELQL_BILLING') ?: 'stripe',
+                                                '20.00', "Service {$service->id}", 'user@example.com');
+                echo "ok   paymentLink {$link['kind']} {$link['url']}\n";
+                pay_as_the_user($link);
+                if ($link['kind'] === 'ORDER') {
+                    $extension->capturePayment($service, $link['invoice'], $link['id']);
+                }
+                $deadline = time() + 30;
+                while ($extension->invoiceStatus($link['invoice']) !== 'PAID') {
+                    if (time() > $deadline) {
+                        throw new Exception('the payment never arrived');
+                    }
+                    usleep(200000);
+                }
+                echo "ok   invoice PAID\n";
+            }
             $extension->unsuspendServer($service, $settings, $properties);
             if (suspended($extension, $id)) {
                 throw new Exception("unsuspendServer ($round) left the server suspended");
@@ -71,6 +102,11 @@ namespace {
         }
         $extension->upgradeServer($service, ['memory' => 4096] + $settings, $properties);
         echo "ok   upgradeServer\n";
+        $refund = $extension->refundInvoice($service, $link['invoice'], '10.00');
+        if ($refund['status'] !== 'PARTIALLY_REFUNDED') {
+            throw new Exception('refund: ' . json_encode($refund));
+        }
+        echo "ok   refundInvoice half: {$refund['status']} {$refund['amountRefunded']['amount']}\n";
         $extension->terminateServer($service, $settings, $properties);
         echo "ok   terminateServer\nPaymenter flow done for service {$service->id}\n";
     } catch (Exception $e) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """A billing system's whole life of one service, against PanelQL (standard library only).
 
-    provision → start → suspend for non-payment → unsuspend → upgrade → terminate (final backup)
+    provision → start → suspend for non-payment → invoice → payment link → paid (webhook)
+    → unsuspend → upgrade → refund half → terminate (final backup)
 
 Every mutation carries an idempotency key derived from the service and the step, so a billing
 cron that crashes and runs again never provisions twice: the retry gets the first answer back
@@ -19,6 +20,7 @@ import os
 import sys
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import uuid
 from pathlib import Path
@@ -28,6 +30,8 @@ URL = os.environ.get("PANELQL_URL", "http://127.0.0.1:8000/graphql")
 PROVIDER = os.environ.get("PANELQL_PROVIDER", "catalyst-main")
 REGION = os.environ.get("PANELQL_REGION", "us-east")
 SERVICE = os.environ.get("SERVICE_ID", uuid.uuid4().hex[:8])  # the billing system's service id
+BILLING = os.environ.get("PANELQL_BILLING", "stripe")  # the billing connection (Stripe, PayPal)
+CUSTOMER = os.environ.get("CUSTOMER_REF", "billing:42")  # the billing system's customer
 
 
 class GraphQLError(Exception):
@@ -105,8 +109,67 @@ UNSUSPEND = """mutation($id: ID!, $key: String) {
 UPGRADE = """mutation($id: ID!, $resources: ResourcesInput!, $key: String) {
   updateServerResources(id: $id, resources: $resources, idempotencyKey: $key) {
     operation { id } } }"""
+INVOICE = """mutation($input: CreateInvoiceInput!, $key: String) {
+  createInvoice(input: $input, idempotencyKey: $key) { invoice { id number status
+    total { amount currency } } } }"""
+CHECKOUT = """mutation($id: ID!, $key: String) {
+  checkout(id: $id, returnUrl: "https://billing.example/paid", idempotencyKey: $key) {
+    paymentLink { url kind id } } }"""
+CAPTURE = """mutation($id: ID!, $order: String!, $key: String) {
+  capturePayment(id: $id, orderId: $order, idempotencyKey: $key) { invoice { status } } }"""
+REFUND = """mutation($id: ID!, $amount: String, $key: String) {
+  refundInvoice(id: $id, amount: $amount, idempotencyKey: $key) {
+    invoice { status rawStatus amountRefunded { amount currency } } } }"""
 TERMINATE = """mutation($id: ID!, $key: String) {
   deleteServer(id: $id, finalBackup: true, idempotencyKey: $key) { deletedId operation { id } } }"""
+
+
+def invoice_status(invoice_id: str) -> str:
+    found = graphql("query($id: ID!) { invoice(id: $id) { status } }", {"id": invoice_id})
+    return str(found["invoice"]["status"])
+
+
+def pay_as_the_customer(link: dict[str, Any]) -> None:
+    """What the customer does in their browser on the provider's hosted page. Only the demo's
+    simulated providers can be paid like this (a form POST); with real Stripe or PayPal, send
+    the customer the link and wait for the webhook instead."""
+    form = {"card": "success"} if link["kind"] == "CHECKOUT_SESSION" else {"funding": "balance"}
+    request = urllib.request.Request(link["url"], data=urllib.parse.urlencode(form).encode(),
+                                     method="POST")
+
+    class Stay(urllib.request.HTTPRedirectHandler):  # the page redirects to returnUrl
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    try:
+        urllib.request.build_opener(Stay).open(request, timeout=30)
+    except urllib.error.HTTPError as exc:
+        if exc.code != 303:
+            raise
+
+
+def collect_payment() -> str:
+    """Invoice the customer, hand out the payment link, and wait until the provider's webhook
+    says the invoice is PAID (a dashboard would subscribe to invoiceStatusChanged instead)."""
+    created = mutate("createInvoice", INVOICE, {"input": {
+        "provider": BILLING, "customerRef": CUSTOMER, "email": "customer42@example.com",
+        "currency": "USD", "memo": f"Service {SERVICE}", "externalRef": f"svc-{SERVICE}",
+        "lines": [{"description": f"Service {SERVICE} (monthly)", "unitAmount": "20.00"}]}},
+        "invoice")
+    invoice = created["invoice"]
+    link = mutate("checkout", CHECKOUT, {"id": invoice["id"]}, "checkout")["paymentLink"]
+    print(f"   invoice {invoice['total']['amount']} {invoice['total']['currency']}: "
+          f"pay at {link['url']}")
+    pay_as_the_customer(link)
+    if link["kind"] == "ORDER":  # PayPal: the buyer approved; the merchant captures
+        mutate("capturePayment", CAPTURE, {"id": invoice["id"], "order": link["id"]},
+               "capture")
+    deadline = time.monotonic() + 30
+    while invoice_status(invoice["id"]) != "PAID":
+        if time.monotonic() > deadline:
+            raise TimeoutError("the payment never arrived")
+        time.sleep(0.2)
+    return str(invoice["id"])
 
 
 def main() -> int:
@@ -142,14 +205,21 @@ def main() -> int:
         print(f"   starting it now is refused: {exc.code} "
               f"(currentStatus {exc.errors[0]['extensions'].get('currentStatus')})")
 
+    invoice_id = collect_payment()
     mutate("unsuspendServer", UNSUSPEND, {"id": server["id"]}, "unsuspend-1")
     wait(mutate("startServer", START, {"id": server["id"]}, "start-after-payment")["operation"])
-    print(f"4. paid, unsuspended and started: {status(server['id'])}")
+    print(f"4. paid on {BILLING} (invoice PAID), unsuspended and started: "
+          f"{status(server['id'])}")
 
     upgraded = mutate("updateServerResources", UPGRADE, {"id": server["id"], "resources": {
         "memoryMb": 4096, "cpuCores": 2, "diskMb": 20480}}, "upgrade-4g")
     wait(upgraded["operation"])
     print(f"5. upgraded to 4 GB: {status(server['id'])}")
+
+    refund = mutate("refundInvoice", REFUND, {"id": invoice_id, "amount": "10.00"},
+                    "refund-half")["invoice"]
+    print(f"   refunded half of the invoice: {refund['status']} "
+          f"({refund['amountRefunded']['amount']} {refund['amountRefunded']['currency']})")
 
     terminated = mutate("deleteServer", TERMINATE, {"id": server["id"]}, "terminate")
     wait(terminated["operation"])

@@ -310,6 +310,64 @@ function panelql_TestConnection(array $params)
     }
 }
 
+/**
+ * Money through the billing provider behind PanelQL (a Stripe or PayPal connection), for
+ * setups where that provider, not a WHMCS gateway module, takes the payment. The invoice is
+ * made for the WHMCS client ('whmcs:<userid>'): PanelQL finds or creates the provider's
+ * customer and links it, so WHMCS never stores a Stripe or PayPal customer id. Returns the
+ * invoice's global ID and the page where the client pays (Stripe Checkout, or a PayPal order
+ * to approve; capture that with panelql_CapturePayment when the client comes back).
+ * The key needs billing.write and billing.read.
+ */
+function panelql_PaymentLink(array &$params, $billing, $amount, $description, $currency = 'USD')
+{
+    $client = isset($params['clientsdetails']) ? $params['clientsdetails'] : [];
+    $invoice = panelql_intent($params, 'invoice', function ($key) use ($params, $billing, $amount, $description, $currency, $client) {
+        return panelql_call($params, 'mutation($input: CreateInvoiceInput!, $key: String) {
+            createInvoice(input: $input, idempotencyKey: $key) { invoice { id } } }',
+            ['key' => $key, 'input' => [
+                'provider' => $billing, 'customerRef' => 'whmcs:' . $params['userid'],
+                'email' => isset($client['email']) ? $client['email'] : 'client' . $params['userid'] . '@example.com',
+                'currency' => $currency, 'externalRef' => 'whmcs:service:' . $params['serviceid'],
+                'lines' => [['description' => $description, 'unitAmount' => $amount]]]]);
+    })['createInvoice']['invoice'];
+    $link = panelql_intent($params, 'checkout', function ($key) use ($params, $invoice) {
+        return panelql_call($params, 'mutation($id: ID!, $key: String) {
+            checkout(id: $id, returnUrl: "https://whmcs.example/clientarea.php", idempotencyKey: $key) {
+              paymentLink { url kind id } } }', ['id' => $invoice['id'], 'key' => $key]);
+    })['checkout']['paymentLink'];
+    return ['invoice' => $invoice['id'], 'url' => $link['url'], 'kind' => $link['kind'],
+            'order' => $link['id']];
+}
+
+/** PayPal: take the money of an order the client approved (they came back to returnUrl). */
+function panelql_CapturePayment(array &$params, $invoiceId, $orderId)
+{
+    return panelql_intent($params, 'capture', function ($key) use ($params, $invoiceId, $orderId) {
+        return panelql_call($params, 'mutation($id: ID!, $order: String!, $key: String) {
+            capturePayment(id: $id, orderId: $order, idempotencyKey: $key) { invoice { status } } }',
+            ['id' => $invoiceId, 'order' => $orderId, 'key' => $key]);
+    })['capturePayment']['invoice']['status'];
+}
+
+/** PAID once the provider's webhook (or the capture) reached PanelQL. */
+function panelql_InvoiceStatus(array $params, $invoiceId)
+{
+    return panelql_call($params, 'query($id: ID!) { invoice(id: $id) { status } }',
+                        ['id' => $invoiceId])['invoice']['status'];
+}
+
+/** Give money back: $amount (a decimal string) or, null, all that is left. */
+function panelql_RefundInvoice(array &$params, $invoiceId, $amount = null)
+{
+    return panelql_intent($params, 'refund', function ($key) use ($params, $invoiceId, $amount) {
+        return panelql_call($params, 'mutation($id: ID!, $amount: String, $key: String) {
+            refundInvoice(id: $id, amount: $amount, idempotencyKey: $key) {
+              invoice { status amountRefunded { amount currency } } } }',
+            ['id' => $invoiceId, 'amount' => $amount, 'key' => $key]);
+    })['refundInvoice']['invoice'];
+}
+
 /** Keep the server's global ID on the service (WHMCS custom field), via WHMCS's local API. */
 function panelql_store_server_id(array $params, $id)
 {

@@ -29,6 +29,23 @@ $params = [
     'configoption5' => '10240', 'customfields' => [],
 ];
 
+/**
+ * What the client does in the browser on the provider's page. Only the demo's simulated
+ * Stripe and PayPal can be paid with a form POST; real ones need a person (or their test
+ * cards) on the hosted page.
+ */
+function pay_as_the_client(array $link)
+{
+    $ch = curl_init($link['url']);
+    $form = $link['kind'] === 'ORDER' ? 'funding=balance' : 'card=success';
+    curl_setopt_array($ch, [CURLOPT_POST => true, CURLOPT_POSTFIELDS => $form,
+                            CURLOPT_RETURNTRANSFER => true, CURLOPT_FOLLOWLOCATION => false]);
+    curl_exec($ch);
+    $status = curl_getinfo($ch, CURLINFO_HTTP_CODE);
+    curl_close($ch);
+    step('client paid on the hosted page (HTTP ' . $status . ')', $status === 303 ? 'success' : 'refused');
+}
+
 function step($name, $result)
 {
     global $params, $stored;
@@ -67,6 +84,19 @@ step('ServiceSingleSignOn: ' . ($sso['success'] ? 'redirect' : $sso['errorMsg'])
 
 step('SuspendAccount', panelql_SuspendAccount($params));
 expect_suspended($params, true);
+// The overdue invoice is paid through the billing provider behind PanelQL.
+$billing = getenv('PANELQL_BILLING') ?: 'stripe';
+$link = panelql_PaymentLink($params, $billing, '20.00', 'Service ' . $params['serviceid']);
+step('PaymentLink ' . $link['kind'] . ' ' . $link['url'], $link['url'] ? 'success' : 'no url');
+pay_as_the_client($link);
+if ($link['kind'] === 'ORDER') {  // PayPal: the client approved; the merchant captures
+    step('CapturePayment', panelql_CapturePayment($params, $link['invoice'], $link['order']) === 'PAID' ? 'success' : 'not paid');
+}
+$deadline = time() + 30;
+while (panelql_InvoiceStatus($params, $link['invoice']) !== 'PAID' && time() < $deadline) {
+    usleep(200000);  // the provider's webhook marks it paid
+}
+step('invoice PAID', panelql_InvoiceStatus($params, $link['invoice']) === 'PAID' ? 'success' : 'unpaid');
 step('UnsuspendAccount', panelql_UnsuspendAccount($params));
 expect_suspended($params, false);
 // The same day, the next invoice is overdue too: a new suspension, not a replay of the first.
@@ -76,5 +106,8 @@ step('UnsuspendAccount again', panelql_UnsuspendAccount($params));
 expect_suspended($params, false);
 $params['configoption3'] = '4096';
 step('ChangePackage', panelql_ChangePackage($params));
+$refund = panelql_RefundInvoice($params, $link['invoice'], '10.00');
+step('RefundInvoice half: ' . $refund['status'] . ' ' . $refund['amountRefunded']['amount'],
+     $refund['status'] === 'PARTIALLY_REFUNDED' ? 'success' : json_encode($refund));
 step('TerminateAccount', panelql_TerminateAccount($params));
 echo "WHMCS flow done for service {$params['serviceid']}\n";

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from panelql_sim.demo import start_panels
+from panelql_sim.demo import call_back, start_panels
 from panelql_sim.runner import BackgroundServers
 from tests.e2e.harness import GatewayUnderTest, start_gateway
 
@@ -24,14 +24,22 @@ CREATING = ("createServer", "provisionService")  # audit actions that make a ser
 def demo(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
          ) -> Iterator[GatewayUnderTest]:
     sims, entries = start_panels(background, transition_seconds=0.2)
-    yield start_gateway(background, "gw-examples", dict(sims), entries,
-                        tmp_path_factory.mktemp("examples") / "demo.db",
-                        operation_poll_seconds=0.05, watcher={"enabled": False})
+    gw = start_gateway(background, "gw-examples", dict(sims), entries,
+                       tmp_path_factory.mktemp("examples") / "demo.db",
+                       operation_poll_seconds=0.05, watcher={"enabled": False})
+    call_back(sims, entries, gw.url)  # as `make demo` does: payments reach the webhooks
+    yield gw
 
 
+<<<<<<< HEAD
 def _run(demo: GatewayUnderTest, *command: str, service: str, customer: str = "") -> str:
     env = {**os.environ, "PANELQL_URL": f"{demo.url}/graphql",
            "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service, "CUSTOMER_ID": customer}
+=======
+def _run(demo: GatewayUnderTest, *command: str, service: str, **extra: str) -> str:
+    env = {**os.environ, "PANELQL_URL": f"{demo.url}/graphql",
+           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service, **extra}
+>>>>>>> 1ed2eff (Docs and examples take the money path: invoice → payment link → webhook → unsuspend, and a half refund, in billing_flow.py (Stripe and PayPal), the WHMCS module and the Paymenter extension; make demo points the simulated Stripe and PayPal webhooks at the gateway; per-provider support table)
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -42,10 +50,20 @@ def test_python_billing_flow(demo: GatewayUnderTest) -> None:
     out = _run(demo, sys.executable, str(EXAMPLES / "python" / "billing_flow.py"),
                service="py-1")
     for step in ("1. provisioned", "replayed, no second server", "3. suspended",
-                 "refused: CONFLICT", "4. paid", "5. upgraded", "6. terminated"):
+                 "refused: CONFLICT", "pay at http", "4. paid on stripe (invoice PAID)",
+                 "5. upgraded", "refunded half of the invoice: PARTIALLY_REFUNDED (10.00 USD)",
+                 "6. terminated"):
         assert step in out, out
     audit = demo.query('{ auditLog(first: 100) { action target } }')["data"]["auditLog"]
-    assert {"createServer", "suspendServer", "deleteServer"} <= {e["action"] for e in audit}
+    assert {"createServer", "suspendServer", "deleteServer", "createInvoice", "checkout",
+            "refundInvoice"} <= {e["action"] for e in audit}
+
+
+def test_python_billing_flow_on_paypal(demo: GatewayUnderTest) -> None:
+    out = _run(demo, sys.executable, str(EXAMPLES / "python" / "billing_flow.py"),
+               service="py-2", PANELQL_BILLING="paypal")
+    assert "checkoutnow?token=" in out and "4. paid on paypal (invoice PAID)" in out, out
+    assert "refunded half of the invoice: PARTIALLY_REFUNDED (10.00 USD)" in out, out
 
 
 def test_python_new_customer_flow(demo: GatewayUnderTest) -> None:
@@ -79,9 +97,15 @@ def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     # Suspend → unsuspend → suspend on one day: the second suspension is a new action.
     assert "ok   SuspendAccount again" in out and out.count("ok   server suspended = true") == 2
     assert "ok   externalRef reads back whmcs:service:501" in out, out
+<<<<<<< HEAD
     # CreateAccount is one provisionService: the client's panel user, then its server.
     assert "ok   the server belongs to the client's panel user whmcs42" in out, out
     assert "ok   ServiceSingleSignOn: NOT_SUPPORTED: catalyst: Catalyst has no" in out, out
+=======
+    # The overdue invoice paid on the provider's hosted page, then half of it given back.
+    assert "ok   PaymentLink CHECKOUT_SESSION" in out and "ok   invoice PAID" in out, out
+    assert "ok   RefundInvoice half: PARTIALLY_REFUNDED 10.00" in out, out
+>>>>>>> 1ed2eff (Docs and examples take the money path: invoice → payment link → webhook → unsuspend, and a half refund, in billing_flow.py (Stripe and PayPal), the WHMCS module and the Paymenter extension; make demo points the simulated Stripe and PayPal webhooks at the gateway; per-provider support table)
     _assert_two_real_suspensions(demo)
     # CreateAccount linked the new server to the WHMCS client (userid 42), so a key bound to
     # whmcs:42 sees it; the link names exactly the server the module created.
@@ -104,6 +128,8 @@ def test_paymenter_extension_flow(demo: GatewayUnderTest) -> None:
     assert "ok   terminateServer" in out and "Paymenter flow done" in out, out
     assert "ok   getActions: NOT_SUPPORTED: catalyst: Catalyst has no one-time login" in out
     assert "ok   suspendServer (again)" in out and "ok   unsuspendServer (again)" in out, out
+    assert "ok   paymentLink CHECKOUT_SESSION" in out and "ok   invoice PAID" in out, out
+    assert "ok   refundInvoice half: PARTIALLY_REFUNDED 10.00" in out, out
     _assert_two_real_suspensions(demo)
 
 
