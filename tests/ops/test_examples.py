@@ -31,15 +31,11 @@ def demo(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
     yield gw
 
 
-<<<<<<< HEAD
-def _run(demo: GatewayUnderTest, *command: str, service: str, customer: str = "") -> str:
+def _run(demo: GatewayUnderTest, *command: str, service: str, customer: str = "",
+         **extra: str) -> str:
     env = {**os.environ, "PANELQL_URL": f"{demo.url}/graphql",
-           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service, "CUSTOMER_ID": customer}
-=======
-def _run(demo: GatewayUnderTest, *command: str, service: str, **extra: str) -> str:
-    env = {**os.environ, "PANELQL_URL": f"{demo.url}/graphql",
-           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service, **extra}
->>>>>>> 1ed2eff (Docs and examples take the money path: invoice → payment link → webhook → unsuspend, and a half refund, in billing_flow.py (Stripe and PayPal), the WHMCS module and the Paymenter extension; make demo points the simulated Stripe and PayPal webhooks at the gateway; per-provider support table)
+           "PANELQL_API_KEY": demo.admin_key, "SERVICE_ID": service, "CUSTOMER_ID": customer,
+           **extra}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120,
                           check=False)
     assert done.returncode == 0, done.stdout + done.stderr
@@ -97,15 +93,12 @@ def test_whmcs_module_flow(demo: GatewayUnderTest) -> None:
     # Suspend → unsuspend → suspend on one day: the second suspension is a new action.
     assert "ok   SuspendAccount again" in out and out.count("ok   server suspended = true") == 2
     assert "ok   externalRef reads back whmcs:service:501" in out, out
-<<<<<<< HEAD
     # CreateAccount is one provisionService: the client's panel user, then its server.
     assert "ok   the server belongs to the client's panel user whmcs42" in out, out
     assert "ok   ServiceSingleSignOn: NOT_SUPPORTED: catalyst: Catalyst has no" in out, out
-=======
     # The overdue invoice paid on the provider's hosted page, then half of it given back.
     assert "ok   PaymentLink CHECKOUT_SESSION" in out and "ok   invoice PAID" in out, out
     assert "ok   RefundInvoice half: PARTIALLY_REFUNDED 10.00" in out, out
->>>>>>> 1ed2eff (Docs and examples take the money path: invoice → payment link → webhook → unsuspend, and a half refund, in billing_flow.py (Stripe and PayPal), the WHMCS module and the Paymenter extension; make demo points the simulated Stripe and PayPal webhooks at the gateway; per-provider support table)
     _assert_two_real_suspensions(demo)
     # CreateAccount linked the new server to the WHMCS client (userid 42), so a key bound to
     # whmcs:42 sees it; the link names exactly the server the module created.
