@@ -223,6 +223,10 @@ class Settings(BaseSettings):
     operation_poll_seconds: float = Field(default=1.0, gt=0)
     operation_timeout_seconds: float = Field(default=900.0, gt=0)
     idempotency_ttl_hours: float = Field(default=24.0, gt=0)
+    # A convergent action (provisionService) still marked running after this long died with
+    # its process (a crash, kill -9): the next retry with its key runs it again and finishes
+    # the job. Other actions never are: a blind second run could apply a write twice.
+    idempotency_takeover_seconds: float = Field(default=300.0, ge=0)
     keep_alive_seconds: float = Field(default=15.0, gt=0)
     # Overall deadline of one query: upstream calls get what is left of it, and a panel still
     # busy when it passes becomes its per-panel error beside the others' data (0: none).

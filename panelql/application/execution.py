@@ -79,7 +79,8 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
         raise BadUserInput("idempotencyKey must be 1 to 255 characters", field="idempotencyKey")
     scope = ctx.viewer.name
     if key is not None:
-        replay = await _claim(ctx, scope, key, fingerprint(action, values))
+        replay = await _claim(ctx, scope, key, fingerprint(action, values),
+                              convergent=convergent)
         if replay is not None:
             return _replay(replay)
     started = time.perf_counter()
@@ -103,8 +104,11 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
     return result
 
 
-async def _claim(ctx: Context, scope: str, key: str, digest: str) -> ActionResult | None:
-    ttl = timedelta(hours=ctx.gateway.settings.idempotency_ttl_hours)
+async def _claim(ctx: Context, scope: str, key: str, digest: str, *,
+                 convergent: bool = False) -> ActionResult | None:
+    settings = ctx.gateway.settings
+    ttl = timedelta(hours=settings.idempotency_ttl_hours)
+    takeover = timedelta(seconds=settings.idempotency_takeover_seconds)
     deadline = time.monotonic() + BUSY_WAIT_SECONDS
     while True:
         claim = await ctx.gateway.idempotency.claim(scope, key, digest, ttl)
@@ -116,6 +120,8 @@ async def _claim(ctx: Context, scope: str, key: str, digest: str) -> ActionResul
         if claim.state == "done":
             assert claim.response is not None
             return ActionResult.from_json(claim.response)
+        if convergent and await ctx.gateway.idempotency.take_over(scope, key, digest, takeover):
+            return None  # the earlier run died with its process: finish its job
         if time.monotonic() > deadline:
             raise StateConflict("an earlier request with this idempotencyKey is still running",
                                 retryable=True)

@@ -176,6 +176,21 @@ class Idempotency:
             return Claim("done", record.response)
         return Claim("busy")
 
+    async def take_over(self, scope: str, key: str, request_hash: str,
+                        older_than: timedelta) -> bool:
+        """Claim an unfinished record whose run began before ``older_than`` ago, taken to have
+        died with its process. The age test sits in the UPDATE, so of two retries taking over
+        at once exactly one wins (the other sees the fresh claim and waits)."""
+        now = utcnow()
+        async with self.sessions.begin() as session:
+            result = await session.execute(update(IdempotencyRecord).where(
+                IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
+                IdempotencyRecord.request_hash == request_hash,
+                IdempotencyRecord.state == "in_progress",
+                IdempotencyRecord.created_at < now - older_than,
+            ).values(created_at=now))
+            return int(getattr(result, "rowcount", 0) or 0) == 1
+
     async def complete(self, scope: str, key: str, response: dict[str, Any]) -> None:
         async with self.sessions.begin() as session:
             await session.execute(update(IdempotencyRecord).where(

@@ -7,11 +7,12 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import update
 
 from panelql.application import execution
 from panelql.application.context import Viewer
@@ -19,6 +20,7 @@ from panelql.application.errors import BadUserInput, GatewayError, NotFoundError
 from panelql.application.execution import ActionResult, execute
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
+from panelql.db.models import IdempotencyRecord
 from panelql.db.repositories import Audit, Idempotency
 from panelql.providers.errors import InvalidRequest, Unavailable
 
@@ -28,6 +30,7 @@ TTL = timedelta(hours=1)
 @dataclass
 class Settings:
     idempotency_ttl_hours: float = 24
+    idempotency_takeover_seconds: float = 300
 
 
 @dataclass
@@ -299,3 +302,34 @@ def test_results_round_trip_as_replays() -> None:
     assert (back.target, back.operation_id, back.data, back.replayed, back.error) == (
         "t", "o", {"k": [1]}, True, None)
     assert ActionResult.from_json({}).data == {}
+
+
+async def test_a_dead_convergent_run_is_taken_over_once(gateway: Gateway) -> None:
+    """A claim left running by a process that died: only a convergent action takes it over,
+    only once it is older than the takeover age, and of two retries exactly one wins."""
+    stuck = await gateway.idempotency.claim("key:1:billing", "order-9", "h", TTL)
+    assert stuck.state == "new"
+    assert not await gateway.idempotency.take_over("key:1:billing", "order-9", "h",
+                                                   timedelta(minutes=5))  # too young
+    assert not await gateway.idempotency.take_over("key:1:billing", "order-9", "other",
+                                                   timedelta(0))  # other input
+    async with gateway.idempotency.sessions.begin() as session:  # the run began long ago
+        await session.execute(update(IdempotencyRecord).values(
+            created_at=datetime.now(UTC) - timedelta(hours=1)))
+    wins = await asyncio.gather(*(gateway.idempotency.take_over(
+        "key:1:billing", "order-9", "h", timedelta(minutes=5)) for _ in range(2)))
+    assert sorted(wins) == [False, True]
+    await gateway.idempotency.complete("key:1:billing", "order-9", {"target": "x"})
+    assert not await gateway.idempotency.take_over("key:1:billing", "order-9", "h",
+                                                   timedelta(0))  # finished: never again
+
+
+async def test_only_convergent_actions_take_over_a_stuck_key(gateway: Gateway) -> None:
+    gateway.settings.idempotency_takeover_seconds = 0
+    ctx = Ctx(gateway)
+    digest = execution.fingerprint("provisionService", {})
+    await gateway.idempotency.claim("key:1:billing", "order-10", digest, TTL)
+    action = Action()
+    result = await execute(ctx, "provisionService", None, {}, "order-10", action,  # type: ignore[arg-type]
+                           convergent=True)
+    assert action.runs == 1 and not result.replayed
