@@ -24,7 +24,12 @@ from dataclasses import dataclass, field
 from panelql.application import ids, placement, server_actions, validation
 from panelql.application.context import Context
 from panelql.application.customers import link, valid_customer_ref
-from panelql.application.errors import BadUserInput, NotSupported, StateConflict
+from panelql.application.errors import (
+    BadUserInput,
+    NotFoundError,
+    NotSupported,
+    StateConflict,
+)
 from panelql.application.execution import ActionResult
 from panelql.application.login_actions import link_data, mint
 from panelql.application.operations import Probe, Step
@@ -80,6 +85,14 @@ class Order:
 def _check(ctx: Context, order: Order) -> ComputeProvider:
     """Everything refused before the first upstream write."""
     valid_customer_ref(order.customer_ref)
+    found = ctx.gateway.providers.get(order.connection)
+    if found is None:
+        raise NotFoundError(f"no provider connection named {order.connection!r}",
+                            field="provider")
+    if not isinstance(found, ComputeProvider):
+        raise NotSupported(f"{found.kind} has no servers: an order needs a compute panel "
+                           "(for a hosting account use createAccount)", provider=found.name,
+                           field="provider")
     compute = adapter_for(ctx, order.connection, ComputeProvider, Capability.SERVER_CREATE)
     if not isinstance(compute, HostingProvider) or not compute.supports(
             Capability.ACCOUNT_CREATE):

@@ -353,3 +353,29 @@ def test_one_time_secrets_never_reach_logs_audit_or_idempotency_records(
     assert "createLoginUrl" in stored and "resetServerPassword" in stored
     for secret in [*secrets, *token_parts]:
         assert secret not in stored
+
+
+@pytest.mark.parametrize(("provider", "code"), [
+    ("ob-da", "NOT_SUPPORTED"),  # a hosting panel: no servers to order
+    ("no-such-panel", "NOT_FOUND"),
+])
+def test_orders_need_a_compute_panel(gw: GatewayUnderTest, provider: str, code: str) -> None:
+    order = {**catalyst_order("whmcs:1701", "wrong1701", "svc:1701"), "provider": provider}
+    error = error_of(gw, PROVISION, {"input": order})
+    assert error["extensions"]["code"] == code and error["extensions"]["field"] == "provider"
+
+
+def test_bad_order_input_is_refused_before_any_panel_write(gw: GatewayUnderTest) -> None:
+    cat = sim(gw, "ob-cat")
+    users, servers = len(cat.users), len(cat.servers)
+    for change, field in ((("account", "email"), "not-an-email"),
+                          (("server", "resources"), {"memoryMb": -5}),
+                          (("account", "username"), "Bad Name!")):
+        order = catalyst_order("whmcs:1801", "good1801", "svc:1801")
+        order[change[0]] = {**order[change[0]], change[1]: field}
+        error = error_of(gw, PROVISION, {"input": order, "key": f"bad-{change[1]}"})
+        assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    bad_customer = {**catalyst_order("not a ref!", "good1801", "svc:1801")}
+    error = error_of(gw, PROVISION, {"input": bad_customer})
+    assert error["extensions"]["field"] == "customerRef"
+    assert (len(cat.users), len(cat.servers)) == (users, servers)
