@@ -117,12 +117,40 @@ class CatalystServer:
         return body
 
 
+# Templates as routes/templates.ts GET / @747660b5 sends them: every scalar of model
+# ServerTemplate (prisma/schema.prisma) plus nest {id, name, icon}. Only the first exists unless
+# ``templates`` asks for more (createServer without a template picks the only one).
+TEMPLATES: list[dict[str, Any]] = [
+    {"id": DEFAULT_TEMPLATE, "name": "Minecraft Paper", "image": "itzg/minecraft-server",
+     "memory": 2048, "cpu": 2, "port": 25565, "nest": "Minecraft"},
+    {"id": "cmtpl1minecraftforge", "name": "Minecraft Forge", "image": "itzg/minecraft-server",
+     "memory": 4096, "cpu": 2, "port": 25565, "nest": "Minecraft"},
+    {"id": "cmtpl2valheimplus00", "name": "Valheim", "image": "lloesche/valheim-server",
+     "memory": 4096, "cpu": 2, "port": 2456, "nest": "Survival"},
+]
+
+
+def _template(*, id: str, name: str, image: str, memory: int, cpu: int, port: int,
+              nest: str) -> dict[str, Any]:
+    created = iso(time.time() - 86400 * 60)
+    return {
+        "id": id, "name": name, "description": f"{name} server", "author": "catalyst",
+        "version": "1.0.0", "image": image, "images": [], "defaultImage": None,
+        "installImage": None, "startup": "./start.sh", "stopCommand": "stop",
+        "sendSignalTo": "SIGTERM", "variables": [], "installScript": None,
+        "supportedPorts": [port], "allocatedMemoryMb": memory, "allocatedCpuCores": cpu,
+        "features": {}, "nestId": f"cmnest{nest.lower()}", "srvService": None,
+        "srvProtocol": "tcp", "createdAt": created, "updatedAt": created,
+        "nest": {"id": f"cmnest{nest.lower()}", "name": nest, "icon": None},
+    }
+
+
 class CatalystSim(SimPanel):
     name = "catalyst"
 
     def __init__(
         self, *, api_key: str = "catalyst_demo_key", servers: int = 24, nodes: int = 3,
-        users: int = 8, seed: int = 1, knobs: Knobs | None = None,
+        users: int = 8, templates: int = 1, seed: int = 1, knobs: Knobs | None = None,
     ) -> None:
         super().__init__(seed=seed, knobs=knobs)
         self.api_key = api_key
@@ -136,6 +164,8 @@ class CatalystSim(SimPanel):
         self.key_user = "cadmin00000000000000001"
         self.default_template = DEFAULT_TEMPLATE
         self._seed(servers, nodes, users)
+        for extra in TEMPLATES[1:templates]:
+            self.templates[extra["id"]] = _template(**extra)
 
     # -- data ---------------------------------------------------------------------------------
     def _seed(self, servers: int, nodes: int, users: int) -> None:
@@ -146,8 +176,7 @@ class CatalystSim(SimPanel):
             self.locations[loc_id] = {"id": loc_id, "name": region, "description": None,
                                       "createdAt": iso(now)}
         location_ids = list(self.locations)
-        self.templates[DEFAULT_TEMPLATE] = {"id": DEFAULT_TEMPLATE, "name": "Minecraft Paper",
-                                            "image": "itzg/minecraft-server"}
+        self.templates[DEFAULT_TEMPLATE] = _template(**TEMPLATES[0])
         for i in range(nodes):
             node_id = f"cnode{i + 1:04d}"
             loc = self.locations[location_ids[i % len(location_ids)]]
@@ -558,11 +587,16 @@ class CatalystSim(SimPanel):
         return JSONResponse({"success": True, "data": {**node, "servers": servers}})
 
     async def list_templates(self, request: Request) -> Response:
-        return JSONResponse({"success": True, "data": [
-            {**t, "nest": None} for t in self.templates.values()]})
+        return JSONResponse({"success": True, "data": list(self.templates.values())})
 
     async def list_locations(self, request: Request) -> Response:
-        return JSONResponse({"success": True, "data": list(self.locations.values())})
+        # routes/locations.ts GET / @747660b5: ordered by name, with _count.nodes spread in
+        # and repeated as nodeCount.
+        data = []
+        for loc in sorted(self.locations.values(), key=lambda x: x["name"]):
+            count = sum(1 for n in self.nodes.values() if n["locationId"] == loc["id"])
+            data.append({**loc, "_count": {"nodes": count}, "nodeCount": count})
+        return JSONResponse({"success": True, "data": data})
 
     async def list_users(self, request: Request) -> Response:
         page = max(1, int(request.query_params.get("page", 1)))

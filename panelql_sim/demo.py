@@ -33,7 +33,9 @@ class DemoPanel:
 def _nextpanel(site: str, location: str, used: int) -> DemoPanel:
     """One NextPanel server holding ``used`` accounts from before the gateway counted."""
     def options(sim: Any, url: str) -> dict[str, Any]:
-        return {"capacity": 100, "current_accounts": used, "location": location}
+        # NextPanel lists no packages: the connection names them (its catalogue).
+        return {"capacity": 100, "current_accounts": used, "location": location,
+                "packages": {"1": "Starter", "2": "Business"}}
     return DemoPanel(f"nextpanel-{site}", "nextpanel", "panelql_sim.nextpanel:NextPanelSim",
                      lambda s: {"api_key": s.api_key, "api_secret": s.api_secret},
                      options=options, sim_kwargs={"accounts": used})
@@ -42,7 +44,8 @@ def _nextpanel(site: str, location: str, used: int) -> DemoPanel:
 DEMO_PANELS: list[DemoPanel] = [
     DemoPanel("catalyst-main", "catalyst", "panelql_sim.catalyst:CatalystSim",
               lambda s: {"api_key": s.api_key}, region="us-east",
-              options=lambda s, url: {"default_template": s.default_template}),
+              options=lambda s, url: {"default_template": s.default_template},
+              sim_kwargs={"templates": 3}),
     DemoPanel("ptero-eu", "pterodactyl", "panelql_sim.pterodactyl:PterodactylSim",
               lambda s: {"application_key": s.application_key, "client_key": s.client_key},
               region="eu-west"),

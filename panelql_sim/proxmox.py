@@ -97,6 +97,17 @@ class Node:
     started: float = field(default_factory=lambda: time.time() - 86400 * 12)
 
 
+# Templates and ISO images on every node's ``local`` storage, listed as pve-storage's
+# Plugin.pm ``$get_subdir_files`` @0c56bad8 lists them: volid "<storage>:vztmpl/<file>" with
+# format "t<ext>" (tzst, tgz…) or "tar", "<storage>:iso/<file>" with format "iso"; plus size and
+# ctime, and the content type added by list_volumes.
+TEMPLATE_FILES: list[tuple[str, str, str, int]] = [
+    ("vztmpl", "debian-12-standard_12.7-1_amd64.tar.zst", "tzst", 126_000_000),
+    ("vztmpl", "ubuntu-24.04-standard_24.04-2_amd64.tar.zst", "tzst", 141_000_000),
+    ("iso", "debian-12.8.0-amd64-netinst.iso", "iso", 661_651_456),
+]
+
+
 class ProxmoxSim(SimPanel):
     name = "proxmox"
 
@@ -671,11 +682,22 @@ class ProxmoxSim(SimPanel):
             return found
         node, storage = found
         content, vmid = request.query_params.get("content"), request.query_params.get("vmid")
-        if content not in (None, "backup") or "backup" not in storage.content:
-            return ok([])
-        return ok([a.to_json() for a in self.archives.values()
-                   if a.storage == storage.name and a.node in (None, node.name)
-                   and (vmid is None or str(a.vmid) == vmid)])
+        # Content.pm index: volume_list for the one content type asked for, or every type the
+        # storage holds; templates and ISOs are never listed for a vmid (Plugin.pm list_volumes).
+        wanted = [content] if content else list(storage.content)
+        items: list[dict[str, Any]] = []
+        for kind in wanted:
+            if kind not in storage.content:
+                continue
+            if kind == "backup":
+                items += [a.to_json() for a in self.archives.values()
+                          if a.storage == storage.name and a.node in (None, node.name)
+                          and (vmid is None or str(a.vmid) == vmid)]
+            elif kind in ("vztmpl", "iso") and vmid is None:
+                items += [{"volid": f"{storage.name}:{k}/{name}", "format": fmt, "size": size,
+                           "ctime": int(node.started), "content": k}
+                          for k, name, fmt, size in TEMPLATE_FILES if k == kind]
+        return ok(items)
 
     async def delete_volume(self, request: Request) -> Response:
         found = self._storage(request)

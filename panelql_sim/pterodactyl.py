@@ -147,6 +147,7 @@ class PterodactylSim(SimPanel):
     # -- seeded data --------------------------------------------------------------------------
     def _seed(self, servers: int, nodes: int, users: int) -> None:
         now = time.time() - 86400 * 30
+        self.seeded_at = now
         for i, (short, long) in enumerate([("us.nyc", "New York"), ("eu.ams", "Amsterdam"),
                                            ("ap.sgp", "Singapore")], start=1):
             self.locations[i] = {"id": i, "short": short, "long": long,
@@ -179,9 +180,21 @@ class PterodactylSim(SimPanel):
                 "language": "en", "root_admin": u == 1, "2fa": False,
                 "created_at": atom(now), "updated_at": atom(now),
             }
+        self.nests = {1: ("Minecraft", "Minecraft - the classic game from Mojang."),
+                      2: ("Rust", "Rust - A game where you must fight to survive.")}
         self.eggs[1] = {"id": 1, "nest": 1, "name": "Paper", "docker_image": Server.image,
-                        "startup": Server.startup,
+                        "startup": Server.startup, "description": "High performance Spigot fork",
                         "variables": [("SERVER_JARFILE", "server.jar"), ("BUILD_NUMBER", "latest")]}
+        self.eggs[2] = {"id": 2, "nest": 1, "name": "Forge Minecraft",
+                        "docker_image": "ghcr.io/pterodactyl/yolks:java_17",
+                        "startup": "java -Xms128M -Xmx{{SERVER_MEMORY}}M -jar {{SERVER_JARFILE}}",
+                        "description": "Minecraft Forge Server",
+                        "variables": [("SERVER_JARFILE", "server.jar"), ("MC_VERSION", "latest")]}
+        self.eggs[3] = {"id": 3, "nest": 2, "name": "Rust",
+                        "docker_image": "ghcr.io/pterodactyl/games:rust",
+                        "startup": "./RustDedicated -batchmode +server.port {{SERVER_PORT}}",
+                        "description": "The only aim in Rust is to survive.",
+                        "variables": [("HOSTNAME", "A Rust Server"), ("LEVEL", "Procedural Map")]}
         # (app status, Wings state): every raw state of §0.1, several times over.
         states: list[tuple[str | None, str]] = [
             (None, "running"), (None, "running"), (None, "offline"), ("installing", "offline"),
@@ -344,6 +357,8 @@ class PterodactylSim(SimPanel):
             Route("/users", self.create_user, methods=["POST"]),
             Route("/users/{uid:int}", self.get_user, methods=["GET"]),
             Route("/users/external/{external_id}", self.external_user, methods=["GET"]),
+            Route("/nests", self.list_nests, methods=["GET"]),
+            Route("/nests/{nest:int}/eggs", self.list_eggs, methods=["GET"]),
             Route("/nests/{nest:int}/eggs/{egg:int}", self.get_egg, methods=["GET"]),
         ]
         client = [
@@ -626,12 +641,51 @@ class PterodactylSim(SimPanel):
 
     async def external_user(self, request: Request) -> Response:
         return external_user(self.users, request.path_params["external_id"])
+    def nest_json(self, nest_id: int, include: AbstractSet[str]) -> dict[str, Any]:
+        # NestTransformer @706db62c: the model's toArray() (id, uuid, author, name,
+        # description, timestamps); include=eggs nests an EggTransformer list.
+        name, description = self.nests[nest_id]
+        attrs: dict[str, Any] = {
+            "id": nest_id, "uuid": str(uuidlib.UUID(int=nest_id)),
+            "author": "support@pterodactyl.io", "name": name, "description": description,
+            "created_at": atom(self.seeded_at), "updated_at": atom(self.seeded_at)}
+        if "eggs" in include:
+            attrs["relationships"] = {"eggs": self.list_of("egg", [
+                self.egg_json(e) for e in self.eggs.values() if e["nest"] == nest_id])}
+        return attrs
+
+    def egg_json(self, egg: dict[str, Any]) -> dict[str, Any]:
+        # EggTransformer::transform @706db62c (config and script trimmed to their keys).
+        return {
+            "id": egg["id"], "uuid": str(uuidlib.UUID(int=1000 + egg["id"])),
+            "name": egg["name"], "nest": egg["nest"], "author": "support@pterodactyl.io",
+            "description": egg.get("description"), "docker_image": egg["docker_image"],
+            "docker_images": {egg["docker_image"].rsplit(":", 1)[-1]: egg["docker_image"]},
+            "config": {"files": {}, "startup": {"done": ")! For help, type "}, "stop": "stop",
+                       "logs": {}, "file_denylist": [], "extends": None},
+            "startup": egg["startup"],
+            "script": {"privileged": True, "install": "#!/bin/bash", "entry": "bash",
+                       "container": "ghcr.io/pterodactyl/installers:alpine", "extends": None},
+            "created_at": atom(self.seeded_at), "updated_at": atom(self.seeded_at)}
+
+    async def list_nests(self, request: Request) -> Response:
+        include = self.includes(request)
+        return self.paginate(request, [{"object": "nest", "attributes": self.nest_json(n, include)}
+                                       for n in self.nests])
+
+    async def list_eggs(self, request: Request) -> Response:
+        nest = request.path_params["nest"]
+        if nest not in self.nests:
+            return not_found()
+        # EggController::index: a plain collection of the nest's eggs.
+        return JSONResponse(self.list_of("egg", [
+            self.egg_json(e) for e in self.eggs.values() if e["nest"] == nest]))
 
     async def get_egg(self, request: Request) -> Response:
         egg = self.eggs.get(request.path_params["egg"])
         if egg is None or egg["nest"] != request.path_params["nest"]:
             return not_found()
-        attrs: dict[str, Any] = {k: v for k, v in egg.items() if k != "variables"}
+        attrs: dict[str, Any] = self.egg_json(egg)
         if "variables" in self.includes(request):
             attrs["relationships"] = {"variables": self.list_of("egg_variable", [
                 {"env_variable": name, "default_value": value, "user_editable": True}

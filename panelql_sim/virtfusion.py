@@ -379,7 +379,7 @@ class VirtFusionSim(SimPanel):
         return JSONResponse({"data": self.backups.get(server.id, [])})
 
     async def templates(self, request: Request) -> Response:
-        entries = [{"id": tid, "name": name.split()[0], "version": name.split()[-1],
+        entries = [{"id": tid, "name": name.rsplit(" ", 1)[0], "version": name.rsplit(" ", 1)[-1],
                     "variant": "x86_64"} for tid, name in TEMPLATES.items()]
         return JSONResponse({"data": [{"name": "Linux", "templates": entries}]})
 

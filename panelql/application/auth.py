@@ -33,6 +33,7 @@ REQUIRED: dict[str, dict[str, str]] = {
         "auditLog": "audit.read", "apiKeys": "admin", "viewer": ANY,
         "automationPolicies": "admin", "automationPaused": "admin",
         "automationRuns": "billing.read", "automationRun": "billing.read",
+        "catalogue": "server.view",
     },
     "Mutation": {
         "createServer": "server.create", "startServer": "server.start",
@@ -59,6 +60,10 @@ REQUIRED: dict[str, dict[str, str]] = {
         "retryAutomationRun": "admin", "callOffAutomationRun": "admin",
         "provisionService": "server.create", "createLoginUrl": "login.create",
         "resetServerPassword": "server.password",
+        # A site's custom domains are DNS the customer points at the proxy (seed 004); the
+        # proxy switch and the plan change the server itself.
+        "addSiteDomain": "dns.write", "removeSiteDomain": "dns.write",
+        "setSiteProxy": "server.update", "changeServerPlan": "server.update",
     },
     "Subscription": {
         "serverStatusChanged": "server.view", "nodeStatusChanged": "server.view",

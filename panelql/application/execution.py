@@ -97,6 +97,8 @@ async def execute(ctx: Context, action: str, target: str | None, values: dict[st
         if key is not None:
             await asyncio.shield(gateway.idempotency.release(scope, key))
         raise
+    # The payload reads its object after the write: not from what the checks before it read.
+    ctx.loaders.forget()
     await _audit(ctx, action, result.target or target, values, started, upstream_ids,
                  error=None)
     if key is not None:

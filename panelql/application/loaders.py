@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 
 from aiodataloader import DataLoader
 
+from panelql.application.errors import NotFoundError
 from panelql.application.gateway import Gateway
 from panelql.domain.records import (
     AccountRecord,
@@ -91,10 +92,30 @@ class Loaders:
         self.account: DataLoader[Ref, Any] = make(HostingProvider, _accounts)
         self.zone: DataLoader[Ref, Any] = make(DnsProvider, _zones)
         self.invoice: DataLoader[Ref, Any] = make(BillingProvider, _invoices)
+        self.catalogue: DataLoader[str, Any] = DataLoader(_catalogues(gateway), **opts)
+
+    def forget(self) -> None:
+        """Drop what this request has read (after a write: the payload must see the write)."""
+        for loader in vars(self).values():
+            if isinstance(loader, DataLoader):
+                loader.clear_all()
 
     def prime_servers(self, servers: Sequence[ServerRecord]) -> None:
         for server in servers:
             self.server.prime(Ref(server.connection, ResourceType.SERVER, server.id), server)
+
+
+def _catalogues(gateway: Gateway) -> Callable[[list[str]], Coroutine[Any, Any, list[Any]]]:
+    """Catalogues by connection name, every connection asked concurrently."""
+    from panelql.application import catalogues
+
+    async def load(names: list[str]) -> list[Any]:
+        known = [n for n in names if n in gateway.providers]
+        found = dict(zip(known, await catalogues.read_many(
+            [gateway.providers[n] for n in known]), strict=True))
+        return [found[n] if n in found else NotFoundError(f"no provider connection named {n!r}")
+                for n in names]
+    return load
 
 
 async def _servers(p: ComputeProvider, ids: Sequence[str]) -> Mapping[str, ServerRecord]:

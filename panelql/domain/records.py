@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from panelql.domain.sites import SiteInfo
 from panelql.domain.status import (
     AccountStatus,
     BackupStatus,
@@ -80,6 +81,7 @@ class ServerRecord:
     addresses: list[str] = field(default_factory=list)
     created_at: datetime | None = None
     external_ref: str | None = None
+    site: SiteInfo | None = None  # site backends only (ProxmoxWP): domains, proxy, quotas
 
 
 @dataclass(frozen=True, slots=True)

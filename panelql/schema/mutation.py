@@ -44,6 +44,7 @@ from panelql.schema.payloads import (
     InvoicePayload,
     ServerPayload,
 )
+from panelql.schema.site_mutation import SiteMutation
 from panelql.schema.types.common import Info
 
 SkipCheck = Annotated[bool, strawberry.argument(
@@ -145,7 +146,8 @@ def _power(action: PowerAction) -> Any:
 
 
 @strawberry.type
-class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutation):
+class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutation,
+               SiteMutation):
     start_server = _power(PowerAction.START)
     stop_server = _power(PowerAction.STOP)
     restart_server = _power(PowerAction.RESTART)

@@ -19,6 +19,7 @@ from panelql.domain.records import (
     ServerRecord,
 )
 from panelql.schema.automation import AutomationQuery
+from panelql.schema.catalogue_query import CatalogueQuery
 from panelql.schema.customers import CustomerQuery
 from panelql.schema.inputs import (
     AccountFilterInput,
@@ -75,7 +76,7 @@ class PlacementCandidate:
 
 
 @strawberry.type
-class Query(CustomerQuery, KeyQuery, AutomationQuery):
+class Query(CustomerQuery, KeyQuery, AutomationQuery, CatalogueQuery):
     @strawberry.field(description="Servers of every compute connection.")
     async def servers(self, info: Info, first: First = None, after: After = None,
                       filter: ServerFilterInput | None = None) -> Connection[Server]:

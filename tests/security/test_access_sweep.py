@@ -101,6 +101,7 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("Query", "auditLog"): Sample(q(" { auditLog { __typename } }")),
     ("Query", "apiKeys"): Sample(q(" { apiKeys { __typename } }")),
     ("Query", "placementCandidates"): Sample(q(" { placementCandidates { __typename } }")),
+    ("Query", "catalogue"): Sample(q(' { catalogue(provider: "cat-sweep") { __typename } }')),
     ("Query", "customerLinks"): Sample(q(' { customerLinks(customerRef: "whmcs:A") '
                                          "{ __typename } }")),
     ("Query", "server"): Sample(q(f"{ID} {{ server(id: $id) {{ __typename }} }}"),
@@ -245,6 +246,17 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         m(' { retryAutomationRun(id: "x") { __typename } }')),
     ("Mutation", "callOffAutomationRun"): Sample(
         m(' { callOffAutomationRun(id: "x") { __typename } }')),
+    # Site mutations on a Catalyst server: past authorization they are NOT_SUPPORTED (PASSED).
+    **{("Mutation", name): Sample(
+        m(f'($s: ID!) {{ {name}(server: $s, domain: "sweep.example") {{ __typename }} }}'),
+        lambda w: {"s": w.ids["server"]}, "A")
+       for name in ("addSiteDomain", "removeSiteDomain")},
+    ("Mutation", "setSiteProxy"): Sample(
+        m("($s: ID!) { setSiteProxy(server: $s, enabled: false) { __typename } }"),
+        lambda w: {"s": w.ids["server"]}, "A"),
+    ("Mutation", "changeServerPlan"): Sample(
+        m(f'{ID} {{ changeServerPlan(id: $id, plan: "premium") {{ __typename }} }}'),
+        lambda w: {"id": w.ids["server"]}, "A"),
     # -- Subscription ------------------------------------------------------------------------
     **{("Subscription", name): Sample(f"subscription Sweep {{ {name} {{ __typename }} }}")
        for name in TOPICS},

@@ -32,12 +32,13 @@ from panelql.domain.records import Ref, ResourceType
 from panelql_sim.catalyst import CatalystSim
 from panelql_sim.directadmin import DirectAdminSim
 from panelql_sim.framework import SimPanel
+from panelql_sim.proxmoxwp import ProxmoxWPSim
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.stripe import StripeSim
 from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway, wait_for_subscribers
 from tests.e2e.wsclient import ws_client
 
-CAT, DA, STRIPE = "cat-tenancy", "da-tenancy", "stripe-tenancy"
+CAT, DA, STRIPE, WP = "cat-tenancy", "da-tenancy", "stripe-tenancy", "wp-tenancy"
 ALL_BUT_ADMIN = sorted(s for s in {v for table in REQUIRED.values() for v in table.values()}
                        if s and s != "admin")
 WRITE_METHODS = ("POST", "PUT", "PATCH", "DELETE")
@@ -57,6 +58,7 @@ class World:
     da_user: dict[str, str]  # "mine"/"theirs" -> DirectAdmin username
     billing: dict[str, str]  # "mine"/"theirs" -> Stripe customer id
     key: str  # bound to whmcs:1, every scope but admin
+    wp: ProxmoxWPSim = field(default_factory=ProxmoxWPSim)
     serial: Iterator[int] = field(default_factory=itertools.count)
 
     def as_customer(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
@@ -75,7 +77,7 @@ class World:
         """Write requests per "connection METHOD /route", as the simulators counted them.
         DirectAdmin sends every command to ``/CMD_API_<COMMAND>`` (its generic route key folds
         them together), so its per-command counts are used instead."""
-        sims: dict[str, SimPanel] = {CAT: self.cat, STRIPE: self.stripe}
+        sims: dict[str, SimPanel] = {CAT: self.cat, STRIPE: self.stripe, WP: self.wp}
         seen: Counter[str] = Counter()
         for name, sim in sims.items():
             for route, count in sim.stats.items():
@@ -94,6 +96,20 @@ class World:
                                    memory_mb=2048, cpu_cores=1, disk_mb=10240,
                                    backup_allocation_mb=10240)
         return gid(CAT, ResourceType.SERVER, made.id)
+
+    def site(self, whose: str, *, plan: str = "basic", proxy: bool = True,
+             domains: tuple[str, ...] = ()) -> str:
+        """A fresh running ProxmoxWP site linked to the customer (sites have no panel user)."""
+        n = next(self.serial)
+        made = self.wp.add_site(service_id=f"tn{n}", email=f"site{n}@mail.example", plan=plan,
+                                subdomain=f"tn{n}.nodepoint.eu", status="running", node="pve1",
+                                created=time.time())
+        made.proxy_enabled, made.domains = proxy, list(domains)
+        site = gid(WP, ResourceType.SERVER, made.service_id)
+        self.admin_ok("mutation($c: String!, $r: ID!) { linkCustomer(customerRef: $c, "
+                      "resource: $r) { changed } }",
+                      {"c": "whmcs:1" if whose == "mine" else "whmcs:2", "r": site})
+        return site
 
     def keyed_server(self, whose: str) -> str:
         """A server the Catalyst key's own user owns (only such servers accept access changes
@@ -158,14 +174,18 @@ def world(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactor
         node["memoryOverallocatePercent"] = node["cpuOverallocatePercent"] = -1
     da = DirectAdminSim(users=4)
     stripe = StripeSim(customers=3, invoices=9)
-    for sim in (cat, da, stripe):
+    wp = ProxmoxWPSim(sites=0)
+    for sim in (cat, da, stripe, wp):
         sim.knobs.transition_seconds = 0.1
     entries = [serve_sim(background, CAT, cat, "catalyst", {"api_key": cat.api_key}),
                serve_sim(background, DA, da, "directadmin",
                          {"username": da.username, "password": da.password}),
                serve_sim(background, STRIPE, stripe, "stripe",
-                         {"api_key": stripe.api_key, "webhook_secret": stripe.webhook_secret})]
-    gw = start_gateway(background, "gw-tenancy", {CAT: cat, DA: da, STRIPE: stripe}, entries,
+                         {"api_key": stripe.api_key, "webhook_secret": stripe.webhook_secret}),
+               serve_sim(background, WP, wp, "proxmoxwp", {"api_key": wp.api_key},
+                         options={"public_ip": wp.public_ip})]
+    gw = start_gateway(background, "gw-tenancy", {CAT: cat, DA: da, STRIPE: stripe, WP: wp},
+                       entries,
                        tmp_path_factory.mktemp("tenancy") / "t.db", operation_poll_seconds=0.05)
     # Panel users besides the one the Catalyst key belongs to (that one owns no customer).
     cat_users = [u for u in cat.users if u != cat.key_user]
@@ -181,7 +201,7 @@ def world(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactor
     key = gw.create_key(ALL_BUT_ADMIN, name="whmcs-1", customer_ref="whmcs:1")
     yield World(gw, cat, da, stripe, {"mine": cat_users[0], "theirs": cat_users[1]},
                 {"mine": da_users[0], "theirs": da_users[1]},
-                {"mine": customers[0], "theirs": customers[1]}, key)
+                {"mine": customers[0], "theirs": customers[1]}, key, wp)
 
 
 def _edges(body: dict[str, Any], name: str) -> list[dict[str, Any]]:
@@ -207,9 +227,10 @@ def _own_set(world: World, field_name: str) -> Callable[[dict[str, Any]], bool]:
     mine_zones = {gid(DA, ResourceType.DNS_ZONE, f"{world.da_user['mine']}/{d}")
                   for d in world.da.users[world.da_user["mine"]].domains}
     return {
-        "servers": lambda n: n["owner"]["id"] in mine_accounts,
+        # (ProxmoxWP sites have no owner account: none of them is whmcs:1's)
+        "servers": lambda n: (n["owner"] or {}).get("id") in mine_accounts,
         "accounts": lambda n: n["id"] in mine_accounts,
-        "backups": lambda n: n["server"]["owner"]["id"] in mine_accounts,
+        "backups": lambda n: (n["server"]["owner"] or {}).get("id") in mine_accounts,
         "nodes": lambda n: False,  # infrastructure is no customer's
         "invoices": lambda n: n["customerId"] == world.billing["mine"],
         "dnsZones": lambda n: n["id"] in mine_zones,
@@ -353,6 +374,17 @@ CASES: dict[str, Case] = {
     "sendInvoice": Case("sendInvoice(id: {i})",
                         lambda w: {"i": w.invoice("theirs", finalized=True)},
                         f"{STRIPE} POST /*/invoices/*/send"),
+    "addSiteDomain": Case("addSiteDomain(server: {s}, domain: {d})",
+                          lambda w: {"s": w.site("theirs"), "d": f"t{next(w.serial)}.example"},
+                          f"{WP} POST /action/setdomain"),
+    "removeSiteDomain": Case("removeSiteDomain(server: {s}, domain: {d})",
+                             lambda w: {"s": w.site("theirs", domains=("old.example",)),
+                                        "d": "old.example"},
+                             f"{WP} POST /action/deldomain"),
+    "setSiteProxy": Case("setSiteProxy(server: {s}, enabled: false)",
+                         lambda w: {"s": w.site("theirs")}, f"{WP} POST /action/toggle"),
+    "changeServerPlan": Case('changeServerPlan(id: {s}, plan: "premium")',
+                             lambda w: {"s": w.site("theirs")}, f"{WP} POST /wp/upgrade"),
 }
 
 
@@ -462,11 +494,15 @@ def test_customer_links_of_others_are_hidden(world: World) -> None:
 
 
 def test_viewer_operation_and_providers_answer_every_key(world: World) -> None:
-    """Fields with no customer data: the bound key sees its own binding, not the admin's."""
-    mine = world.as_customer("{ viewer { customerRef } providers { name } }")["data"]
-    admin = world.admin_ok("{ viewer { customerRef } providers { name } }")["data"]
+    """Fields with no customer data: the bound key sees its own binding, not the admin's.
+    A catalogue is what the panel offers anyone (plans to upgrade to), not customer data."""
+    query = ("{ viewer { customerRef } providers { name catalogue { plans { id } } } "
+             f'catalogue(provider: "{WP}") {{ plans {{ id usableAs }} }} }}')
+    mine = world.as_customer(query)["data"]
+    admin = world.admin_ok(query)["data"]
     assert mine["viewer"]["customerRef"] == "whmcs:1" and admin["viewer"]["customerRef"] is None
     assert mine["providers"] == admin["providers"]
+    assert mine["catalogue"] == admin["catalogue"] and mine["catalogue"]["plans"]
 
 
 async def test_subscriptions_carry_only_own_events(world: World) -> None:
@@ -500,7 +536,7 @@ def test_every_root_field_is_covered() -> None:
                   "operation", "apiKeys", "createApiKey", "revokeApiKey",
                   # only VirtFusion resets root passwords: tests/e2e/test_onboarding.py
                   # checks a customer key gets NOT_FOUND there, with nothing reset
-                  "resetServerPassword"}
+                  "resetServerPassword", "catalogue"}
                | set(REQUIRED["Subscription"]))
     from graphql import GraphQLObjectType
 

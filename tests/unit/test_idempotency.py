@@ -50,6 +50,12 @@ class Ctx:
     gateway: Gateway
     viewer: Viewer = field(default_factory=lambda: Viewer(name="key:1:billing"))
     request: Any = None
+    loaders: Any = field(default_factory=lambda: NoReads())
+
+
+class NoReads:
+    def forget(self) -> None:
+        """Nothing was read: execute() drops the request's reads after a write."""
 
 
 @pytest.fixture

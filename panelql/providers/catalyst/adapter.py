@@ -34,6 +34,7 @@ from panelql.domain.status import (
     map_status,
 )
 from panelql.providers import read_memo
+from panelql.providers.catalyst.catalogue import CatalystCatalogue
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
 from panelql.providers.catalyst.mapping import INPUT_FIELDS, SERVER_STATUS, backup_status
 from panelql.providers.config import ConnectionConfig
@@ -93,7 +94,7 @@ class CatalystUpstream(Upstream):
 
 
 
-class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
+class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, HostingProvider):
     kind = "catalyst"
     families = frozenset({Family.COMPUTE, Family.HOSTING})
     # better-auth's admin plugin (src/auth.ts @747660b5) has "impersonate", which starts a
@@ -110,6 +111,7 @@ class CatalystProvider(CatalystLifecycle, ComputeProvider, HostingProvider):
         Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL,
         Capability.SERVER_RESIZE, Capability.SERVER_DELETE, Capability.SERVER_ACCESS,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
+        Capability.CATALOGUE_READ,
     })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:

@@ -18,11 +18,12 @@ from typing import Any, Self
 
 import httpx
 
+from panelql.domain.catalogue import CatalogueEntry
 from panelql.domain.records import AccountRecord, AccountSpec, LoginLink, Usage
 from panelql.domain.status import AccountStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
-from panelql.providers.directadmin import wire
+from panelql.providers.directadmin import catalogue, wire
 from panelql.providers.directadmin.client import DirectAdminUpstream, is_outage, read_error
 from panelql.providers.directadmin.dns import DirectAdminDns
 from panelql.providers.directadmin.mapping import ACCOUNT_STATUS
@@ -71,6 +72,7 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
         Capability.ACCOUNT_SUSPEND, Capability.ACCOUNT_PACKAGE, Capability.ACCOUNT_PASSWORD,
         Capability.ACCOUNT_DELETE, Capability.DNS_ZONE_WRITE, Capability.DNS_RECORD_WRITE,
         Capability.LOGIN_URL,
+        Capability.CATALOGUE_READ,
     })
 
     @classmethod
@@ -93,6 +95,9 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
         return _flag(self.config.options.get("usage"), True)
 
     # -- reads --------------------------------------------------------------------------------
+    async def catalogue(self) -> list[CatalogueEntry]:
+        return await catalogue.read(self._call, self.name)
+
     async def list_accounts(self) -> list[AccountRecord]:
         users = await self._user_names()
         return list(await asyncio.gather(*(self._account(u) for u in users)))

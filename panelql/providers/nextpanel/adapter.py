@@ -21,8 +21,10 @@ import secrets
 from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
+from panelql.domain.catalogue import CatalogueEntry, EntryKind
 from panelql.domain.records import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
 from panelql.domain.status import AccountStatus, NodeStatus, map_status
+from panelql.providers.catalogue import CREATE_ACCOUNT_PACKAGE
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
 from panelql.providers.errors import (
@@ -49,7 +51,7 @@ class NextPanelProvider(HostingProvider):
     families = frozenset({Family.HOSTING})
     capabilities = frozenset({
         Capability.ACCOUNT_READ, Capability.NODE_READ, Capability.ACCOUNT_CREATE,
-        Capability.ACCOUNT_SUSPEND, Capability.ACCOUNT_DELETE,
+        Capability.ACCOUNT_SUSPEND, Capability.ACCOUNT_DELETE, Capability.CATALOGUE_READ,
     })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
@@ -62,6 +64,18 @@ class NextPanelProvider(HostingProvider):
     @classmethod
     def validate_config(cls, config: ConnectionConfig) -> None:
         server_config(config)
+
+    async def catalogue(self) -> list[CatalogueEntry]:
+        """NextPanel's API has no route listing packages (nextpanel-bill @d511c847
+        ``NextPanelService``: create, get, suspend, unsuspend, delete and stats only; the
+        ``package_id`` it sends is an opaque integer), so the packages are the ones the
+        connection's ``packages`` option names, ``{"1" = "Starter", …}``: none otherwise."""
+        named = self.config.options.get("packages")
+        if not isinstance(named, dict):
+            return []
+        return [CatalogueEntry(kind=EntryKind.PLAN, id=str(pid), name=str(name),
+                               usable_as=(CREATE_ACCOUNT_PACKAGE,))
+                for pid, name in named.items()]
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:

@@ -18,7 +18,9 @@ from panelql.providers.config import ConnectionConfig
 # nextpanel_service.py @9aa18120 NextPanelServer.__init__: capacity: int = 100.
 DEFAULT_CAPACITY = 100
 CREDENTIALS = ("api_key", "api_secret")
-OPTIONS = frozenset({"capacity", "location", "current_accounts"})
+# ``packages`` names the server's packages ({"1" = "Starter"}): its API lists none (catalogue).
+OPTIONS = frozenset({"capacity", "location", "current_accounts", "packages",
+                     "catalogue_cache_seconds"})
 CHANGED = ("the nextpanel kind changed: each connection is now one NextPanel server (its own "
            "base_url) with credentials api_key and api_secret (formerly key_id/key_secret) and "
            "options capacity, location and current_accounts; api_prefix is gone (the panel's "
@@ -51,6 +53,11 @@ def server_config(config: ConnectionConfig) -> ServerConfig:
     location = config.options.get("location", config.region)
     if location is not None and not isinstance(location, str):
         raise ValueError("options.location: must be a string")
+    packages = config.options.get("packages", {})
+    if not isinstance(packages, dict) or not all(
+            isinstance(v, str) and str(k).isdigit() for k, v in packages.items()):
+        raise ValueError('options.packages: must map package ids to names, e.g. '
+                         '{ 1 = "Starter" }')
     return ServerConfig(capacity=capacity, current_accounts=current, location=location)
 
 

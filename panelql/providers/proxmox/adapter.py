@@ -27,6 +27,7 @@ from urllib.parse import urlsplit
 import requests
 from proxmoxer import ProxmoxAPI
 
+from panelql.domain.catalogue import CatalogueEntry
 from panelql.domain.records import (
     BackupRecord,
     LiveState,
@@ -49,7 +50,7 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.http import ClientFactory, expect
-from panelql.providers.proxmox import mapping, suspension
+from panelql.providers.proxmox import catalogue, mapping, suspension
 from panelql.providers.proxmox.boundary import Call, ProxmoxClient
 from panelql.providers.proxmox.tasks import decode_upid, progress
 
@@ -98,7 +99,7 @@ class ProxmoxProvider(ComputeProvider):
         Capability.BACKUP_READ, Capability.SERVER_CREATE, Capability.SERVER_POWER,
         Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_RESIZE,
         Capability.SERVER_DELETE, Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE,
-        Capability.BACKUP_DELETE,
+        Capability.BACKUP_DELETE, Capability.CATALOGUE_READ,
     })
 
     def __init__(self, config: ConnectionConfig, client: ProxmoxClient) -> None:
@@ -253,9 +254,15 @@ class ProxmoxProvider(ComputeProvider):
             pairs.append((str(e.get("node")), name))
         return pairs
 
-    async def _content(self, node: str, storage: str, vmid: str | None) -> list[dict[str, Any]]:
+    async def catalogue(self) -> list[CatalogueEntry]:
+        return await catalogue.read(await self._resources(),
+                                    lambda node, storage, kind: self._content(node, storage, None,
+                                                                              kind))
+
+    async def _content(self, node: str, storage: str, vmid: str | None,
+                       content: str = "backup") -> list[dict[str, Any]]:
         items = await self._call(
-            lambda api: api.nodes(node).storage(storage).content.get(content="backup",
+            lambda api: api.nodes(node).storage(storage).content.get(content=content,
                                                                      vmid=vmid),
             "storage/content")
         expect(isinstance(items, list), self.name, "storage content")

@@ -19,6 +19,7 @@ from typing import Any, Self
 
 import httpx
 
+from panelql.domain.catalogue import CatalogueEntry, EntryKind
 from panelql.domain.records import (
     BackupRecord,
     NodeRecord,
@@ -28,8 +29,11 @@ from panelql.domain.records import (
     ServerSpec,
     Usage,
 )
+from panelql.domain.sites import Quota, SiteInfo
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
 from panelql.providers import read_memo
+from panelql.providers.catalogue import CREATE_TEMPLATE, RESIZE_PACKAGE
+from panelql.providers.catalogue import PLAN as PLAN_ARG
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family
 from panelql.providers.errors import Conflict, InvalidRequest, NotFound, UnexpectedResponse
@@ -40,8 +44,10 @@ from panelql.providers.proxmoxwp.mapping import (
     NODE_STATUS,
     PLANS,
     SERVER_STATUS,
+    Plan,
     backup_id,
     backup_name,
+    parse_quota,
     plan_for,
 )
 from panelql.providers.values import parse_time as _time
@@ -88,6 +94,8 @@ class ProxmoxWPProvider(ComputeProvider):
         Capability.SERVER_CREATE, Capability.SERVER_POWER, Capability.SERVER_SUSPEND,
         Capability.SERVER_REINSTALL, Capability.SERVER_RESIZE, Capability.SERVER_DELETE,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
+        Capability.SITE_DOMAINS, Capability.SITE_PROXY, Capability.SERVER_PLAN,
+        Capability.CATALOGUE_READ,
     })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream, *,
@@ -185,6 +193,25 @@ class ProxmoxWPProvider(ComputeProvider):
             usage=self._usage(raw.get("usage")),
             addresses=[*([subdomain] if subdomain else []), *domains],
             created_at=_time(raw.get("created_at")), external_ref=_str(raw.get("vmid")),
+            site=self._site(raw, plan, domains),
+        )
+
+    @staticmethod
+    def _site(raw: Mapping[str, Any], plan: Plan | None, domains: list[str]) -> SiteInfo:
+        """Quotas as the site reports them (``domains_limit``, ``backup_quota: "2/3"``), else
+        from the plan table; the backend resets them on a plan change (seed 004)."""
+        domain_limit = _int(raw.get("domains_limit"))
+        if domain_limit is None and plan is not None:
+            domain_limit = plan.domains
+        backups = parse_quota(raw.get("backup_quota"))
+        if backups is None and plan is not None and isinstance(raw.get("backups"), list):
+            backups = (len(raw["backups"]), plan.backups)
+        proxy = raw.get("proxy_enabled")
+        return SiteInfo(
+            plan=plan.name if plan else _str(raw.get("plan")), domains=domains,
+            domain_quota=Quota(len(domains), domain_limit) if domain_limit is not None else None,
+            backup_quota=Quota(*backups) if backups else None,
+            proxy_enabled=proxy if isinstance(proxy, bool) else None,
         )
 
     @staticmethod
@@ -319,6 +346,10 @@ class ProxmoxWPProvider(ComputeProvider):
 
     async def change_plan(self, server_id: str, plan: str) -> None:
         """``POST /wp/upgrade/``: resize RAM/disk and reset backup and domain quotas."""
+        if plan.lower() not in PLANS:  # the backend's 400 would say the same, a call later
+            raise InvalidRequest(f"unknown plan {plan!r}; {self.kind} plans are "
+                                 f"{', '.join(PLANS)}", provider=self.name,
+                                 fields={"plan": "unknown plan"})
         await self._action("/wp/upgrade/", server_id, plan=plan.lower())
 
     async def delete_server(self, server_id: str) -> None:
@@ -336,7 +367,17 @@ class ProxmoxWPProvider(ComputeProvider):
     async def delete_backup(self, server_id: str, backup_id: str) -> None:
         await self._action("/action/delbak", server_id, bak=backup_name(server_id, backup_id))
 
-    # -- site extras the contract has no slot for ---------------------------------------------
+    # -- catalogue ------------------------------------------------------------------------------
+    async def catalogue(self) -> list[CatalogueEntry]:
+        """The plans of seed 004 ("Plan-Based Features"): the backend has no route listing
+        them, so they come from the same table the adapter sizes sites by."""
+        return [CatalogueEntry(
+            kind=EntryKind.PLAN, id=plan.name, name=plan.name.capitalize(),
+            description=f"{plan.backups} backups, {plan.domains} custom domains",
+            resources=plan.resources,
+            usable_as=(PLAN_ARG, RESIZE_PACKAGE, CREATE_TEMPLATE)) for plan in PLANS.values()]
+
+    # -- site extras ----------------------------------------------------------------------------
     async def list_domains(self, server_id: str) -> list[str]:
         body = await self._call("GET", "/action/getdomain", params={"service_id": server_id})
         domains = body.get("domains")
@@ -346,7 +387,15 @@ class ProxmoxWPProvider(ComputeProvider):
         return [str(d) for d in domains]
 
     async def add_domain(self, server_id: str, domain: str) -> None:
-        await self._action("/action/setdomain", server_id, domain=domain)
+        """The backend checks the domain's A record before creating the proxy host; its
+        refusal ("Domain does not point to …") is a 400 whose message, cleaned as seed 003's
+        ``cleanError`` does, reaches the client as BAD_USER_INPUT on the ``domain`` field."""
+        try:
+            await self._action("/action/setdomain", server_id, domain=domain)
+        except InvalidRequest as exc:
+            if not exc.fields:
+                exc.fields = {"domain": exc.message}
+            raise
 
     async def remove_domain(self, server_id: str, domain: str) -> None:
         await self._action("/action/deldomain", server_id, domain=domain)

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
 
+from panelql.domain.catalogue import CatalogueEntry
 from panelql.domain.records import (
     AccessGrant,
     AccountRecord,
@@ -45,7 +46,7 @@ from panelql.providers.errors import (
     Unavailable,
 )
 from panelql.providers.http import ClientFactory, Upstream, expect
-from panelql.providers.pterodactyl import records
+from panelql.providers.pterodactyl import catalogue, records
 from panelql.providers.pterodactyl.client import (
     CLIENT_BACKUPS_PAGE,
     PterodactylApi,
@@ -73,6 +74,7 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
         Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL, Capability.SERVER_RESIZE,
         Capability.SERVER_DELETE, Capability.SERVER_ACCESS,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
+        Capability.CATALOGUE_READ,
     })
 
     # routes/api-application.php and api-client.php @706db62c have no SSO, login-token or
@@ -105,6 +107,9 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
             page_size=int(config.options.get("page_size", DEFAULT_PAGE_SIZE)),
         )
         return cls(config, api)
+
+    async def catalogue(self) -> list[CatalogueEntry]:
+        return await catalogue.read(self.api)
 
     async def check_health(self) -> None:
         await self.api.app.json("GET", "/api/application/nodes", params={"per_page": 1})

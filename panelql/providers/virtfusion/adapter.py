@@ -21,6 +21,7 @@ from collections import defaultdict
 from collections.abc import Awaitable, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
+from panelql.domain.catalogue import CatalogueEntry
 from panelql.domain.records import (
     AccountRecord,
     AccountSpec,
@@ -41,6 +42,7 @@ from panelql.providers.contract import Capability, ComputeProvider, Family, Host
 from panelql.providers.errors import Conflict, InvalidRequest, NotFound
 from panelql.providers.http import ClientFactory, Upstream, expect
 from panelql.providers.values import parse_time
+from panelql.providers.virtfusion import catalogue
 from panelql.providers.virtfusion.mapping import (
     BACKUP_STATUS,
     NODE_STATUS,
@@ -85,6 +87,7 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
         Capability.SERVER_KILL, Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL,
         Capability.SERVER_RESIZE, Capability.SERVER_DELETE, Capability.ACCOUNT_READ,
         Capability.ACCOUNT_CREATE, Capability.LOGIN_URL, Capability.SERVER_PASSWORD,
+        Capability.CATALOGUE_READ,
     })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
@@ -315,6 +318,9 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
         if isinstance(body.get("last_page"), int) and body["last_page"] > 1:
             items = await self._paged("/packages")
         return [Package.from_json(raw, self.name) for raw in items]
+
+    async def catalogue(self) -> list[CatalogueEntry]:
+        return await catalogue.read(self.api, await self.list_packages())
 
     async def find_package(self, wanted: Resources) -> Package | None:
         """The smallest enabled package that covers every resource ``wanted`` names."""

@@ -30,6 +30,7 @@ from panelql.schema.enums import AccountStatus, BackupStatus, NodeStatus, Provid
 from panelql.schema.relay import Connection
 from panelql.schema.types.common import Info, connection_of, global_id, then
 from panelql.schema.types.provider import Provider, provider_by_name
+from panelql.schema.types.sites import Site
 
 
 @strawberry.type
@@ -112,6 +113,11 @@ class Server:
         return server_usage(self, info.context)
 
     addresses: list[str]
+
+    @strawberry.field(description="Custom domains, proxy and plan quotas of a site backend "
+                                  "(ProxmoxWP); null for other kinds.")
+    def site(self) -> Site | None:
+        return Site.of(self.r.site)
 
     @strawberry.field(graphql_type=Connection["Backup"])
     def backups(self, info: Info, first: int | None = None, after: str | None = None) -> Any:

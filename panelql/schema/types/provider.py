@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -10,6 +11,9 @@ from panelql.providers.contract import Capability, Family
 from panelql.providers.contract import Provider as ProviderAdapter
 from panelql.schema.enums import ProviderCapability, ProviderFamily, ProviderKind
 from panelql.schema.types.common import Info
+
+if TYPE_CHECKING:
+    from panelql.schema.types.catalogue import Catalogue
 
 
 @strawberry.type
@@ -56,6 +60,19 @@ class Provider:
         h = await info.context.gateway.health(self._adapter)
         return ProviderHealth(ok=h.ok, latency_ms=h.latency_ms, checked_at=h.checked_at,
                               error=h.error, code=h.code)
+
+
+    @strawberry.field(description="What this connection offers (as the root catalogue query); "
+                                  "null for kinds without a catalogue.")
+    async def catalogue(self, info: Info) -> Annotated[
+            Catalogue, strawberry.lazy("panelql.schema.types.catalogue")] | None:
+        from panelql.application import catalogues
+        from panelql.schema.types.catalogue import Catalogue
+
+        if not catalogues.supports(self._adapter):
+            return None
+        entries = await info.context.loaders.catalogue.load(self._adapter.name)
+        return Catalogue(entries_=entries, provider=self._adapter.name)
 
 
 def provider_by_name(info: Info, name: str) -> Provider:
