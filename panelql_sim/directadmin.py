@@ -59,6 +59,7 @@ class DAUser:
     domains: list[str] = field(default_factory=list)
     suspended: bool = False
     suspended_reason: str = ""
+    databases: dict[str, str] = field(default_factory=dict)  # "user_db" -> "user_dbuser"
 
     def config(self) -> dict[str, str]:
         limits = PACKAGES[self.package]
@@ -228,6 +229,7 @@ class DirectAdminSim(SimPanel):
             "LOGIN_KEYS": self.login_keys,
             "DNS_CONTROL": self.dns_control,
             "DOMAIN": self.domain,
+            "DATABASES": self.databases,
         }
 
     def _user(self, params: Params, key: str) -> DAUser | Response:
@@ -254,6 +256,31 @@ class DirectAdminSim(SimPanel):
     def show_domains(self, params: Params, acting: str | None) -> Response:
         user = self.users.get(acting or "")
         return self.reply(params, list(user.domains) if user else [])
+
+    def databases(self, params: Params, acting: str | None) -> Response:
+        """User level ``CMD_API_DATABASES``: no action lists the user's databases;
+        ``action=create`` with name, user, passwd, passwd2 makes ``<user>_<name>`` and its
+        user ``<user>_<user>`` (the legacy API as the DirectAdmin modules call it)."""
+        user = self.users.get(acting or "")
+        if user is None:
+            return self.error(params, "Unable to create database", "Login as a user first")
+        action = params.get("action")
+        if action is None or action == "list":
+            return self.reply(params, list(user.databases))
+        if action != "create":
+            return self.error(params, "Unknown action")
+        missing = [k for k in ("name", "user", "passwd", "passwd2") if not params.get(k)]
+        if missing:
+            return self.error(params, "Unable to create database",
+                              f"Missing fields: {', '.join(missing)}")
+        if params["passwd"] != params["passwd2"]:
+            return self.error(params, "Unable to create database", "Passwords do not match")
+        name = f"{user.username}_{params['name']}"
+        if name in user.databases:
+            return self.error(params, "Unable to create database",
+                              f"Database {name} already exists")
+        user.databases[name] = f"{user.username}_{params['user']}"
+        return self.ok(params, "Database Created", f"Database {name} created")
 
     def packages(self, params: Params, _: str | None) -> Response:
         name = params.get("package")

@@ -348,6 +348,7 @@ class PterodactylSim(SimPanel):
             Route(s, self.delete_server, methods=["DELETE"]),
             Route(s + "/force", self.delete_server, methods=["DELETE"]),
             Route(s + "/build", self.update_build, methods=["PATCH"]),
+            Route(s + "/startup", self.update_startup, methods=["PATCH"]),
             Route(s + "/{action:str}", self.manage, methods=["POST"]),
             Route("/nodes", self.list_nodes, methods=["GET"]),
             Route("/nodes/{nid:int}", self.get_node, methods=["GET"]),
@@ -415,7 +416,7 @@ class PterodactylSim(SimPanel):
             "status": server.status, "suspended": server.status == "suspended",
             "limits": dict(server.limits), "feature_limits": dict(server.feature_limits),
             "user": server.user_id, "node": server.node_id, "allocation": server.allocation_id,
-            "nest": 1, "egg": server.egg,
+            "nest": self.eggs.get(server.egg, {"nest": 1})["nest"], "egg": server.egg,
             "container": {"startup_command": server.startup, "image": server.image,
                           "installed": 0 if server.status in ("installing", "install_failed")
                           else 1,
@@ -521,6 +522,32 @@ class PterodactylSim(SimPanel):
             if key in limits:
                 server.limits[key] = limits[key]
         server.feature_limits.update(body["feature_limits"] or {})
+        return item("server", self.server_json(server, self.includes(request)))
+
+    async def update_startup(self, request: Request) -> Response:
+        """``PATCH /servers/{id}/startup`` as UpdateServerStartupRequest @706db62c validates
+        it (startup and image required, environment present as an array, egg must exist,
+        skip_scripts present as a boolean); the server takes the egg and its nest."""
+        server = self._app_server(request)
+        if isinstance(server, Response):
+            return server
+        body = await json_body(request)
+        failures = [(f, "required", f"The {f} field is required.")
+                    for f in ("startup", "image") if not isinstance(body.get(f), str)
+                    or not body[f]]
+        if not isinstance(body.get("environment"), dict | list):
+            failures.append(("environment", "present", "The environment field must be present."))
+        if not isinstance(body.get("skip_scripts"), bool):
+            failures.append(("skip_scripts", "boolean",
+                             "The skip scripts field must be true or false."))
+        if body.get("egg") is not None and body.get("egg") not in self.eggs:
+            failures.append(("egg", "exists", "The selected egg is invalid."))
+        if failures:
+            return invalid(*failures)
+        if body.get("egg") is not None:
+            server.egg = int(body["egg"])
+        server.startup, server.image = body["startup"], body["image"]
+        server.environment = dict(body["environment"] or {})
         return item("server", self.server_json(server, self.includes(request)))
 
     async def delete_server(self, request: Request) -> Response:

@@ -64,6 +64,7 @@ REQUIRED: dict[str, dict[str, str]] = {
         # proxy switch and the plan change the server itself.
         "addSiteDomain": "dns.write", "removeSiteDomain": "dns.write",
         "setSiteProxy": "server.update", "changeServerPlan": "server.update",
+        "createDatabase": "account.write",
     },
     "Subscription": {
         "serverStatusChanged": "server.view", "nodeStatusChanged": "server.view",

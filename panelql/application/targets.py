@@ -30,8 +30,9 @@ def _of_family(ctx: Context, connection: str, family: type[P]) -> P:
 
 def _require(provider: Provider, capability: Capability) -> None:
     if not provider.supports(capability):
-        raise NotSupported(f"{provider.kind} connections cannot do {capability.name}",
-                           provider=provider.name)
+        why = provider.unsupported_reasons.get(capability)
+        raise NotSupported(f"{provider.kind} connections cannot do {capability.name}"
+                           + (f": {why}" if why else ""), provider=provider.name)
 
 
 async def target(ctx: Context, global_id: str, kind: ResourceType, family: type[P],

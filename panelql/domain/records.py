@@ -48,11 +48,26 @@ class Resources:
 
 
 @dataclass(frozen=True, slots=True)
+class UsageLimits:
+    """What the plan or package allows, where the panel reports it (for WHMCS UsageUpdate's
+    disklimit/bwlimit); None where unlimited or unknown."""
+
+    memory_mb: float | None = None
+    disk_mb: float | None = None
+    bandwidth_mb: float | None = None  # per billing period
+
+
+@dataclass(frozen=True, slots=True)
 class Usage:
     memory_mb: float | None = None
     cpu_percent: float | None = None
     disk_mb: float | None = None
     uptime_seconds: int | None = None
+    bandwidth_mb: float | None = None  # traffic counted this billing period (DirectAdmin)
+    network_in_bytes: float | None = None  # interface counters since the guest started
+    network_out_bytes: float | None = None
+    player_count: int | None = None  # game servers that report it (Catalyst, seed 000)
+    limits: UsageLimits | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +97,23 @@ class ServerRecord:
     created_at: datetime | None = None
     external_ref: str | None = None
     site: SiteInfo | None = None  # site backends only (ProxmoxWP): domains, proxy, quotas
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSpec:
+    """A database for a hosting account (seed 001: DirectAdmin CMD_API_DATABASES)."""
+
+    name: str
+    user: str
+    password: str
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseRecord:
+    account_id: str
+    name: str  # as the panel names it, with the account's prefix (DirectAdmin: user_name)
+    user: str
+    host: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,8 @@ from panelql.domain.records import (
     BackupRecord,
     BillingCustomer,
     Collection,
+    DatabaseRecord,
+    DatabaseSpec,
     DnsRecordInput,
     DnsRecordRecord,
     DnsZoneRecord,
@@ -97,6 +99,10 @@ class Capability(enum.Enum):
     SITE_PROXY = "site.proxy"
     SERVER_PLAN = "server.plan"
     CATALOGUE_READ = "catalogue.read"  # providers/catalogue.py
+    # choices from the catalogue, and what the panels offer besides (issue #20)
+    SERVER_REINSTALL_IMAGE = "server.reinstall.image"
+    SERVER_PACKAGE = "server.package"
+    DATABASE_CREATE = "database.create"
 
 
 @runtime_checkable
@@ -122,6 +128,9 @@ class Provider(ABC):
     # Whether creating a panel user needs a password (else the panel mails a set-password
     # link or has none): an order without one then gets a generated password, returned once.
     account_password_required: ClassVar[bool] = False
+    # Why the panel cannot do what it does not declare, where there is more to say than "no"
+    # (the route that would be needed does not exist): shown with NOT_SUPPORTED.
+    unsupported_reasons: ClassVar[dict[Capability, str]] = {}
 
     def __init__(self, config: ConnectionConfig) -> None:
         self.config = config
@@ -224,6 +233,14 @@ class ComputeProvider(Provider):
     async def delete_server(self, server_id: str) -> TaskHandle | None:
         raise self._unsupported(Capability.SERVER_DELETE)
 
+    async def reinstall_with_image(self, server_id: str, image: str) -> TaskHandle | None:
+        """Reinstall with another image, by its catalogue id (reinstallServer(image:))."""
+        raise self._unsupported(Capability.SERVER_REINSTALL_IMAGE)
+
+    async def resize_to_package(self, server_id: str, package: str) -> TaskHandle | None:
+        """Move to a named package or plan, by its catalogue id."""
+        raise self._unsupported(Capability.SERVER_PACKAGE)
+
     async def create_backup(self, server_id: str, name: str | None) -> BackupRecord | TaskHandle:
         raise self._unsupported(Capability.BACKUP_CREATE)
 
@@ -288,6 +305,9 @@ class HostingProvider(Provider):
 
     async def delete_account(self, account_id: str) -> None:
         raise self._unsupported(Capability.ACCOUNT_DELETE)
+
+    async def create_database(self, account_id: str, spec: DatabaseSpec) -> DatabaseRecord:
+        raise self._unsupported(Capability.DATABASE_CREATE)
 
 
 class DnsProvider(Provider):

@@ -19,6 +19,7 @@ from panelql.application import (
     ids,
     placement,
     server_actions,
+    server_choices,
 )
 from panelql.application.errors import BadUserInput, StateConflict
 from panelql.application.execution import ActionResult
@@ -35,6 +36,7 @@ from panelql.schema.automation import AutomationMutation
 from panelql.schema.billing import BillingMutation
 from panelql.schema.customers import CustomerMutation
 from panelql.schema.enums import ProviderKind
+from panelql.schema.extras_mutation import ExtrasMutation
 from panelql.schema.keys import KeyMutation
 from panelql.schema.payloads import (
     AccountPayload,
@@ -147,7 +149,7 @@ def _power(action: PowerAction) -> Any:
 
 @strawberry.type
 class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutation,
-               SiteMutation):
+               SiteMutation, ExtrasMutation):
     start_server = _power(PowerAction.START)
     stop_server = _power(PowerAction.STOP)
     restart_server = _power(PowerAction.RESTART)
@@ -190,18 +192,38 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
                                   lambda: server_actions.unsuspend(info.context, id))
         return ServerPayload(result=result)
 
-    @strawberry.mutation
-    async def reinstall_server(self, info: Info, id: strawberry.ID,
+    @strawberry.mutation(description="Reinstall. image: another image from the catalogue "
+                                     "(VirtFusion OS template, Pterodactyl egg as "
+                                     "'<nest>/<egg>'); omit it to reinstall the same one. "
+                                     "NOT_SUPPORTED, with the reason, where the panel cannot "
+                                     "change the image.")
+    async def reinstall_server(self, info: Info, id: strawberry.ID, image: str | None = None,
                                idempotency_key: Key = None) -> ServerPayload:
+        if image is not None:
+            result = await run_action(info, id, idempotency_key, values(id=id, image=image),
+                                      lambda: server_choices.reinstall(info.context, id, image))
+            return ServerPayload(result=result)
         result = await run_action(info, id, idempotency_key, values(id=id),
                                   lambda: server_actions.reinstall(info.context, id))
         return ServerPayload(result=result)
 
     @strawberry.mutation(description="Change package: stops a running server, resizes it and "
-                                     "starts it again (restart: false to skip the bounce).")
+                                     "starts it again (restart: false to skip the bounce). "
+                                     "Give resources, or package: a plan or package from the "
+                                     "catalogue by id or name (VirtFusion package, ProxmoxWP "
+                                     "plan).")
     async def update_server_resources(self, info: Info, id: strawberry.ID,
-                                      resources: ResourcesInput, restart: bool = True,
+                                      resources: ResourcesInput | None = None,
+                                      restart: bool = True, package: str | None = None,
                                       idempotency_key: Key = None) -> ServerPayload:
+        if (resources is None) == (package is None):
+            raise BadUserInput("give either resources or package", field="package")
+        if package is not None:
+            result = await run_action(
+                info, id, idempotency_key, values(id=id, package=package, restart=restart),
+                lambda: server_choices.resize(info.context, id, package, restart))
+            return ServerPayload(result=result)
+        assert resources is not None
         result = await run_action(info, id, idempotency_key,
                                   values(id=id, resources=resources, restart=restart),
                                   lambda: server_actions.resize(info.context, id,

@@ -254,6 +254,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("Mutation", "setSiteProxy"): Sample(
         m("($s: ID!) { setSiteProxy(server: $s, enabled: false) { __typename } }"),
         lambda w: {"s": w.ids["server"]}, "A"),
+    ("Mutation", "createDatabase"): Sample(
+        m(f'{ID} {{ createDatabase(account: $id, name: "sweep", password: "Sw33p-db-pass") '
+          "{ __typename } }"), lambda w: {"id": w.ids["da_account"]}, "A"),
     ("Mutation", "changeServerPlan"): Sample(
         m(f'{ID} {{ changeServerPlan(id: $id, plan: "premium") {{ __typename }} }}'),
         lambda w: {"id": w.ids["server"]}, "A"),

@@ -383,6 +383,9 @@ CASES: dict[str, Case] = {
                              f"{WP} POST /action/deldomain"),
     "setSiteProxy": Case("setSiteProxy(server: {s}, enabled: false)",
                          lambda w: {"s": w.site("theirs")}, f"{WP} POST /action/toggle"),
+    "createDatabase": Case('createDatabase(account: {a}, name: "steal", password: "Db-pass-1234")',
+                           lambda w: {"a": w.account("theirs")},
+                           f"{DA} POST /CMD_API_DATABASES"),
     "changeServerPlan": Case('changeServerPlan(id: {s}, plan: "premium")',
                              lambda w: {"s": w.site("theirs")}, f"{WP} POST /wp/upgrade"),
 }

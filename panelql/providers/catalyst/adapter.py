@@ -26,6 +26,7 @@ from panelql.domain.records import (
     Resources,
     ServerRecord,
     Usage,
+    UsageLimits,
 )
 from panelql.domain.status import (
     AccountStatus,
@@ -113,6 +114,13 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
         Capability.CATALOGUE_READ,
     })
+    unsupported_reasons = {
+        # routes/servers/power.ts POST /:serverId/reinstall @747660b5 installs the server's own
+        # template, and PUT /:serverId (core.ts) takes no templateId.
+        Capability.SERVER_REINSTALL_IMAGE: "Catalyst reinstalls a server's own template; no "
+                                           "route changes the template of an existing server",
+        Capability.SERVER_PACKAGE: "Catalyst has no packages; give resources",
+    }
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config)
@@ -155,7 +163,13 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
         usage = None
         if "memoryUsageMb" in raw or "cpuPercent" in raw:
             usage = Usage(memory_mb=raw.get("memoryUsageMb"), cpu_percent=raw.get("cpuPercent"),
-                          disk_mb=raw.get("diskUsageMb"), uptime_seconds=raw.get("uptime"))
+                          disk_mb=raw.get("diskUsageMb"), uptime_seconds=raw.get("uptime"),
+                          # Seed 000's status example carries playerCount; the server list of
+                          # routes/servers/core.ts @747660b5 does not (null there).
+                          player_count=_count(raw.get("playerCount")),
+                          # core.ts @747660b5: diskTotalMb, the disk the metrics count against.
+                          limits=UsageLimits(memory_mb=raw.get("allocatedMemoryMb"),
+                                             disk_mb=raw.get("diskTotalMb")))
         return ServerRecord(
             connection=self.name, id=str(raw["id"]), name=str(raw.get("name", "")),
             status=status, raw_status=raw.get("status"),
@@ -301,3 +315,7 @@ def _addresses(raw: dict[str, Any]) -> list[str]:
 def _text(value: object) -> str | None:
     """The description where createServer put the external reference (lifecycle.py)."""
     return value if isinstance(value, str) and value else None
+
+
+def _count(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) and not isinstance(value, bool) else None

@@ -19,7 +19,15 @@ from typing import Any, Self
 import httpx
 
 from panelql.domain.catalogue import CatalogueEntry
-from panelql.domain.records import AccountRecord, AccountSpec, LoginLink, Usage
+from panelql.domain.records import (
+    AccountRecord,
+    AccountSpec,
+    DatabaseRecord,
+    DatabaseSpec,
+    LoginLink,
+    Usage,
+    UsageLimits,
+)
 from panelql.domain.status import AccountStatus, map_status
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
@@ -48,6 +56,14 @@ def _flag(value: Any, default: bool) -> bool:
     return default if value is None else bool(value)
 
 
+def _usage(config: dict[str, Any], usage: dict[str, Any]) -> Usage:
+    """SHOW_USER_USAGE's quota and bandwidth (MB used; bandwidth counts this month), against
+    SHOW_USER_CONFIG's limits of the same names ("unlimited" → None)."""
+    return Usage(disk_mb=_mb(usage.get("quota")), bandwidth_mb=_mb(usage.get("bandwidth")),
+                 limits=UsageLimits(disk_mb=_mb(config.get("quota")),
+                                    bandwidth_mb=_mb(config.get("bandwidth"))))
+
+
 def parse_da_date(value: Any) -> datetime | None:
     if not isinstance(value, str):
         return None
@@ -71,8 +87,7 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
         Capability.ACCOUNT_READ, Capability.DNS_READ, Capability.ACCOUNT_CREATE,
         Capability.ACCOUNT_SUSPEND, Capability.ACCOUNT_PACKAGE, Capability.ACCOUNT_PASSWORD,
         Capability.ACCOUNT_DELETE, Capability.DNS_ZONE_WRITE, Capability.DNS_RECORD_WRITE,
-        Capability.LOGIN_URL,
-        Capability.CATALOGUE_READ,
+        Capability.LOGIN_URL, Capability.CATALOGUE_READ, Capability.DATABASE_CREATE,
     })
 
     @classmethod
@@ -132,7 +147,7 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
             email=config.get("email") or None,
             status=map_status(ACCOUNT_STATUS, raw, AccountStatus.UNKNOWN, source=self.kind),
             raw_status=raw, package=config.get("package") or None, domains=domains,
-            usage=Usage(disk_mb=_mb(usage.get("quota"))) if isinstance(usage, dict) else None,
+            usage=_usage(config, usage) if isinstance(usage, dict) else None,
             created_at=parse_da_date(config.get("date_created")),
         )
 
@@ -205,6 +220,19 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
     async def change_account_package(self, account_id: str, package: str) -> None:
         await self._post("MODIFY_USER", {"action": "package", "user": account_id,
                                          "package": package})
+
+    async def create_database(self, account_id: str, spec: DatabaseSpec) -> DatabaseRecord:
+        """User level ``CMD_API_DATABASES action=create`` (seed 001 createDatabase; the legacy
+        API as the DirectAdmin modules call it): DirectAdmin prefixes the database and its user
+        with ``<account>_``. The account is checked first: acting as a user that does not exist
+        fails as a login, which would read as the gateway's own key being wrong."""
+        if account_id not in await self._user_names():
+            raise NotFound(f"no DirectAdmin user {account_id!r}", provider=self.name)
+        await self._post("DATABASES", {"action": "create", "name": spec.name, "user": spec.user,
+                                       "passwd": spec.password, "passwd2": spec.password},
+                         as_user=account_id)
+        return DatabaseRecord(account_id=account_id, name=f"{account_id}_{spec.name}",
+                              user=f"{account_id}_{spec.user}", host="localhost")
 
     async def change_account_password(self, account_id: str, password: str) -> None:
         await self._post("USER_PASSWD", {"username": account_id, "passwd": password,

@@ -101,6 +101,12 @@ class ProxmoxProvider(ComputeProvider):
         Capability.SERVER_DELETE, Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE,
         Capability.BACKUP_DELETE, Capability.CATALOGUE_READ,
     })
+    unsupported_reasons = {
+        Capability.SERVER_REINSTALL_IMAGE: "Proxmox VE rebuilds a guest from a template only "
+                                           "by destroying and recreating it (deleteServer, "
+                                           "then createServer with the template)",
+        Capability.SERVER_PACKAGE: "Proxmox VE has no packages; give resources",
+    }
 
     def __init__(self, config: ConnectionConfig, client: ProxmoxClient) -> None:
         super().__init__(config)

@@ -15,7 +15,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from panelql.domain.records import BackupRecord, NodeRecord, Resources, ServerRecord, Usage
+from panelql.domain.records import (
+    BackupRecord,
+    NodeRecord,
+    Resources,
+    ServerRecord,
+    Usage,
+    UsageLimits,
+)
 from panelql.domain.status import (
     BackupStatus,
     NodeStatus,
@@ -123,7 +130,13 @@ def server_record(connection: str, entry: dict[str, Any]) -> ServerRecord:
     if "mem" in entry or "cpu" in entry:
         usage = Usage(memory_mb=_mib(entry.get("mem")), cpu_percent=_percent(entry.get("cpu")),
                       disk_mb=_mib(entry.get("disk")),
-                      uptime_seconds=int(entry.get("uptime") or 0) if running else 0)
+                      uptime_seconds=int(entry.get("uptime") or 0) if running else 0,
+                      # /cluster/resources netin/netout: bytes through the guest's interfaces
+                      # since it started; maxmem/maxdisk: what it was given.
+                      network_in_bytes=_count(entry.get("netin")),
+                      network_out_bytes=_count(entry.get("netout")),
+                      limits=UsageLimits(memory_mb=_mib(entry.get("maxmem")),
+                                         disk_mb=_mib(entry.get("maxdisk"))))
     label = "VM" if entry.get("type") == "qemu" else "CT"
     return ServerRecord(
         connection=connection, id=vmid, name=str(entry.get("name") or f"{label} {vmid}"),
@@ -212,3 +225,8 @@ def _percent(value: Any) -> float | None:
 
 def _str(value: Any) -> str | None:
     return None if value is None else str(value)
+
+
+def _count(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None

@@ -28,6 +28,7 @@ from panelql.domain.records import (
     ServerRecord,
     ServerSpec,
     Usage,
+    UsageLimits,
 )
 from panelql.domain.sites import Quota, SiteInfo
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
@@ -95,8 +96,13 @@ class ProxmoxWPProvider(ComputeProvider):
         Capability.SERVER_REINSTALL, Capability.SERVER_RESIZE, Capability.SERVER_DELETE,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
         Capability.SITE_DOMAINS, Capability.SITE_PROXY, Capability.SERVER_PLAN,
-        Capability.CATALOGUE_READ,
+        Capability.CATALOGUE_READ, Capability.SERVER_PACKAGE,
     })
+    unsupported_reasons = {
+        Capability.SERVER_REINSTALL_IMAGE: "a site reinstalls by rolling back to its 'initial' "
+                                           "snapshot (POST /action/reset); there is no image to "
+                                           "choose",
+    }
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream, *,
                  provision_timeout: float = DEFAULT_PROVISION_TIMEOUT,
@@ -190,7 +196,7 @@ class ProxmoxWPProvider(ComputeProvider):
             status=status, raw_status=raw_status, suspended=suspended,
             node_id=_str(raw.get("node")), owner_id=_str(raw.get("email")),
             resources=Resources(memory_mb=memory, disk_mb=disk_gb * 1024 if disk_gb else None),
-            usage=self._usage(raw.get("usage")),
+            usage=self._usage(raw.get("usage"), plan),
             addresses=[*([subdomain] if subdomain else []), *domains],
             created_at=_time(raw.get("created_at")), external_ref=_str(raw.get("vmid")),
             site=self._site(raw, plan, domains),
@@ -215,7 +221,7 @@ class ProxmoxWPProvider(ComputeProvider):
         )
 
     @staticmethod
-    def _usage(raw: Any) -> Usage | None:
+    def _usage(raw: Any, plan: Plan | None) -> Usage | None:
         if not isinstance(raw, dict):
             return None
         cpu = raw.get("cpu")
@@ -223,6 +229,8 @@ class ProxmoxWPProvider(ComputeProvider):
             memory_mb=_num(raw.get("mem_mb")), disk_mb=_num(raw.get("disk_mb")),
             cpu_percent=round(cpu * 100, 2) if isinstance(cpu, int | float) else None,
             uptime_seconds=_int(raw.get("uptime")),
+            limits=UsageLimits(memory_mb=plan.memory_mb, disk_mb=plan.disk_gb * 1024)
+            if plan else None,  # seed 004's plan table: the site's RAM and disk
         )
 
     # -- nodes --------------------------------------------------------------------------------
@@ -343,6 +351,9 @@ class ProxmoxWPProvider(ComputeProvider):
             raise InvalidRequest(f"no {self.kind} plan has that much memory or disk",
                                  provider=self.name, fields={"resources": "too large"})
         await self.change_plan(server_id, plan.name)
+
+    async def resize_to_package(self, server_id: str, package: str) -> None:
+        await self.change_plan(server_id, package)
 
     async def change_plan(self, server_id: str, plan: str) -> None:
         """``POST /wp/upgrade/``: resize RAM/disk and reset backup and domain quotas."""

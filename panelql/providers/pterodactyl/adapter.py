@@ -54,7 +54,7 @@ from panelql.providers.pterodactyl.client import (
     read_error,
 )
 from panelql.providers.pterodactyl.mapping import conflict_state, subuser_permissions
-from panelql.providers.pterodactyl.provisioning import build_create_body
+from panelql.providers.pterodactyl.provisioning import build_create_body, switch_egg
 
 DEFAULT_PAGE_SIZE = 1000
 PER_SERVER_CONCURRENCY = 8
@@ -74,8 +74,12 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
         Capability.SERVER_SUSPEND, Capability.SERVER_REINSTALL, Capability.SERVER_RESIZE,
         Capability.SERVER_DELETE, Capability.SERVER_ACCESS,
         Capability.BACKUP_CREATE, Capability.BACKUP_RESTORE, Capability.BACKUP_DELETE,
-        Capability.CATALOGUE_READ,
+        Capability.CATALOGUE_READ, Capability.SERVER_REINSTALL_IMAGE,
     })
+    unsupported_reasons = {
+        Capability.SERVER_PACKAGE: "Pterodactyl has no packages; give resources "
+                                   "(PATCH /servers/{id}/build)",
+    }
 
     # routes/api-application.php and api-client.php @706db62c have no SSO, login-token or
     # impersonation route; panel logins are the user's own password (or a reset e-mail).
@@ -262,6 +266,11 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
 
     async def unsuspend_server(self, server_id: str) -> None:
         await self.api.app_send("POST", f"/servers/{_numeric(server_id, self.name)}/unsuspend")
+
+    async def reinstall_with_image(self, server_id: str, image: str) -> TaskHandle | None:
+        """Switch to another egg (``"<nest>/<egg>"`` from the catalogue) and reinstall."""
+        await switch_egg(self.api, _numeric(server_id, self.name), image)
+        return None
 
     async def reinstall_server(self, server_id: str) -> TaskHandle | None:
         # The status becomes "installing" at once; the list call shows when it is done.

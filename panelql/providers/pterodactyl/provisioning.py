@@ -61,6 +61,25 @@ async def build_create_body(api: PterodactylApi, spec: ServerSpec) -> dict[str, 
     return body
 
 
+async def switch_egg(api: PterodactylApi, server_id: str, template: str) -> None:
+    """Point a server at another egg with the egg's defaults, then reinstall it.
+
+    ``PATCH /servers/{id}/startup`` (UpdateServerStartupRequest @706db62c: startup and image
+    required, environment present, egg must exist, skip_scripts present) then
+    ``POST /servers/{id}/reinstall``; StartupModificationService moves the server's nest with
+    the egg.
+    """
+    nest, egg = parse_template(template, api.provider)
+    if nest is None:
+        raise InvalidRequest("image must be '<nest id>/<egg id>', as the catalogue lists it",
+                             provider=api.provider, fields={"image": "nest"})
+    defaults = await _startup(api, nest, egg, {})
+    await api.app_item("PATCH", f"/servers/{server_id}/startup", "server", {
+        "startup": defaults["startup"], "environment": defaults["environment"],
+        "egg": int(egg), "image": defaults["docker_image"], "skip_scripts": False})
+    await api.app_send("POST", f"/servers/{server_id}/reinstall")
+
+
 async def _startup(api: PterodactylApi, nest: str | None, egg: str,
                    opts: dict[str, object]) -> dict[str, Any]:
     """docker_image, startup and environment: given, or the egg's defaults."""

@@ -98,6 +98,9 @@ def live_state(attrs: dict[str, Any]) -> LiveState:
         cpu_percent=float(cpu) if isinstance(cpu, int | float) else None,
         disk_mb=disk / MIB if isinstance(disk, int | float) else None,
         uptime_seconds=uptime // 1000 if uptime is not None else None,  # Wings reports ms
+        # StatsTransformer: the container's interface counters since it started.
+        network_in_bytes=_num(res.get("network_rx_bytes")),
+        network_out_bytes=_num(res.get("network_tx_bytes")),
     )
     return LiveState(status=status, raw_status=raw, usage=usage)
 
@@ -156,3 +159,8 @@ def backup(connection: str, server_id: str, attrs: dict[str, Any]) -> BackupReco
         created_at=parse_time(attrs.get("created_at")),
         completed_at=parse_time(attrs.get("completed_at")),
     )
+
+
+def _num(value: Any) -> float | None:
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) \
+        else None

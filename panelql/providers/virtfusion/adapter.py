@@ -88,6 +88,7 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
         Capability.SERVER_RESIZE, Capability.SERVER_DELETE, Capability.ACCOUNT_READ,
         Capability.ACCOUNT_CREATE, Capability.LOGIN_URL, Capability.SERVER_PASSWORD,
         Capability.CATALOGUE_READ,
+        Capability.SERVER_REINSTALL_IMAGE, Capability.SERVER_PACKAGE,
     })
 
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
@@ -421,6 +422,20 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
             "name": raw.get("name"), "hostname": raw.get("hostname"),
             "operatingSystemId": os_id, "sshKeys": [],
         })
+        return None
+
+    async def reinstall_with_image(self, server_id: str, image: str) -> TaskHandle | None:
+        """Rebuild with another OS template (``POST /servers/{id}/build``, as on create)."""
+        raw = await self._server_raw(server_id, remote=False)
+        await self.api.request("POST", f"/servers/{server_id}/build", json={
+            "name": raw.get("name"), "hostname": raw.get("hostname"),
+            "operatingSystemId": _int_input(image, "image", self.name), "sshKeys": [],
+        })
+        return None
+
+    async def resize_to_package(self, server_id: str, package: str) -> TaskHandle | None:
+        await self.api.request(
+            "PUT", f"/servers/{server_id}/package/{_int_input(package, 'package', self.name)}")
         return None
 
     async def resize_server(self, server_id: str, resources: Resources) -> TaskHandle | None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from panelql.domain.records import LiveState, Usage
+from panelql.domain.records import LiveState, Usage, UsageLimits
 from panelql.domain.status import ServerStatus, map_status
 from panelql.providers.virtfusion.mapping import SERVER_STATUS, lifecycle_key
 
@@ -47,7 +47,7 @@ def _error_text(item: Any) -> str:
 def live_state(raw: dict[str, Any], source: str) -> LiveState:
     """Status of one single-GET server object: lifecycle first, then ``remoteState.state``."""
     remote = obj(raw, "remoteState")
-    usage = _usage(remote)
+    usage = _usage(remote, _limits(obj(obj(raw, "settings"), "resources")))
     key = lifecycle_key(raw)
     if key is not None:
         return LiveState(map_status(SERVER_STATUS, key, ServerStatus.UNKNOWN, source=source),
@@ -57,17 +57,28 @@ def live_state(raw: dict[str, Any], source: str) -> LiveState:
                      power, usage)
 
 
-def _usage(remote: dict[str, Any]) -> Usage | None:
+def _usage(remote: dict[str, Any], limits: UsageLimits | None) -> Usage | None:
     """remoteState memory figures are libvirt balloon stats in KB; ``cpu`` a percentage."""
     memory = obj(remote, "memory")
     actual, unused = as_num(memory.get("actual")), as_num(memory.get("unused"))
     used_kb = actual - unused if actual is not None and unused is not None else as_num(
         memory.get("rss"))
     cpu = as_num(remote.get("cpu"))
-    if used_kb is None and cpu is None:
+    if used_kb is None and cpu is None and limits is None:
         return None
     return Usage(memory_mb=round(used_kb / 1024, 1) if used_kb is not None else None,
-                 cpu_percent=cpu)
+                 cpu_percent=cpu, limits=limits)
+
+
+def _limits(resources: dict[str, Any]) -> UsageLimits | None:
+    """``settings.resources`` (upstream-apis.md §2): memory in MB, storage and the traffic
+    allowance per period in GB (0 traffic: unmetered)."""
+    memory, storage = as_num(resources.get("memory")), as_num(resources.get("storage"))
+    traffic = as_num(resources.get("traffic"))
+    if memory is None and storage is None and traffic is None:
+        return None
+    return UsageLimits(memory_mb=memory, disk_mb=storage * 1024 if storage is not None else None,
+                       bandwidth_mb=traffic * 1024 if traffic else None)
 
 
 def addresses(network: Any) -> list[str]:

@@ -44,19 +44,41 @@ class Resources:
         return Resources(memory_mb=r.memory_mb, cpu_cores=r.cpu_cores, disk_mb=r.disk_mb)
 
 
+@strawberry.type(description="What the plan or package allows, where the panel reports it; "
+                             "null where unlimited or unknown.")
+class UsageLimits:
+    memory_mb: float | None
+    disk_mb: float | None
+    bandwidth_mb: float | None = strawberry.field(description="Per billing period.")
+
+
 @strawberry.type
 class Usage:
     memory_mb: float | None
     cpu_percent: float | None
     disk_mb: float | None
     uptime_seconds: int | None
+    bandwidth_mb: float | None = strawberry.field(
+        description="Traffic counted this billing period, where the panel counts it "
+                    "(DirectAdmin).")
+    network_in_bytes: float | None = strawberry.field(
+        description="Interface counters since the server started (Proxmox, Pterodactyl).")
+    network_out_bytes: float | None
+    player_count: int | None = strawberry.field(
+        description="Players online, on game servers whose panel reports it (Catalyst).")
+    limits: UsageLimits | None
 
     @staticmethod
     def of(u: UsageRecord | None) -> Usage | None:
         if u is None:
             return None
+        lim = u.limits
         return Usage(memory_mb=u.memory_mb, cpu_percent=u.cpu_percent, disk_mb=u.disk_mb,
-                     uptime_seconds=u.uptime_seconds)
+                     uptime_seconds=u.uptime_seconds, bandwidth_mb=u.bandwidth_mb,
+                     network_in_bytes=u.network_in_bytes, network_out_bytes=u.network_out_bytes,
+                     player_count=u.player_count,
+                     limits=UsageLimits(memory_mb=lim.memory_mb, disk_mb=lim.disk_mb,
+                                        bandwidth_mb=lim.bandwidth_mb) if lim else None)
 
 
 @strawberry.type
