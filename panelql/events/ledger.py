@@ -7,7 +7,9 @@ that points nowhere. Every delivery (local, or received from Redis, in the same 
 replica) goes through :meth:`StatusLedger.chain`, which
 
 - sets ``previous`` to the status of the last event delivered for that resource;
-- drops a repeat of the current status;
+- drops a repeat of the current status, unless it brings other payment news (``data.payment``:
+  a failed charge leaves an invoice OPEN and is still news; the webhook confirming a payment
+  a mutation already announced is not);
 - drops what the watcher read before the latest event was known (its poll started earlier);
 - fills a gap the source saw itself: a start whose own read found ``STOPPED`` while the last
   event said ``STOPPING`` delivers ``STOPPING→STOPPED`` first.
@@ -30,7 +32,8 @@ Key = tuple[Topic, str, str]
 class StatusLedger:
     def __init__(self, *, capacity: int = 100_000) -> None:
         self.capacity = capacity
-        self._last: OrderedDict[Key, tuple[str, datetime]] = OrderedDict()
+        # resource → (status, when, payment news of the last delivered event)
+        self._last: OrderedDict[Key, tuple[str, datetime, object]] = OrderedDict()
 
     def chain(self, event: StatusEvent) -> list[StatusEvent]:
         """What to deliver for ``event``: nothing, the event, or a missing step and the event."""
@@ -41,10 +44,11 @@ class StatusLedger:
         if last is None:
             self._remember(key, event)
             return [event]
-        status, at = last
+        status, at, payment = last
         if event.source is Source.WATCHER and event.at < at:
             return []  # read before the newer event was announced: stale
-        if event.status == status:
+        news = event.data.get("payment")
+        if event.status == status and (news is None or news == payment):
             return []
         out = []
         seen_before = event.previous
@@ -57,7 +61,7 @@ class StatusLedger:
         return out
 
     def _remember(self, key: Key, event: StatusEvent) -> None:
-        self._last[key] = (event.status, event.at)
+        self._last[key] = (event.status, event.at, event.data.get("payment"))
         self._last.move_to_end(key)
         if len(self._last) > self.capacity:
             self._last.popitem(last=False)

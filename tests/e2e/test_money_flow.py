@@ -289,3 +289,70 @@ async def test_customer_keys_pay_their_own_invoices_only(
     assert _code(gw.query(REFUND, {"id": mine["id"]}, **{"x-api-key": key})) == "FORBIDDEN"
     assert _code(gw.query(CREATE, {"input": _invoice_input("stripe", "whmcs:st-5")},
                           **{"x-api-key": key})) == "FORBIDDEN"
+
+
+async def test_failed_payments_reach_subscribers_as_payment_failed(
+        money: tuple[GatewayUnderTest, StripeSim, PayPalSim]) -> None:
+    gw, stripe_sim, _ = money
+    paypal_invoice = _data(gw.query(CREATE, {"input": _invoice_input("paypal", "whmcs:pp-9")}),
+                           "createInvoice")["invoice"]
+    declined = stripe_sim.add_customer("Declined card", "declined@ex.test", method="declined")
+    stripe_invoice = stripe_sim.add_invoice(declined, [("Game server", 1, 900)])
+    stripe_sim.invoices[stripe_invoice.id].status = "open"
+    stripe_id = encode(Ref("stripe", ResourceType.INVOICE, stripe_invoice.id))
+    async with ws_client(gw.url) as client:
+        assert (await client.init({"x-api-key": gw.admin_key}))["type"] == "connection_ack"
+        await client.subscribe(
+            "subscription($ids: [ID!]) { invoiceStatusChanged(filter: {ids: $ids}) "
+            "{ id status eventType payment source } }",
+            {"ids": [paypal_invoice["id"], stripe_id]})
+        await wait_for_subscribers(gw, "invoice", 1)
+        # Stripe: charging a saved card that is declined (402 → CONFLICT), then
+        # invoice.payment_failed arrives signed.
+        refused = gw.query("mutation($id: ID!) { payInvoice(id: $id) { collection } }",
+                           {"id": stripe_id})
+        assert _code(refused) == "CONFLICT"
+        # PayPal: the buyer approves with a card whose capture is declined.
+        link = _data(gw.query(CHECKOUT, {"id": paypal_invoice["id"]}),
+                     "checkout")["paymentLink"]
+        assert _post_form(link["url"], {"funding": "declined"}).status_code == 303
+        assert _code(gw.query(CAPTURE, {"id": paypal_invoice["id"], "order": link["id"]})) \
+            == "CONFLICT"
+        failures: dict[str, dict[str, Any]] = {}
+        for _ in range(10):
+            message = await client.recv()
+            event = message["payload"]["data"]["invoiceStatusChanged"]
+            if event["payment"] == "FAILED":
+                failures[event["eventType"]] = event
+            if len(failures) == 2:
+                break
+        assert set(failures) == {"invoice.payment_failed", "PAYMENT.CAPTURE.DENIED"}
+        assert all(e["status"] == "OPEN" and e["source"] == "WEBHOOK"
+                   for e in failures.values())
+
+
+async def test_a_payment_webhook_while_the_provider_is_down_asks_for_redelivery(
+        money: tuple[GatewayUnderTest, StripeSim, PayPalSim]) -> None:
+    gw, stripe_sim, _ = money
+    invoice = _data(gw.query(CREATE, {"input": _invoice_input("stripe", "whmcs:st-7")}),
+                    "createInvoice")["invoice"]
+    link = _data(gw.query(CHECKOUT, {"id": invoice["id"]}), "checkout")["paymentLink"]
+    stripe_sim.webhook_url = None  # deliver by hand, after the outage starts
+    try:
+        assert _post_form(link["url"], {"card": "success"}).status_code == 303
+    finally:
+        stripe_sim.webhook_url = f"{gw.url}/webhooks/stripe/stripe"
+    event = next(e for e in reversed(stripe_sim.events)
+                 if e["type"] == "checkout.session.completed")
+    body, signature = stripe_sim.signed(event)
+    headers = {"Stripe-Signature": signature, "Content-Type": "application/json"}
+    stripe_sim.knobs.fail_status = 503
+    try:
+        down = httpx.post(f"{gw.url}/webhooks/stripe/stripe", content=body, headers=headers)
+    finally:
+        stripe_sim.knobs.fail_status = None
+    assert down.status_code == 503  # not recorded as processed: Stripe delivers it again
+    assert stripe_sim.invoices[decode(invoice["id"]).id].status == "open"
+    again = httpx.post(f"{gw.url}/webhooks/stripe/stripe", content=body, headers=headers)
+    assert again.status_code == 200 and again.json()["duplicate"] is False
+    assert stripe_sim.invoices[decode(invoice["id"]).id].status == "paid"

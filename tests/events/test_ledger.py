@@ -33,6 +33,23 @@ def test_a_repeat_is_dropped() -> None:
     assert ledger.chain(ev("STOPPED", "RUNNING", Source.WATCHER, seconds=1)) == []
 
 
+def test_payment_news_is_not_a_repeat_but_its_confirmation_is() -> None:
+    ledger = StatusLedger()
+
+    def invoice(status: str, payment: str | None, seconds: float) -> StatusEvent:
+        return StatusEvent(topic=Topic.INVOICE, connection="c", resource_id="in_1",
+                           status=status, previous=None, source=Source.WEBHOOK,
+                           at=T0 + timedelta(seconds=seconds),
+                           data={"payment": payment} if payment else {})
+    assert len(ledger.chain(invoice("OPEN", None, 0))) == 1
+    failed = ledger.chain(invoice("OPEN", "FAILED", 1))  # a declined charge: still OPEN
+    assert pairs(failed) == [("OPEN", "OPEN")]
+    assert ledger.chain(invoice("OPEN", "FAILED", 2)) == []  # the same news again
+    assert len(ledger.chain(invoice("PAID", "SUCCEEDED", 3))) == 1
+    assert ledger.chain(invoice("PAID", "SUCCEEDED", 4)) == []  # the webhook confirming it
+    assert ledger.chain(invoice("PAID", None, 5)) == []
+
+
 def test_a_stale_watcher_read_is_dropped() -> None:
     ledger = StatusLedger()
     ledger.chain(ev("STOPPED", "STOPPING", seconds=5))
