@@ -24,6 +24,7 @@ from typing import Annotated, Any
 
 import strawberry
 
+from panelql.application.errors import BadUserInput
 from panelql.application.execution import ActionResult, execute
 from panelql.schema.types.common import Info
 
@@ -42,6 +43,16 @@ def values(**given: Any) -> dict[str, Any]:
             return [plain(x) for x in v]
         return v
     return {k: plain(v) for k, v in given.items()}
+
+
+def json_object(raw: object, field: str) -> dict[str, object]:
+    """A ``JSON`` argument that must be an object (panel-specific ``options``): a string or a
+    list is BAD_USER_INPUT, not a crash or a silently reshaped dict."""
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise BadUserInput(f"{field} must be a JSON object", field=field)
+    return {str(k): v for k, v in raw.items()}
 
 
 async def run_action(info: Info, target: str | None, key: str | None,

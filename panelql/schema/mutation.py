@@ -7,7 +7,7 @@ and returns a typed payload. See ``panelql/schema/actions.py`` for how to declar
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -31,7 +31,7 @@ from panelql.domain.records import (
     ResourceType,
     ServerSpec,
 )
-from panelql.schema.actions import Key, run_action, values
+from panelql.schema.actions import Key, json_object, run_action, values
 from panelql.schema.automation import AutomationMutation
 from panelql.schema.billing import BillingMutation
 from panelql.schema.customers import CustomerMutation
@@ -170,7 +170,7 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
                 owner_id=ids.decode(input.owner, ResourceType.ACCOUNT).id if input.owner else None,
                 template=input.template, ports=input.ports or [],
                 external_ref=input.external_ref,
-                options=dict(cast(dict[str, object], input.options or {})))
+                options=json_object(input.options, "options"))
             return await server_actions.create(info.context, spec, input.provider)
         result = await run_action(info, None, idempotency_key, values(input=input), run)
         return ServerPayload(result=result)

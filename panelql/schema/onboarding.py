@@ -7,7 +7,7 @@ idempotency key answers ``null`` for them and says why.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
@@ -15,7 +15,7 @@ from strawberry.scalars import JSON
 from panelql.application import login_actions, provisioning
 from panelql.application.execution import ActionResult
 from panelql.domain.records import ResourceType
-from panelql.schema.actions import run_action, values
+from panelql.schema.actions import json_object, run_action, values
 from panelql.schema.mutation import PlacementInput, ResourcesInput
 from panelql.schema.payloads import Payload, _load
 from panelql.schema.types.common import Info
@@ -178,7 +178,7 @@ def _order(data: ProvisionServiceInput) -> provisioning.Order:
             name=s.name, resources=s.resources.to_record(), node=s.node,
             region=s.placement.region if s.placement else None, template=s.template,
             ports=s.ports or [], external_ref=s.external_ref,
-            options=dict(cast(dict[str, object], s.options or {}))))
+            options=json_object(s.options, "server.options")))
 
 
 @strawberry.type
@@ -190,9 +190,8 @@ class OnboardingMutation:
                                      "job without a second user or server.")
     async def provision_service(self, info: Info, input: ProvisionServiceInput,
                                 idempotency_key: Key = None) -> ProvisionServicePayload:
-        order = _order(input)
         result = await run_action(info, None, idempotency_key, values(input=input),
-                                  lambda: provisioning.provision(info.context, order),
+                                  lambda: provisioning.provision(info.context, _order(input)),
                                   convergent=True)
         return ProvisionServicePayload(result=result)
 

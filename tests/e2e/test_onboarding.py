@@ -375,7 +375,21 @@ def test_bad_order_input_is_refused_before_any_panel_write(gw: GatewayUnderTest)
         order[change[0]] = {**order[change[0]], change[1]: field}
         error = error_of(gw, PROVISION, {"input": order, "key": f"bad-{change[1]}"})
         assert error["extensions"]["code"] == "BAD_USER_INPUT", error
+    options = catalyst_order("whmcs:1801", "good1801", "svc:1801")
+    options["server"]["options"] = "s"  # JSON, but not an object (found by the fuzz test)
+    assert error_of(gw, PROVISION, {"input": options})["extensions"]["field"] == "server.options"
     bad_customer = {**catalyst_order("not a ref!", "good1801", "svc:1801")}
     error = error_of(gw, PROVISION, {"input": bad_customer})
     assert error["extensions"]["field"] == "customerRef"
     assert (len(cat.users), len(cat.servers)) == (users, servers)
+
+
+@pytest.mark.parametrize("options", ["s", ["ab"]])
+def test_create_server_options_must_be_an_object(gw: GatewayUnderTest, options: Any) -> None:
+    """A string crashed createServer (INTERNAL) and ["ab"] became {"a": "b"}; both shared the
+    options handling provisionService now reuses."""
+    error = error_of(gw, """mutation($o: JSON) { createServer(input: {provider: "ob-cat",
+        name: "opt test", resources: {memoryMb: 1024, cpuCores: 1, diskMb: 4096},
+        options: $o}) { replayed } }""", {"o": options})
+    assert error["extensions"] == {**error["extensions"], "code": "BAD_USER_INPUT",
+                                   "field": "options"}
