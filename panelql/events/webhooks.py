@@ -9,11 +9,18 @@ endpoint itself is generic: it dedupes on the delivery's event id in ``webhook_e
 answers 200 and does nothing), takes each resource's previous status from the snapshot table,
 updates the snapshot (so the watcher does not announce the same change again) and publishes.
 
+Payment events name no invoice status of their own: the receivers find the invoice they
+concern and read it (Stripe ``checkout.session.completed`` first credits the session's payment
+to its invoice, PayPal ``PAYMENT.CAPTURE.COMPLETED`` records the capture on it, both at most
+once), and mark the change with ``data.payment`` (SUCCEEDED, FAILED, REFUNDED). That upstream
+work happens before the delivery counts as processed, so a failure there answers 503 and the
+provider delivers again.
+
 Answers: 200 processed or duplicate; 400 bad signature, stale or future timestamp, not an
 event, or JSON nested too deep (checked before any signature); 404 unknown or unconfigured
 connection; 413 body too large; 429 when the sending address had 10 deliveries refused within
 the last minute (no verification is attempted meanwhile); 503 when the provider could not be
-asked to verify (PayPal), so that it redelivers.
+asked to verify (PayPal) or to settle a payment, so that it redelivers.
 """
 
 from __future__ import annotations
