@@ -373,10 +373,13 @@ async def test_resize_moves_to_the_fitting_package(
 ) -> None:
     panel, _ = life
     sid = _pick(panel, power="running", suspended=False, migrate_level=0, delete_level=0)
-    assert await vf.resize_server(sid, Resources(memory_mb=6000, cpu_cores=3)) is None
+    handle = await vf.resize_server(sid, Resources(memory_mb=6000, cpu_cores=3))
+    assert handle is not None  # followed by the server's configLevel
+    assert (await vf.poll_task(handle)).done is False
     with pytest.raises(errors.Conflict):  # the package change is queued
         await vf.resize_server(sid, Resources(memory_mb=1024))
     await asyncio.sleep(TRANSITION * 2)
+    assert (await vf.poll_task(handle)).done is True
     server = await vf.get_server(sid)
     assert server.resources == Resources(memory_mb=8192, cpu_cores=4, disk_mb=160 * 1024)
     with pytest.raises(errors.InvalidRequest):

@@ -34,6 +34,7 @@ from panelql.domain.records import (
     ServerRecord,
     ServerSpec,
     TaskHandle,
+    TaskProgress,
 )
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
 from panelql.providers import read_memo
@@ -66,6 +67,7 @@ from panelql.providers.virtfusion.users import VirtFusionUpstream, account
 PAGE_SIZE = 200  # the API's maximum for ``results``
 MAX_PAGES = 500  # a runaway ``last_page`` must not become 10^6 requests
 PER_SERVER_CONCURRENCY = 8
+PACKAGE_CHANGE = "configLevel"  # a TaskHandle followed by the server's configLevel
 
 POWER_VERBS = {
     PowerAction.START: "boot",
@@ -436,7 +438,16 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
     async def resize_to_package(self, server_id: str, package: str) -> TaskHandle | None:
         await self.api.request(
             "PUT", f"/servers/{server_id}/package/{_int_input(package, 'package', self.name)}")
-        return None
+        return TaskHandle(id=server_id, kind=PACKAGE_CHANGE)
+
+    async def poll_task(self, handle: TaskHandle) -> TaskProgress:
+        """A package change answers 204 and is applied in the background, the server locked
+        (423 to any other action) while ``configLevel`` > 0: done when it is back to 0, so the
+        start that follows a resize does not meet the lock."""
+        if handle.kind != PACKAGE_CHANGE:
+            return await super().poll_task(handle)
+        raw = await self._server_raw(handle.id, remote=False)
+        return TaskProgress(done=as_int(raw.get("configLevel")) in (0, None))
 
     async def resize_server(self, server_id: str, resources: Resources) -> TaskHandle | None:
         """VirtFusion resizes by package: move to the smallest package that fits."""
@@ -445,7 +456,7 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
             raise InvalidRequest("no VirtFusion package offers the requested resources",
                                  provider=self.name)
         await self.api.request("PUT", f"/servers/{server_id}/package/{package.id}")
-        return None
+        return TaskHandle(id=server_id, kind=PACKAGE_CHANGE)
 
     async def delete_server(self, server_id: str) -> TaskHandle | None:
         # Without ``delay`` VirtFusion waits 5 minutes (deleteLevel > 0 meanwhile, so DELETING).
