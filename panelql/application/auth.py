@@ -87,7 +87,10 @@ NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApi
                                # invoices are issued and money given back by the business,
                                # not by a customer's own key (it may still pay: checkout)
                                "createInvoice", "refundInvoice",
-                               "provisionService"})
+                               "provisionService",
+                               # a plan raises the site's quotas: the billing system sells it
+                               # (seed 004 upgradeServer; customers cannot bypass quotas)
+                               "changeServerPlan"})
 
 
 # ``resource(id:)`` reads any type: it needs the scope of the type the id names (checked in

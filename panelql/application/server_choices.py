@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from panelql.application import catalogues
 from panelql.application.context import Context
-from panelql.application.errors import BadUserInput
+from panelql.application.errors import BadUserInput, Forbidden
 from panelql.application.execution import ActionResult
 from panelql.application.operations import Probe, Step
 from panelql.application.probes import ServerWatch, read_status, task_probe
@@ -68,6 +68,9 @@ async def resize(ctx: Context, server_id: str, package: str, restart: bool) -> A
     """Like updateServerResources with resources: stop if running, change, start again."""
     ref, provider = await target(ctx, server_id, ResourceType.SERVER, ComputeProvider,
                                  Capability.SERVER_PACKAGE)
+    if ctx.viewer.customer_ref is not None:  # as changeServerPlan (auth.NOT_FOR_CUSTOMERS)
+        raise Forbidden("customer-bound keys cannot change a server's package: the billing "
+                        "system sells upgrades")
     chosen = await _choice(provider, package.strip(), EntryKind.PLAN, RESIZE_PACKAGE,
                            "package")
     status = await _status(provider, ref.id, "resize")

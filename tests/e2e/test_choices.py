@@ -174,9 +174,13 @@ def test_customer_key_reaches_only_its_own(gw: GatewayUnderTest) -> None:
     writes = {r: c - before.get(r, 0) for r, c in gw.upstream_routes().items()
               if not r.startswith("GET") and c != before.get(r, 0)}
     assert writes == {}, writes
-    own = gw.query(PACKAGE, {"id": sid(VF, vf_mine.id), "package": "VPS 2G"},
-                   **{"x-api-key": key})
+    # Its own server: reinstalled with another image, but no package change (the billing
+    # system sells upgrades), refused before anything reaches the panel.
+    own = gw.query(REINSTALL, {"id": sid(VF, vf_mine.id), "image": "3"}, **{"x-api-key": key})
     assert "errors" not in own, own
+    upgrade = gw.query(PACKAGE, {"id": sid(VF, vf_mine.id), "package": "VPS 16G"},
+                       **{"x-api-key": key})
+    assert code(upgrade) == "FORBIDDEN" and vf_mine.package_id != 6
     db = gw.query(DATABASE, {"a": sid(DA, mine_user, ResourceType.ACCOUNT), "n": "mine"},
                   **{"x-api-key": key})
     assert "errors" not in db, db

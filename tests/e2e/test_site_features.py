@@ -168,7 +168,8 @@ def test_customer_key_reaches_only_its_own_site(env: Any) -> None:
                              (PROXY, {"s": site_id("10002"), "on": False}),
                              (PLAN, {"id": site_id("10002"), "p": "premium"})):
         assert code(gw.query(query, variables, **{"x-api-key": weak})) == "FORBIDDEN"
-    assert code(as_customer(env, PLAN, {"id": site_id("10001"), "p": "premium"})) == "NOT_FOUND"
+    # Plans are the billing system's to sell: not even the customer's own site.
+    assert code(as_customer(env, PLAN, {"id": site_id("10002"), "p": "premium"})) == "FORBIDDEN"
     assert (list(other.domains), other.proxy_enabled, other.plan) == before
     assert sum(c for r, c in wp.stats.items() if r.startswith("POST")) == writes
 

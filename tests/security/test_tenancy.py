@@ -386,8 +386,6 @@ CASES: dict[str, Case] = {
     "createDatabase": Case('createDatabase(account: {a}, name: "steal", password: "Db-pass-1234")',
                            lambda w: {"a": w.account("theirs")},
                            f"{DA} POST /CMD_API_DATABASES"),
-    "changeServerPlan": Case('changeServerPlan(id: {s}, plan: "premium")',
-                             lambda w: {"s": w.site("theirs")}, f"{WP} POST /wp/upgrade"),
 }
 
 
@@ -444,6 +442,9 @@ FORBIDDEN_FOR_CUSTOMERS: dict[str, Case] = {
         lambda w: {"u": f"order{next(w.serial)}", "e": f"order{next(w.serial)}@mail.example",
                    "n": gid(CAT, ResourceType.NODE, next(iter(w.cat.nodes)))},
         f"{CAT} POST /api/servers"),
+    # even on the customer's own site: plan upgrades are sold by the billing system
+    "changeServerPlan": Case('changeServerPlan(id: {s}, plan: "premium")',
+                             lambda w: {"s": w.site("mine")}, f"{WP} POST /wp/upgrade"),
     # (to whmcs:2, the server's owner through its account: one owner per resource)
     "linkCustomer": Case("linkCustomer(customerRef: \"whmcs:2\", resource: {a})",
                          lambda w: {"a": w.server("theirs")}, ""),

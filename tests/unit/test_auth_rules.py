@@ -34,7 +34,8 @@ INSTALLATION_WIDE = {"auditLog", "apiKeys", "createApiKey", "revokeApiKey", "lin
                      "createAutomationPolicy", "updateAutomationPolicy",
                      "deleteAutomationPolicy", "setAutomationPaused", "runAutomationPolicy",
                      "cancelCustomerServices", "retryAutomationRun", "callOffAutomationRun",
-                     "createInvoice", "refundInvoice", "provisionService"}
+                     "createInvoice", "refundInvoice", "provisionService",
+                     "changeServerPlan"}
 
 
 def viewer(*scopes: str, customer: str | None = None) -> Viewer:
