@@ -110,15 +110,11 @@ Try:
 """
 
 
-def demo_billing(sims: dict[str, Any], entries: list[Any], gateway: str) -> str:
-    """Point the Stripe simulator's webhooks at the demo gateway (signed, as Stripe sends
-    them) and return the URL of its clock (POST /__sim/clock), which lets days pass."""
-    stripe = sims.get("stripe")
+def billing_clock_url(entries: list[Any]) -> str:
+    """The Stripe simulator's clock (POST /__sim/clock lets days pass; docs/billing-
+    integration.md#billing-driven-automation)."""
     base = next((str(e.base_url) for e in entries if e.name == "stripe"), None)
-    if stripe is None or base is None:
-        return "(no Stripe simulator)"
-    stripe.webhook_url = f"{gateway}/webhooks/stripe/stripe"
-    return f"{base.rstrip('/')}/__sim/clock"
+    return f"{base.rstrip('/')}/__sim/clock" if base else "(no Stripe simulator)"
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -145,7 +141,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         url = f"http://{settings.host}:{port}/graphql"
         local = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
         call_back(sims, entries, f"http://{local}:{port}")
-        billing_clock = demo_billing(sims, entries, f"http://{local}:{port}")
+        billing_clock = billing_clock_url(entries)
         print(f"PanelQL demo: {len(entries)} simulated panels "
               f"({', '.join(e.kind for e in entries)})")
         print(f"GraphiQL: {url}")

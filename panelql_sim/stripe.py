@@ -17,6 +17,7 @@ import contextlib
 import hashlib
 import hmac
 import json
+import secrets
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -187,11 +188,16 @@ class StripeSim(SimPanel):
         self._next_number = 1
         self.clock_offset = 0  # seconds the clock was advanced (POST /__sim/clock)
         self._seed(customers, invoices)
+        # Objects created from now on get unpredictable ids, as Stripe's are: a restarted
+        # simulator must not hand out the ids of a previous run's customers and invoices to a
+        # gateway whose database still holds them (links, automation runs).
+        self._fresh = secrets.SystemRandom()
 
     # -- data ---------------------------------------------------------------------------------
     def _id(self, prefix: str) -> str:
         alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-        return prefix + "1" + "".join(self.random.choice(alphabet) for _ in range(23))
+        pick = getattr(self, "_fresh", self.random)  # seeded data stays reproducible
+        return prefix + "1" + "".join(pick.choice(alphabet) for _ in range(23))
 
     def _seed(self, customers: int, invoices: int) -> None:
         currencies = ["usd", "usd", "eur", "usd", "jpy", "gbp", "usd", "eur"]

@@ -5,12 +5,13 @@ A policy "suspend after 3 days overdue, unsuspend on payment" acting on one cust
 Catalyst server, a DirectAdmin account and a ProxmoxWP site (plus a second Catalyst server an
 admin suspended by hand for abuse):
 
-    1. the customer and the policy: links in PanelQL, a customer on (simulated) Stripe
-    2. an invoice is finalized, due in 30 days
+    1. the customer and the policy: links in PanelQL
+    2. an invoice is created through PanelQL (createInvoice: the customer on Stripe is found or
+       created and linked) and finalized, due in 30 days
     3. 34 days pass on Stripe's clock: Stripe sends invoice.overdue, the policy suspends all
        three with "Payment overdue - Invoice #…"
-    4. the customer pays on Stripe: the signed invoice.paid webhook lifts exactly those three;
-       the server suspended by hand stays suspended
+    4. the customer pays on Stripe Checkout (checkout mutation, the hosted page): the signed
+       webhook lifts exactly those three; the server suspended by hand stays suspended
 
     python examples/python/billing_automation.py
 
@@ -125,12 +126,13 @@ def claim(candidates: list[dict[str, Any]], what: str) -> dict[str, Any]:
 
 def services() -> tuple[dict[str, Any], dict[str, Any], dict[str, Any], dict[str, Any]]:
     servers = graphql('{ c: servers(first: 100, filter: {provider: ["catalyst-main"], '
-                      'status: [RUNNING]}) { edges { node { id name } } } '
+                      'status: [RUNNING]}) { edges { node { id name node { status } } } } '
                       'w: servers(first: 100, filter: {provider: ["wp-sites"], '
                       'status: [RUNNING]}) { edges { node { id name } } } '
                       'a: accounts(first: 100, filter: {provider: ["directadmin"], '
                       'status: [ACTIVE]}) { edges { node { id username } } } }')
-    games = [e["node"] for e in servers["c"]["edges"]]
+    games = [e["node"] for e in servers["c"]["edges"]
+             if e["node"]["node"]["status"] == "ONLINE"]  # so it can be started again
     game = claim(games, "running Catalyst server")
     by_hand = claim([g for g in games if g["id"] != game["id"]], "second Catalyst server")
     account = claim([e["node"] for e in servers["a"]["edges"]], "DirectAdmin account")
@@ -189,36 +191,45 @@ def states(game: dict[str, Any], account: dict[str, Any], site: dict[str, Any],
           f"{data['h']['suspensionReason'] or ''}")
 
 
+def pay_on_hosted_page(url: str) -> None:
+    """What the customer does on Stripe Checkout's page (the simulator's: card "success")."""
+    request = urllib.request.Request(url, data=b"card=success", method="POST", headers={
+        "content-type": "application/x-www-form-urlencoded"})
+    with urllib.request.urlopen(request, timeout=30):  # redirected to returnUrl
+        pass
+
+
 def main() -> None:
     game, account, site, by_hand = services()
     graphql('mutation($id: ID!) { suspendServer(id: $id, reason: "abuse report") '
             "{ server { status } } }", {"id": by_hand["id"]})
-    customer = stripe("POST", "/v1/customers", {"name": "Acme (automation demo)",
-                                                "email": "billing@acme.example"})
-    link(p="stripe", b=customer["id"])
-    print(f"1. customer {CUSTOMER}: Stripe {customer['id']}, {game['name']} (Catalyst), "
-          f"{account['username']} (DirectAdmin), {site['name']} (ProxmoxWP); "
-          f"{by_hand['name']} suspended by hand")
+    print(f"1. customer {CUSTOMER}: {game['name']} (Catalyst), {account['username']} "
+          f"(DirectAdmin), {site['name']} (ProxmoxWP); {by_hand['name']} suspended by hand")
     policy = policy_id()
     print(f"   policy {policy}: {POLICY}, unsuspend on payment")
 
-    invoice = stripe("POST", "/v1/invoices", {"customer": customer["id"],
-                                              "collection_method": "send_invoice"})
-    invoice_id = graphql("query($c: String) { invoices(filter: {customerRef: $c}) { edges { "
-                         "node { id externalRef } } } }", {"c": CUSTOMER})
-    gid = next(e["node"]["id"] for e in invoice_id["invoices"]["edges"])
+    # The billing system bills the customer through PanelQL: createInvoice finds or creates
+    # the Stripe customer and links it to the customer reference.
+    created = graphql(
+        "mutation($c: String!) { createInvoice(input: {provider: \"stripe\", customerRef: $c, "
+        "email: \"billing@acme.example\", name: \"Acme\", currency: \"USD\", lines: ["
+        "{description: \"Game server (monthly)\", unitAmount: \"19.99\"}]}) "
+        "{ invoice { id } } }", {"c": CUSTOMER})
+    gid = created["createInvoice"]["invoice"]["id"]
     final = graphql("mutation($id: ID!) { finalizeInvoice(id: $id) { invoice { number dueDate "
-                    "status } } }", {"id": gid})["finalizeInvoice"]["invoice"]
-    print(f"2. invoice #{final['number']} ({invoice['id']}) {final['status']}, due "
-          f"{final['dueDate']}")
+                    "status externalRef } } }", {"id": gid})["finalizeInvoice"]["invoice"]
+    print(f"2. invoice #{final['number']} {final['status']}, due {final['dueDate']}")
 
     clock = stripe("POST", "/__sim/clock", json_body={"advance_days": 34})
     print(f"3. 34 days pass on Stripe's clock: {[e['type'] for e in clock['events']]}")
     show(wait_for("SUSPEND"))
     states(game, account, site, by_hand)
 
-    stripe("POST", f"/v1/invoices/{invoice['id']}/pay", {"paid_out_of_band": "true"})
-    print(f"4. #{final['number']} paid on Stripe; the invoice.paid webhook arrives")
+    link_ = graphql("mutation($id: ID!, $back: String!) { checkout(id: $id, returnUrl: $back) "
+                    "{ paymentLink { url } } }",
+                    {"id": gid, "back": URL.rsplit("/graphql", 1)[0] + "/healthz"})
+    pay_on_hosted_page(link_["checkout"]["paymentLink"]["url"])
+    print(f"4. #{final['number']} paid on Stripe Checkout; its signed webhook arrives")
     show(wait_for("UNSUSPEND"))
     states(game, account, site, by_hand)
 

@@ -155,3 +155,13 @@ def holder_for(policy_id: int, invoice: InvoiceCause | None, customer_ref: str) 
     if invoice is not None:
         return f"policy:{policy_id}:{invoice.connection}:{invoice.id}"
     return f"policy:{policy_id}:cancellation:{customer_ref}"
+
+
+# One cause, one key: the unique constraint on ``automation_runs.dedupe_key`` is where a
+# replayed webhook, the watcher and a second replica meet (db/automation.py).
+def suspend_key(policy_id: int, invoice: InvoiceCause, dry_run: bool) -> str:
+    return f"{'dry:' if dry_run else ''}SUSPEND:{policy_id}:{invoice.connection}:{invoice.id}"
+
+
+def unsuspend_key(policy_id: int, invoice: InvoiceCause) -> str:
+    return f"UNSUSPEND:{policy_id}:{invoice.connection}:{invoice.id}"

@@ -337,3 +337,38 @@ def test_customer_bound_keys_see_only_their_own_runs(gw: GatewayUnderTest) -> No
     assert hidden["errors"][0]["extensions"]["code"] == "NOT_FOUND"
     refused = gw.query("{ automationPolicies { id } }", **{"x-api-key": own})
     assert refused["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+
+
+@pytest.fixture(scope="module")
+def webhook_only(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[GatewayUnderTest]:
+    """A gateway whose scheduled pass never comes round after start-up: only the webhooks
+    can make its policies act."""
+    sims, entries = start_panels(background, transition_seconds=0.2)
+    gateway = start_gateway(background, "gw-automation-webhooks", dict(sims), entries,
+                            tmp_path_factory.mktemp("automation-webhooks") / "w.db",
+                            automation={"pass_seconds": 3600})
+    stripe = sims["stripe"]
+    assert isinstance(stripe, StripeSim)
+    stripe.webhook_url = f"{gateway.url}/webhooks/stripe/stripe"
+    yield gateway
+
+
+def test_webhooks_act_at_once_without_waiting_for_the_pass(webhook_only: GatewayUnderTest
+                                                           ) -> None:
+    gw = webhook_only
+    policy(gw, OVERDUE_POLICY)
+    c = new_customer(gw, "whmcs:2106")
+    stripe = gw.sims["stripe"]
+    assert isinstance(stripe, StripeSim)
+    invoice = stripe.add_invoice(c.stripe_id, [("Web hosting (monthly)", 1, 900)])
+    finalized = httpx.post(f"{_sim_url(gw, 'stripe')}/v1/invoices/{invoice.id}/finalize",
+                           headers={"Authorization": "Bearer sk_test_demo"})
+    assert finalized.status_code == 200, finalized.text
+    assert any(e["type"] == "invoice.overdue" for e in advance(gw, 34)["events"])
+    suspended = run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    assert suspended["source"] == "WEBHOOK"
+    pay_on_stripe(gw, invoice.id)
+    lifted = run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
+    assert lifted["source"] == "WEBHOOK"
+    assert panel_state(gw, c)["catalyst"][0] is False

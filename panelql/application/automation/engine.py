@@ -40,9 +40,11 @@ from panelql.domain.automation import (
     StepStatus,
     Trigger,
     holder_for,
+    suspend_key,
+    unsuspend_key,
 )
 from panelql.domain.records import InvoiceRecord
-from panelql.domain.status import InvoiceStatus
+from panelql.domain.status import InvoiceStatus, ServerStatus
 from panelql.events.bus import Tappable
 from panelql.events.lease import Leases, LocalLeases, RedisLeases
 from panelql.events.model import Source, StatusEvent, Topic
@@ -53,15 +55,22 @@ from panelql.providers.errors import ProviderError
 log = logging.getLogger("panelql.automation")
 PASS_LEASE = "automation-pass"
 
-# Event types (Stripe's ``type``, PayPal's ``event_type``) that mean a payment failed or a
-# dispute opened. Stripe: docs.stripe.com/api/events/types (invoice.payment_failed,
-# charge.failed, charge.dispute.created); PayPal: developer.paypal.com webhook event names
-# (PAYMENT.CAPTURE.DENIED / DECLINED, CUSTOMER.DISPUTE.CREATED).
+# What makes PAYMENT_FAILED and DISPUTE policies act. The webhook receivers mark payment events
+# with ``payment`` (SUCCEEDED, FAILED, REFUNDED; events/webhooks.py); a FAILED one on an open
+# invoice is a failed payment. Event types besides, per the providers' own event lists: Stripe
+# (docs.stripe.com/api/events/types: invoice.payment_failed, charge.failed,
+# charge.dispute.created) and PayPal (developer.paypal.com/api/rest/webhooks/event-names:
+# PAYMENT.CAPTURE.DENIED, PAYMENT.CAPTURE.REVERSED — a chargeback —, CUSTOMER.DISPUTE.CREATED).
 PAYMENT_FAILED_TYPES = frozenset({
     "invoice.payment_failed", "charge.failed", "payment_intent.payment_failed",
-    "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED", "INVOICING.INVOICE.PAYMENT_FAILED",
+    "PAYMENT.CAPTURE.DENIED", "PAYMENT.CAPTURE.DECLINED",
 })
-DISPUTE_TYPES = frozenset({"charge.dispute.created", "CUSTOMER.DISPUTE.CREATED"})
+DISPUTE_TYPES = frozenset({"charge.dispute.created", "CUSTOMER.DISPUTE.CREATED",
+                           "PAYMENT.CAPTURE.REVERSED"})
+# A dispute may come after the money arrived (a chargeback): the invoice then reads paid or
+# refunded, not open.
+DISPUTABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_REFUNDED,
+              InvoiceStatus.REFUNDED)
 SETTLED = (InvoiceStatus.PAID, InvoiceStatus.VOID)
 
 REASONS = {
@@ -69,14 +78,6 @@ REASONS = {
     Trigger.PAYMENT_FAILED: "Payment failed - Invoice #{}",
     Trigger.DISPUTE: "Payment disputed - Invoice #{}",
 }
-
-
-def suspend_key(policy_id: int, invoice: InvoiceCause, dry_run: bool) -> str:
-    return f"{'dry:' if dry_run else ''}SUSPEND:{policy_id}:{invoice.connection}:{invoice.id}"
-
-
-def unsuspend_key(policy_id: int, invoice: InvoiceCause) -> str:
-    return f"UNSUSPEND:{policy_id}:{invoice.connection}:{invoice.id}"
 
 
 def days_overdue(invoice: InvoiceRecord, now: datetime) -> float | None:
@@ -175,9 +176,10 @@ class Automation:
             return []
         source = {Source.WEBHOOK: "WEBHOOK", Source.WATCHER: "WATCHER"}.get(
             event.source, "MUTATION")
-        event_type = event.data.get("event_type")
+        event_type, payment = event.data.get("event_type"), event.data.get("payment")
         return await self.evaluate(invoice, customer, source, policies,
-                                   event_type=event_type if isinstance(event_type, str) else None)
+                                   event_type=event_type if isinstance(event_type, str) else None,
+                                   payment=payment if isinstance(payment, str) else None)
 
     async def customer_of(self, invoice: InvoiceRecord) -> str | None:
         if invoice.customer_id is None:
@@ -188,7 +190,8 @@ class Automation:
 
     async def evaluate(self, invoice: InvoiceRecord, customer_ref: str, source: str,
                        policies: Sequence[PolicyRow], *, event_type: str | None = None,
-                       now: datetime | None = None) -> list[RunRow]:
+                       payment: str | None = None, now: datetime | None = None
+                       ) -> list[RunRow]:
         """Start what ``policies`` say about this invoice now; returns the runs created."""
         now = now or datetime.now(UTC)
         cause = InvoiceCause(invoice.connection, invoice.id, invoice.number)
@@ -196,29 +199,33 @@ class Automation:
         for policy in policies:
             if policy.trigger is Trigger.CANCELLATION:
                 continue
-            if invoice.status in SETTLED:
-                if policy.unsuspend_on_payment:
+            fires = self._fires(policy, invoice, event_type, payment, now)
+            if fires is None and invoice.status in SETTLED:
+                # A dispute is not settled by the invoice reading paid: lifted by hand only.
+                if policy.unsuspend_on_payment and policy.trigger is not Trigger.DISPUTE:
                     created.append(await self.release(policy, cause, customer_ref, source,
                                                       f"invoice.{invoice.status.value.lower()}"))
                 continue
-            if invoice.status is not InvoiceStatus.OPEN:
-                continue
-            fires = self._fires(policy, invoice, event_type, now)
             if fires is not None:
                 created.append(await self.suspend(policy, cause, customer_ref, source, fires))
         return [r for r in created if r is not None]
 
     @staticmethod
     def _fires(policy: PolicyRow, invoice: InvoiceRecord, event_type: str | None,
-               now: datetime) -> str | None:
-        """The cause this policy acts on for this open invoice, or None."""
+               payment: str | None, now: datetime) -> str | None:
+        """The cause this policy acts on for this invoice now, or None."""
         if policy.trigger is Trigger.OVERDUE:
             late = days_overdue(invoice, now)
             if late is not None and late > 0 and late >= policy.overdue_days:
                 return f"overdue {int(late)} day(s)"
             return None
-        wanted = PAYMENT_FAILED_TYPES if policy.trigger is Trigger.PAYMENT_FAILED else DISPUTE_TYPES
-        return event_type if event_type in wanted else None
+        if policy.trigger is Trigger.PAYMENT_FAILED:
+            failed = payment == "FAILED" or event_type in PAYMENT_FAILED_TYPES
+            return (event_type or "payment failed") if failed and \
+                invoice.status is InvoiceStatus.OPEN else None
+        if event_type in DISPUTE_TYPES and invoice.status in DISPUTABLE:
+            return event_type
+        return None
 
     # -- the runs ---------------------------------------------------------------------------
     async def suspend(self, policy: PolicyRow, invoice: InvoiceCause, customer_ref: str,
@@ -259,9 +266,13 @@ class Automation:
         else:
             held = [services.service_of(self.gateway, c, t, i)
                     for c, t, i in await self.store.held_by(holder)]
+        running = {(s.connection, s.resource_type, s.resource_id) for s in suspended.steps
+                   if s.detail.get("power_before") == ServerStatus.RUNNING.value}
+        details = [{"holder": holder, "start": (h.connection, h.resource_type, h.resource_id)
+                    in running} for h in held]
         return await self._create(
             policy, customer_ref, RunAction.UNSUSPEND, cause, source, dry, invoice, None, None,
-            key, held, [None] * len(held), [{"holder": holder}] * len(held))
+            key, held, [None] * len(held), details)
 
     async def cancel(self, policy: PolicyRow, customer_ref: str, terminate_at: datetime,
                      source: str, *, dry_run: bool = False) -> tuple[RunRow | None,

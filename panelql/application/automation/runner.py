@@ -64,15 +64,23 @@ class Runner:
         self.backoff = Backoff(settings.retry_base_seconds, settings.retry_max_seconds,
                                settings.max_attempts)
         self.steps = StepRunner(gateway, store, gateway.settings.operation_poll_seconds)
+        self._running: set[str] = set()
 
     async def execute(self, run_id: str) -> RunRow | None:
-        """Run what is due of ``run_id`` unless another live replica holds it."""
-        if not await self.store.claim(run_id, self.owner, self.lease):
+        """Run what is due of ``run_id`` unless another live replica holds it, or this one
+        is already at it (the lease is per replica: the pass must not join a run it started)."""
+        if run_id in self._running:
             return None
+        self._running.add(run_id)
         try:
-            return await self._execute(run_id)
+            if not await self.store.claim(run_id, self.owner, self.lease):
+                return None
+            try:
+                return await self._execute(run_id)
+            finally:
+                await self.store.release(run_id, self.owner)
         finally:
-            await self.store.release(run_id, self.owner)
+            self._running.discard(run_id)
 
     async def _execute(self, run_id: str) -> RunRow | None:
         run = await self.store.run(run_id)

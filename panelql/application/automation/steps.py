@@ -21,8 +21,10 @@ from typing import Any
 
 from panelql.application import account_actions, ids, server_actions
 from panelql.application.context import Context, Viewer
+from panelql.application.errors import GatewayError, StateConflict
 from panelql.application.execution import ActionResult, execute
 from panelql.application.gateway import Gateway
+from panelql.application.probes import read_status
 from panelql.db.automation import AutomationStore
 from panelql.domain.automation import (
     ACTOR_PREFIX,
@@ -33,9 +35,11 @@ from panelql.domain.automation import (
     StepRow,
     StepStatus,
     holder_for,
+    unsuspend_key,
 )
-from panelql.domain.records import Ref, ResourceType
-from panelql.providers.contract import Capability
+from panelql.domain.records import PowerAction, Ref, ResourceType
+from panelql.providers.contract import Capability, ComputeProvider
+from panelql.providers.errors import ProviderError
 
 UNFINISHED_OPS = ("PENDING", "RUNNING")
 
@@ -102,7 +106,7 @@ class StepRunner:
                   "invoice": run.invoice.label if run.invoice else None,
                   "invoiceId": run.invoice.id if run.invoice else None,
                   "customerRef": run.customer_ref, "run": run.id, **extra}
-        key = f"automation:{run.id}:{step.position}:{step.attempts + 1}"
+        key = f"automation:{run.id}:{step.position}:{step.attempts}:{verb}"
         result: ActionResult = await execute(ctx, f"{verb}{noun}", gid, values, key,
                                              lambda: work(ctx, gid))
         return result
@@ -111,10 +115,13 @@ class StepRunner:
         target = service(step)
         holder = holder_for(run.policy_id, run.invoice, run.customer_ref)
         acted_before = step.attempts > 0  # an earlier attempt may have suspended it
+        if not acted_before and await self.settled_meanwhile(run):
+            return Outcome(StepStatus.SKIPPED, "the invoice was paid before this step ran")
         await self.store.hold(target, holder, run.id, run.reason)
         await self._acting(step)
         reason = run.reason
         if step.resource_type == ResourceType.SERVER.value:
+            await self._note_power(step)
             result = await self._call(
                 run, step, "suspend", {"reason": reason},
                 lambda ctx, gid: server_actions.suspend(ctx, gid, reason, True))
@@ -150,9 +157,42 @@ class StepRunner:
         else:
             result = await self._call(run, step, "unsuspend", {},
                                       lambda ctx, gid: account_actions.unsuspend(ctx, gid))
+        if step.detail.get("start"):  # also on a retry whose unsuspend was done before
+            return Outcome(StepStatus.DONE, await self._start(run, step))
         if result.data.get("changed") is False:
             return Outcome(StepStatus.DONE, "was no longer suspended")
         return Outcome(StepStatus.DONE, "unsuspended")
+
+    async def _start(self, run: RunRow, step: StepRow) -> str:
+        """Power a server back on that was running when the policy suspended it (suspending
+        stops it; seed 000's flow starts it again after payment)."""
+        try:
+            await self._call(run, step, "start", {},
+                             lambda ctx, gid: server_actions.power(ctx, gid, PowerAction.START))
+        except StateConflict:  # the panel started it itself (ProxmoxWP does)
+            return "unsuspended (it started on its own)"
+        except (GatewayError, ProviderError) as exc:
+            # The suspension is lifted, which is what the payment asked; a server that will
+            # not start is the panel's problem, reported here and in the audit log.
+            return f"unsuspended; starting it again failed ({exc.code}: {exc.message})"
+        return "unsuspended and started again (it was running)"
+
+    async def _note_power(self, step: StepRow) -> None:
+        """Remember whether the server was running, so the payment can start it again."""
+        if "power_before" in step.detail:
+            return
+        provider = self.gateway.providers.get(step.connection)
+        if not isinstance(provider, ComputeProvider):
+            return
+        status = await read_status(provider, step.resource_id)
+        step.detail = {**step.detail, "power_before": status.value if status else None}
+        await self.store.update_step(step.id, detail=step.detail)
+
+    async def settled_meanwhile(self, run: RunRow) -> bool:
+        """A suspension whose invoice was paid (and lifted) while it waited does nothing."""
+        if run.invoice is None:
+            return False
+        return await self.store.find_run(unsuspend_key(run.policy_id, run.invoice)) is not None
 
     async def _terminate(self, run: RunRow, step: StepRow) -> Outcome:
         target = service(step)
