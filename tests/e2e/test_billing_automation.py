@@ -83,6 +83,7 @@ def new_customer(gw: GatewayUnderTest, ref: str) -> Customer:
                 if not s.suspended and s.status == "running" and s.service_id not in taken)
     customer = Customer(ref, stripe.add_customer(ref, f"{ref.replace(':', '-')}@example.com"),
                         servers[0].id, account.username, site.service_id, servers[1].id)
+    taken.update({customer.catalyst, customer.account, customer.site, customer.by_hand})
     refs = [Ref("catalyst-main", ResourceType.SERVER, customer.catalyst),
             Ref("directadmin", ResourceType.ACCOUNT, customer.account),
             Ref("wp-sites", ResourceType.SERVER, customer.site),
@@ -96,15 +97,11 @@ def new_customer(gw: GatewayUnderTest, ref: str) -> Customer:
     return customer
 
 
-_TAKEN: set[str] = set()
+_TAKEN: dict[str, set[str]] = {}  # per gateway (each has its own simulators)
 
 
 def _taken(gw: GatewayUnderTest) -> set[str]:
-    return _TAKEN
-
-
-def remember(customer: Customer) -> None:
-    _TAKEN.update({customer.catalyst, customer.account, customer.site, customer.by_hand})
+    return _TAKEN.setdefault(gw.url, set())
 
 
 def open_invoice(gw: GatewayUnderTest, customer: Customer) -> tuple[str, str]:
@@ -186,7 +183,6 @@ def test_overdue_suspends_everywhere_and_payment_lifts_exactly_that(gw: GatewayU
                                                                       ) -> None:
     policy(gw, OVERDUE_POLICY)
     c = new_customer(gw, "whmcs:2101")
-    remember(c)
     invoice_id, number = open_invoice(gw, c)
     advance(gw, 31)  # one day overdue: nothing yet
     before = panel_state(gw, c)
@@ -227,7 +223,6 @@ def test_overdue_suspends_everywhere_and_payment_lifts_exactly_that(gw: GatewayU
 def test_a_replayed_webhook_or_a_second_look_never_acts_twice(gw: GatewayUnderTest) -> None:
     policy(gw, OVERDUE_POLICY)
     c = new_customer(gw, "whmcs:2102")
-    remember(c)
     invoice_id, _ = open_invoice(gw, c)
     advance(gw, 34)
     run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
@@ -272,7 +267,6 @@ def _passes(gw: GatewayUnderTest) -> int:
 def test_a_panel_failing_mid_run_is_retried_and_the_run_resumes(gw: GatewayUnderTest) -> None:
     policy(gw, OVERDUE_POLICY)
     c = new_customer(gw, "whmcs:2103")
-    remember(c)
     open_invoice(gw, c)
     directadmin = gw.sims["directadmin"]
     directadmin.knobs.update({"fail_status": 503})
@@ -304,7 +298,6 @@ DRY = """mutation($p: ID!, $i: ID!) { runAutomationPolicy(policy: $p, invoice: $
 def test_dry_run_lists_what_would_happen_and_touches_nothing(gw: GatewayUnderTest) -> None:
     policy_id = policy(gw, OVERDUE_POLICY)
     c = new_customer(gw, "whmcs:2104")
-    remember(c)
     invoice_id, number = open_invoice(gw, c)
     before = panel_state(gw, c)
     data = ok(gw, DRY, {"p": policy_id, "i": encode(Ref("stripe", ResourceType.INVOICE,
@@ -320,7 +313,6 @@ def test_dry_run_lists_what_would_happen_and_touches_nothing(gw: GatewayUnderTes
 def test_customer_bound_keys_see_only_their_own_runs(gw: GatewayUnderTest) -> None:
     policy_id = policy(gw, OVERDUE_POLICY)
     c = new_customer(gw, "whmcs:2105")
-    remember(c)
     invoice_id, _ = open_invoice(gw, c)
     data = ok(gw, DRY, {"p": policy_id, "i": encode(Ref("stripe", ResourceType.INVOICE,
                                                         invoice_id))})
