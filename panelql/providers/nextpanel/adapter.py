@@ -49,6 +49,11 @@ LIVE_CONCURRENCY = 8
 class NextPanelProvider(HostingProvider):
     kind = "nextpanel"
     families = frozenset({Family.HOSTING})
+    # The billing-side client (nextpanel-bill @d511c84) calls no SSO or login-link route, and
+    # NextPanel's own source is not public: nothing to mint a link with.
+    login_url_missing = ("NextPanel's API, as its billing client uses it, has no single "
+                         "sign-on or one-time login route; send the panel address and the "
+                         "account's password")
     capabilities = frozenset({
         Capability.ACCOUNT_READ, Capability.NODE_READ, Capability.ACCOUNT_CREATE,
         Capability.ACCOUNT_SUSPEND, Capability.ACCOUNT_DELETE, Capability.CATALOGUE_READ,

@@ -94,6 +94,11 @@ def build_api(config: ConnectionConfig,
 class ProxmoxProvider(ComputeProvider):
     kind = "proxmox"
     families = frozenset({Family.COMPUTE})
+    # PVE's /access/ticket needs the user's password (or an API token, which is no browser
+    # login): there is no link a customer could open.
+    login_url_missing = ("Proxmox VE has no one-time login link: a browser session needs the "
+                         "user's password (POST /access/ticket); API tokens cannot log in to "
+                         "the web UI")
     capabilities = frozenset({
         Capability.SERVER_READ, Capability.SERVER_LIVE_STATE, Capability.NODE_READ,
         Capability.BACKUP_READ, Capability.SERVER_CREATE, Capability.SERVER_POWER,
