@@ -18,6 +18,7 @@ its cells on that transport. Subscriptions count as PASSED once the gateway's bu
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import threading
 import time
@@ -451,9 +452,12 @@ async def _first_of(*waits: Any, cell: str = "") -> str:
         await asyncio.gather(*tasks, return_exceptions=True)
 
 
-async def ws_cells(world: World, key: str, cls: type[TransportWS]
+async def ws_cells(world: World, key: str, cls: type[TransportWS], one_subscriber: asyncio.Lock
                    ) -> dict[tuple[str, str], str]:
-    """Every root field on one socket of one key: operations one after another."""
+    """Every root field on one socket of one key: operations one after another. The keys'
+    sockets run side by side, but subscription cells take ``one_subscriber`` in turn: "a new
+    subscriber appeared on the bus" must be this cell's, not another key's that subscribed at the
+    same moment (which once passed a single-scope key's refused subscription)."""
     outcomes: dict[tuple[str, str], str] = {}
     bus = gateway_of(world.gw).bus
     try:
@@ -463,39 +467,47 @@ async def ws_cells(world: World, key: str, cls: type[TransportWS]
                 return {name: UNAUTH for name in SAMPLES}
             for name, sample in SAMPLES.items():
                 topic = TOPICS.get(name[1]) if name[0] == "Subscription" else None
-                before = set(bus.subscribers)
-                op = await client.subscribe(sample.document, sample.variables(world))
-
-                async def answer(op: str = op) -> str:
-                    # A deadline of its own: keep-alive pings arrive every few seconds, so a
-                    # per-message timeout alone would wait forever if the cancel from
-                    # _first_of were lost (asyncio.wait_for can swallow it on Python 3.11).
-                    async with asyncio.timeout(CELL_DEADLINE):
-                        while True:
-                            message = await client.recv(timeout=20)
-                            if message.get("id") != op or message["type"] == "complete":
-                                continue
-                            payload = message["payload"]
-                            errors = payload if isinstance(payload, list) else (
-                                payload.get("errors") or (
-                                    [payload] if message["type"] == "error" else []))
-                            return classify(errors)
-
-                async def held(topic: Topic | None = topic, before: set[Any] = before) -> str:
-                    if topic is None:
-                        await asyncio.sleep(3600)
-                    while not any(topic in s.topics for s in set(bus.subscribers) - before):
-                        await asyncio.sleep(0.01)
-                    return PASSED
-
-                outcomes[name] = await _first_of(answer(), held(),
-                                                 cell=f"{name} [{key}, {cls.protocol}]")
-                await client.complete(op)
+                async with one_subscriber if topic else contextlib.nullcontext():
+                    outcomes[name] = await ws_cell(world, client, bus, name, sample, topic, key)
     except ConnectionClosed as closed:
         if closed.rcvd is not None and closed.rcvd.code in (4403, 4401):
             return {name: UNAUTH for name in SAMPLES}
         raise
     return outcomes
+
+
+async def ws_cell(world: World, client: TransportWS, bus: Any, name: tuple[str, str],
+                  sample: Sample, topic: Topic | None, key: str) -> str:
+    before = set(bus.subscribers)
+    op = await client.subscribe(sample.document, sample.variables(world))
+
+    async def answer(op: str = op) -> str:
+        # A deadline of its own: keep-alive pings arrive every few seconds, so a
+        # per-message timeout alone would wait forever if the cancel from
+        # _first_of were lost (asyncio.wait_for can swallow it on Python 3.11).
+        async with asyncio.timeout(CELL_DEADLINE):
+            while True:
+                message = await client.recv(timeout=20)
+                if message.get("id") != op or message["type"] == "complete":
+                    continue
+                payload = message["payload"]
+                errors = payload if isinstance(payload, list) else (
+                    payload.get("errors") or (
+                        [payload] if message["type"] == "error" else []))
+                return classify(errors)
+
+    async def held(topic: Topic | None = topic, before: set[Any] = before) -> str:
+        if topic is None:
+            await asyncio.sleep(3600)
+        while not any(topic in s.topics for s in set(bus.subscribers) - before):
+            await asyncio.sleep(0.01)
+        return PASSED
+
+    try:
+        return await _first_of(answer(), held(),
+                               cell=f"{name} [{key}, {client.protocol}]")
+    finally:
+        await client.complete(op)
 
 
 def test_every_root_field_has_a_sample_and_a_rule() -> None:
@@ -530,7 +542,9 @@ async def test_access_sweep(world: World) -> None:
     print(f"sse subscriptions: {time.monotonic() - started:.1f}s")
     for cls, transport in ((TransportWS, "graphql-transport-ws"), (LegacyWS, "graphql-ws")):
         print(f"{transport}: {time.monotonic() - started:.1f}s")
-        results = await asyncio.gather(*(ws_cells(world, key, cls) for key in KEYS))
+        one_subscriber = asyncio.Lock()
+        results = await asyncio.gather(*(ws_cells(world, key, cls, one_subscriber)
+                                         for key in KEYS))
         for key, found in zip(KEYS, results, strict=True):
             for name, outcome in found.items():
                 outcomes[(*name, key, transport)] = outcome
