@@ -165,6 +165,11 @@ class World:
                           {"i": invoice})
         return invoice
 
+    def paid_invoice(self, whose: str) -> str:
+        invoice = self.invoice(whose, finalized=True)
+        self.admin_ok("mutation($i: ID!) { payInvoice(id: $i) { replayed } }", {"i": invoice})
+        return invoice
+
 
 @pytest.fixture(scope="module")
 def world(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
@@ -371,6 +376,9 @@ CASES: dict[str, Case] = {
     "voidInvoice": Case("voidInvoice(id: {i})",
                         lambda w: {"i": w.invoice("theirs", finalized=True)},
                         f"{STRIPE} POST /*/invoices/*/void"),
+    "checkout": Case('checkout(id: {i}, returnUrl: "https://shop.example/paid")',
+                     lambda w: {"i": w.invoice("theirs", finalized=True)},
+                     f"{STRIPE} POST /*/checkout/sessions"),
     "sendInvoice": Case("sendInvoice(id: {i})",
                         lambda w: {"i": w.invoice("theirs", finalized=True)},
                         f"{STRIPE} POST /*/invoices/*/send"),
@@ -419,6 +427,16 @@ def _wait_for_write(world: World, before: Counter[str], write: str) -> None:
 
 # -- installation-wide fields ---------------------------------------------------------------
 FORBIDDEN_FOR_CUSTOMERS: dict[str, Case] = {
+    # Billing writes that move money or make debts are the billing system's, not a customer's
+    # (a customer key may still pay its own invoice: checkout, above).
+    "createInvoice": Case(
+        'createInvoice(input: {{provider: "' + STRIPE + '", customerRef: {c}, email: '
+        '"buyer@mail.example", currency: "USD", lines: [{{description: "VPS", '
+        'unitAmount: "9.99"}}]}})',
+        lambda w: {"c": f"whmcs:{900 + next(w.serial)}"}, f"{STRIPE} POST /*/invoices"),
+    "refundInvoice": Case("refundInvoice(id: {i})",
+                          lambda w: {"i": w.paid_invoice("mine")},
+                          f"{STRIPE} POST /*/credit_notes"),
     "createServer": Case(
         'createServer(input: {{provider: "' + CAT + '", name: "x", node: {n}, '
         'owner: {o}, resources: {{memoryMb: 1024, cpuCores: 1, diskMb: 10240}}}})',
@@ -464,6 +482,20 @@ def test_installation_wide_mutations_are_forbidden(world: World, field_name: str
     world.admin_ok(document)
     if case.write:
         _wait_for_write(world, before, case.write)
+
+
+def test_capture_of_another_customers_invoice_is_not_found(world: World) -> None:
+    # Only PayPal orders are captured; on this world's Stripe connection the admin run answers
+    # NOT_SUPPORTED, which still tells the refusal apart: the invoice exists and the customer
+    # key was stopped at ownership, before any capability was looked at.
+    document = _mutation('capturePayment(id: {i}, orderId: "5O190127TN364715T")',
+                         {"i": world.invoice("theirs", finalized=True)})
+    before = world.writes()
+    body = world.as_customer(document)
+    assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND", body
+    admin = world.as_admin(document)
+    assert admin["errors"][0]["extensions"]["code"] == "NOT_SUPPORTED", admin
+    assert world.writes() == before
 
 
 def test_api_key_mutations_are_forbidden(world: World) -> None:
@@ -541,6 +573,7 @@ def test_every_root_field_is_covered() -> None:
                   # only VirtFusion resets root passwords: tests/e2e/test_onboarding.py
                   # checks a customer key gets NOT_FOUND there, with nothing reset
                   "resetServerPassword", "catalogue",
+                  "capturePayment",  # test_capture_of_another_customers_invoice_is_not_found
                   # billing automation: runs of other customers stay hidden
                   # (tests/e2e/test_billing_automation.py); the rest is admin-only and in
                   # NOT_FOR_CUSTOMERS (tests/unit/test_auth_rules.py)
