@@ -4,6 +4,7 @@ HTTP and WebSocket, /healthz, /readyz."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -102,6 +103,9 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         automation = Automation.for_gateway(gateway)
         gateway.automation = automation
         await automation.start()  # no-op when settings.automation.enabled is false
+        if settings.freeze_heap:
+            gc.collect()  # garbage from startup is freed, not frozen
+            gc.freeze()
         log.info("gateway ready", extra={"providers": sorted(adapters),
                                          "deployment": settings.deployment_name,
                                          "replica": gateway.tracker.owner})

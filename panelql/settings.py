@@ -215,6 +215,11 @@ class Settings(BaseSettings):
     # The lean execution path for plain fields (schema/lean_execution.py); off, every field goes
     # through strawberry's resolvers and graphql-core's completion (same answers, more CPU).
     lean_execution: bool = True
+    # After startup, gc.freeze() what startup built (schema, adapters, imported modules): it
+    # lives as long as the process, and left to the cyclic collector every large answer's
+    # collections walked it again (a fifth of a 1,000-server query's CPU). Tests that start
+    # many gateways in one process turn it off (each start would collect the whole heap).
+    freeze_heap: bool = True
     # "lean": providers/transport.py (a third of httpcore's CPU per upstream call); "httpx":
     # httpx's own transport, should an upstream need something the lean one hands over badly.
     upstream_transport: Literal["lean", "httpx"] = "lean"

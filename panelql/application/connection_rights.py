@@ -92,6 +92,7 @@ class ConnectionRights:
         ctx.viewer = await self.viewer()
         ctx.scopes.clear()
         ctx.loaders = Loaders(self.gateway)
+        ctx.related.clear()  # what the old loaders answered
 
 
 async def _quietly(close: Callable[[], Awaitable[None]]) -> None:

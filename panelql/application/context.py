@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -42,6 +43,10 @@ class Context:
     scopes: dict[str, Any] = field(default_factory=dict)
     # Long-lived connections (WebSocket, SSE) only: re-checks the key while they live.
     rights: LiveRights | None = None
+    # What a related field answered, by relation and key, once its batch had settled: the
+    # GraphQL object made for a node or owner is made once per request (1,000 servers on 4
+    # nodes make 4 Node objects, not 1,000) and later servers skip the loader (schema.types).
+    related: dict[Hashable, Any] = field(default_factory=dict)
 
     @classmethod
     def create(cls, gateway: Gateway, request: Any = None, viewer: Viewer | None = None

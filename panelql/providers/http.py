@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import httpx
+import orjson
 
 from panelql.providers import fastpool, read_memo, request_ids
 from panelql.providers.errors import (
@@ -263,13 +264,24 @@ class Upstream:
         if response.status_code == 204 or not response.content:
             return None
         try:
-            return response.json()
+            return loads(response.content)
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise UnexpectedResponse(
                 f"{self.provider} sent a body that is not JSON",
                 provider=self.provider,
                 debug={"path": path, "snippet": response.text[:200]},
             ) from exc
+
+
+def loads(content: bytes) -> Any:
+    """A JSON body, decoded by orjson (a 2 MB Catalyst server list took the stdlib a sixth of a
+    1,000-server query's CPU). What orjson refuses and the stdlib accepts (NaN, integers past
+    64 bits, UTF-16, a byte-order mark) is decoded by the stdlib, as before; what both refuse
+    raises the stdlib's ``JSONDecodeError``."""
+    try:
+        return orjson.loads(content)
+    except orjson.JSONDecodeError:
+        return json.loads(content)
 
 
 def expect(condition: bool, provider: str, what: str) -> None:

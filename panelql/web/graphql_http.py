@@ -20,6 +20,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
+import orjson
 from cross_web import AsyncHTTPRequestAdapter, HTTPException
 from graphql import GraphQLError
 from starlette.requests import Request
@@ -229,6 +230,15 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         # create_response only sees the sub-response, so the negotiated type travels on it.
         sub_response.media_type = request.scope.get(MEDIA_KEY) or JSON
         return sub_response
+
+    def encode_json(self, data: object) -> str | bytes:
+        """orjson (UTF-8, compact): a 1,000-server answer cost the stdlib encoder a tenth of the
+        query's CPU. Whatever orjson cannot encode (integers past 64 bits, keys that are not
+        strings) goes to strawberry's stdlib encoder, as before."""
+        try:
+            return orjson.dumps(data)
+        except orjson.JSONEncodeError:
+            return super().encode_json(data)
 
     def create_response(self, response_data: GraphQLHTTPResponse | list[GraphQLHTTPResponse],
                         sub_response: Response) -> Response:

@@ -63,6 +63,7 @@ def start_gateway(background: BackgroundServers, name: str, sims: dict[str, SimP
     # The watcher polls on its own schedule, which would make upstream-call counts racy;
     # tests that exercise it pass watcher={"enabled": True}.
     settings.setdefault("watcher", {"enabled": False})
+    settings.setdefault("freeze_heap", False)  # one test process starts many gateways
     config = Settings(database_url=database_url or f"sqlite+aiosqlite:///{db_path}",
                       providers=entries, **settings)
     app = create_app(config)

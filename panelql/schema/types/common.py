@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import inspect
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Iterator, Sequence
 from typing import Any, TypeVar
 
 import strawberry
@@ -35,6 +35,26 @@ def then(value: X | Awaitable[X], wrap: Callable[[X], T]) -> T | Awaitable[T]:
 
 async def _then(value: Awaitable[X], wrap: Callable[[X], T]) -> T:
     return wrap(await value)
+
+
+_UNSEEN = object()
+
+
+def related(ctx: Context, key: Hashable, soon: Callable[[], X | Awaitable[X]],
+            wrap: Callable[[X], T]) -> T | Awaitable[T]:
+    """:func:`then` for a relation many objects share (a server's node, its owner): the
+    first answer that is ready is wrapped once and kept for the request under ``key``, so
+    the servers after it get the same GraphQL object without asking the loader again. An
+    answer still pending is not kept: each field awaits its own."""
+    memo = ctx.related
+    found = memo.get(key, _UNSEEN)
+    if found is not _UNSEEN:
+        return found  # type: ignore[no-any-return]
+    value = soon()
+    if inspect.isawaitable(value):
+        return _then(value, wrap)
+    made = memo[key] = wrap(value)  # type: ignore[arg-type]
+    return made
 
 
 def global_id(kind: ResourceType, connection: str, upstream_id: str) -> strawberry.ID:

@@ -28,7 +28,7 @@ from panelql.domain.records import Usage as UsageRecord
 from panelql.domain.status import ServerStatus as ServerStatusValue
 from panelql.schema.enums import AccountStatus, BackupStatus, NodeStatus, ProviderKind, ServerStatus
 from panelql.schema.relay import Connection
-from panelql.schema.types.common import Info, connection_of, global_id, then
+from panelql.schema.types.common import Info, connection_of, global_id, related, then
 from panelql.schema.types.provider import Provider, provider_by_name
 from panelql.schema.types.sites import Site
 
@@ -181,6 +181,9 @@ class Server:
 # The field functions below take the request's context, not strawberry's Info, so that
 # schema/lean_fields.py can hand them to graphql-core directly (CONTEXT_RESOLVERS).
 def server_status(server: Server, ctx: Context) -> Any:
+    status = server.r.status
+    if status is not None:  # from the list call: server_state_soon would answer it as is
+        return status
     return then(queries.server_state_soon(ctx, server.r), _status)
 
 
@@ -193,11 +196,19 @@ def server_usage(server: Server, ctx: Context) -> Any:
 
 
 def server_node(server: Server, ctx: Context) -> Any:
-    return then(queries.node_soon(ctx, server.r), Node.of)
+    r = server.r
+    if r.node_id is None:
+        return None
+    return related(ctx, ("node", r.connection, r.node_id),
+                   lambda: queries.node_soon(ctx, r), Node.of)
 
 
 def server_owner(server: Server, ctx: Context) -> Any:
-    return then(queries.owner_soon(ctx, server.r), Account.of)
+    r = server.r
+    if r.owner_id is None:
+        return None
+    return related(ctx, ("owner", r.connection, r.owner_id),
+                   lambda: queries.owner_soon(ctx, r), Account.of)
 
 
 CONTEXT_RESOLVERS: dict[tuple[str, str], Callable[[Any, Context], Any]] = {
