@@ -16,7 +16,13 @@ _TYPES = {t.value: t for t in ResourceType}
 
 
 def encode(ref: Ref) -> str:
-    raw = f"{ref.type.value}:{ref.connection}:{ref.id}".encode()
+    return encode_parts(ref.type.value, ref.connection, ref.id)
+
+
+def encode_parts(type_name: str, connection: str, upstream_id: str) -> str:
+    """:func:`encode` of ``Ref(connection, ResourceType(type_name), upstream_id)``, for callers
+    that make thousands of IDs and have the parts at hand."""
+    raw = f"{type_name}:{connection}:{upstream_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 

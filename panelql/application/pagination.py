@@ -32,6 +32,10 @@ class Page(Generic[T]):
         return self.items[-1][0] if self.items else None
 
 
+def _first(pair: tuple[str, object]) -> str:
+    return pair[0]
+
+
 def _cursor(key: str) -> str:
     return base64.urlsafe_b64encode(f"c:{key}".encode()).decode().rstrip("=")
 
@@ -55,15 +59,17 @@ def paginate(
     if first is not None and first > max_page:
         raise BadUserInput(f"first must be at most {max_page}", field="first")
     size = default_page if first is None else first
-    ordered = sorted(items, key=key)
+    # Each item's key once (natural-order keys cost a regex each): sorted by key alone, ties
+    # kept in input order, as sorted(items, key=key) does.
+    keyed = sorted([(key(item), item) for item in items], key=_first)
     start = 0
     if after is not None:
         boundary = _uncursor(after)
-        start = next((i for i, item in enumerate(ordered) if key(item) > boundary), len(ordered))
-    window = ordered[start:start + size]
+        start = next((i for i, (k, _) in enumerate(keyed) if k > boundary), len(keyed))
+    window = keyed[start:start + size]
     return Page(
-        items=[(_cursor(key(item)), item) for item in window],
-        has_next_page=start + size < len(ordered),
+        items=[(_cursor(k), item) for k, item in window],
+        has_next_page=start + size < len(keyed),
         has_previous_page=start > 0,
-        total_count=len(ordered),
+        total_count=len(keyed),
     )

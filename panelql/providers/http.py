@@ -260,7 +260,10 @@ class Upstream:
 
     async def json(self, method: str, path: str, **kwargs: Any) -> Any:
         """Request and decode JSON; a non-JSON success body is an UnexpectedResponse."""
-        response = await self.request(method, path, **kwargs)
+        return self.decoded(await self.request(method, path, **kwargs), path)
+
+    def decoded(self, response: httpx.Response, path: str) -> Any:
+        """A success body as :meth:`json` decodes it (None when empty)."""
         if response.status_code == 204 or not response.content:
             return None
         try:

@@ -37,10 +37,12 @@ from typing import Any, NamedTuple
 from graphql import (
     GraphQLEnumType,
     GraphQLField,
+    GraphQLID,
     GraphQLList,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
+    GraphQLString,
     Undefined,
     is_leaf_type,
 )
@@ -51,7 +53,7 @@ from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 LEAN = "panelql.lean"  # GraphQLField.extensions key: the field's (source, context) function
 
 # What a plan entry does with the field's value.
-SLOW, TYPENAME, LEAF, OBJECT, OBJECT_LIST, OTHER = range(6)
+SLOW, TYPENAME, STRING, LEAF, OBJECT, OBJECT_LIST, OTHER = range(7)
 # Values of these classes are never awaitable (and never exceptions): no further test needed.
 _PLAIN = frozenset({str, int, float, bool, dict, list, tuple})
 
@@ -119,6 +121,8 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         lean = field_def.extensions.get(LEAN)
         if lean is None:
             return Entry(key, details, field_def, SLOW, None, None, False)
+        if named is GraphQLString or named is GraphQLID:  # a str is its own output value
+            return Entry(key, details, field_def, STRING, lean, named, non_null)
         if is_leaf_type(named):
             return Entry(key, details, field_def, LEAF, lean, named, non_null)
         if isinstance(named, GraphQLObjectType) and named.is_type_of is None:
@@ -144,7 +148,18 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
                 if kind == TYPENAME:
                     results[entry.key] = entry.named
                     continue
-                if kind == SLOW:
+                if kind == STRING:  # the commonest field, inline
+                    try:
+                        value = entry.lean(source, context)  # type: ignore[misc]
+                    except Exception as raw_error:
+                        self._lean_failed(parent_type, entry, path, raw_error)
+                        results[entry.key] = None
+                        continue
+                    if value.__class__ is str:
+                        results[entry.key] = value
+                        continue
+                    result = self._lean_value(parent_type, entry, value, path)
+                elif kind == SLOW:
                     result = self.execute_field(parent_type, source, entry.details,
                                                 Path(path, entry.key, parent_type.name), None)
                     if result is Undefined:
@@ -192,18 +207,28 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         the object it belongs to (its own is made only when needed)."""
         try:
             result = entry.lean(source, context)  # type: ignore[misc]
-        except Exception as raw_error:  # as graphql-core's execute_field handles it
-            path = Path(parent_path, entry.key, parent_type.name)
-            self.handle_field_error(raw_error, entry.field_def.type,  # type: ignore[union-attr]
-                                    entry.details, path)
+        except Exception as raw_error:
+            self._lean_failed(parent_type, entry, parent_path, raw_error)
             return None
+        return self._lean_value(parent_type, entry, result, parent_path)
+
+    def _lean_failed(self, parent_type: GraphQLObjectType, entry: Entry,
+                     parent_path: Path | None, raw_error: Exception) -> None:
+        """A lean function raised: as graphql-core's execute_field handles it."""
+        path = Path(parent_path, entry.key, parent_type.name)
+        self.handle_field_error(raw_error, entry.field_def.type,  # type: ignore[union-attr]
+                                entry.details, path)
+
+    def _lean_value(self, parent_type: GraphQLObjectType, entry: Entry, result: Any,
+                    parent_path: Path | None) -> Any:
+        """The rest of ``execute_field`` for the value a lean function returned."""
         if result is None:
             if not entry.non_null:
                 return None
         elif result.__class__ in _PLAIN or not (self.is_awaitable(result)
                                                  or isinstance(result, Exception)):
             kind = entry.kind
-            if kind == LEAF:
+            if kind in (LEAF, STRING):
                 coerced = self._coerce(entry.named, result)
                 if coerced is not None:
                     return coerced

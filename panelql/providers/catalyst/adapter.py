@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Self
 
 import httpx
+import msgspec
 
 from panelql.domain.records import (
     AccountRecord,
@@ -35,6 +36,7 @@ from panelql.domain.status import (
     map_status,
 )
 from panelql.providers import read_memo
+from panelql.providers.catalyst import wire
 from panelql.providers.catalyst.catalogue import CatalystCatalogue
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
 from panelql.providers.catalyst.mapping import INPUT_FIELDS, SERVER_STATUS, backup_status
@@ -152,36 +154,45 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
         return await read_memo.shared_list(("servers", self.name), self._list_servers)
 
     async def _list_servers(self) -> list[ServerRecord]:
-        data = await self._data("/api/servers")
-        expect(isinstance(data, list), self.name, "server list")
-        return [self._server(item) for item in data]
+        response = await self.api.request("GET", "/api/servers")
+        try:
+            servers = wire.SERVER_LIST.decode(response.content).data
+        except msgspec.MsgspecError:  # not the usual shape: the general path names the fault
+            body = self.api.decoded(response, "/api/servers")
+            expect(isinstance(body, dict) and "data" in body, self.name, "envelope")
+            expect(isinstance(body["data"], list), self.name, "server list")
+            return [self._server(item) for item in body["data"]]
+        return [self._wire_server(server) for server in servers]
 
     def _server(self, raw: dict[str, Any]) -> ServerRecord:
         expect(isinstance(raw, dict) and "id" in raw, self.name, "server object")
-        status = map_status(SERVER_STATUS, raw.get("status"), ServerStatus.UNKNOWN,
-                            source=self.kind)
+        return self._wire_server(wire.server_of(raw))
+
+    def _wire_server(self, raw: wire.WireServer) -> ServerRecord:
+        expect(raw.id is not wire.UNSET, self.name, "server object")
+        status = map_status(SERVER_STATUS, raw.status, ServerStatus.UNKNOWN, source=self.kind)
         usage = None
-        if "memoryUsageMb" in raw or "cpuPercent" in raw:
-            usage = Usage(memory_mb=raw.get("memoryUsageMb"), cpu_percent=raw.get("cpuPercent"),
-                          disk_mb=raw.get("diskUsageMb"), uptime_seconds=raw.get("uptime"),
+        if raw.memoryUsageMb is not wire.UNSET or raw.cpuPercent is not wire.UNSET:
+            usage = Usage(memory_mb=_given(raw.memoryUsageMb), cpu_percent=_given(raw.cpuPercent),
+                          disk_mb=raw.diskUsageMb, uptime_seconds=raw.uptime,
                           # Seed 000's status example carries playerCount; the server list of
                           # routes/servers/core.ts @747660b5 does not (null there).
-                          player_count=_count(raw.get("playerCount")),
+                          player_count=_count(raw.playerCount),
                           # core.ts @747660b5: diskTotalMb, the disk the metrics count against.
-                          limits=UsageLimits(memory_mb=raw.get("allocatedMemoryMb"),
-                                             disk_mb=raw.get("diskTotalMb")))
+                          limits=UsageLimits(memory_mb=raw.allocatedMemoryMb,
+                                             disk_mb=raw.diskTotalMb))
         return ServerRecord(
-            connection=self.name, id=str(raw["id"]), name=str(raw.get("name", "")),
-            status=status, raw_status=raw.get("status"),
-            suspended=raw.get("status") == "suspended" or bool(raw.get("suspendedAt")),
-            suspension_reason=raw.get("suspensionReason"),
-            node_id=_str(raw.get("nodeId")), owner_id=_str(raw.get("ownerId")),
-            resources=Resources(memory_mb=raw.get("allocatedMemoryMb"),
-                                cpu_cores=raw.get("allocatedCpuCores"),
-                                disk_mb=raw.get("allocatedDiskMb")),
+            connection=self.name, id=str(raw.id), name=str(raw.name),
+            status=status, raw_status=raw.status,
+            suspended=raw.status == "suspended" or bool(raw.suspendedAt),
+            suspension_reason=raw.suspensionReason,
+            node_id=_str(raw.nodeId), owner_id=_str(raw.ownerId),
+            resources=Resources(memory_mb=raw.allocatedMemoryMb,
+                                cpu_cores=raw.allocatedCpuCores,
+                                disk_mb=raw.allocatedDiskMb),
             usage=usage,
             addresses=_addresses(raw),
-            created_at=parse_time(raw.get("createdAt")), external_ref=_text(raw.get("description")),
+            created_at=parse_time(raw.createdAt), external_ref=_text(raw.description),
         )
 
     # -- nodes --------------------------------------------------------------------------------
@@ -296,20 +307,25 @@ def _location_name(raw: dict[str, Any]) -> str | None:
     return None
 
 
-def _addresses(raw: dict[str, Any]) -> list[str]:
+def _addresses(raw: wire.WireServer) -> list[str]:
     """Where players connect: ``connection.host``/``port`` as the server serializer builds it
     (routes/servers/_helpers.ts buildConnectionInfo @747660b5: the assigned IP, else the host
     network IP, else the node's public address). The subdomain is a bare label there, so it is
     not an address on its own."""
-    connection = raw.get("connection")
+    connection = raw.connection
     found: list[str] = []
     if isinstance(connection, dict) and connection.get("host"):
         port = connection.get("port")
         host = str(connection["host"])
         found.append(f"{host}:{port}" if port else host)
-    elif raw.get("primaryIp"):
-        found.append(f"{raw['primaryIp']}:{raw.get('primaryPort')}")
+    elif raw.primaryIp:
+        found.append(f"{raw.primaryIp}:{raw.primaryPort}")
     return found
+
+
+def _given(value: Any) -> Any:
+    """A metric the panel left out is None, like one it sent as null."""
+    return None if value is wire.UNSET else value
 
 
 def _text(value: object) -> str | None:

@@ -13,7 +13,7 @@ from panelql.application import ids
 from panelql.application.context import Context
 from panelql.application.filters import sort_key
 from panelql.application.pagination import Page, paginate
-from panelql.domain.records import Ref, ResourceType
+from panelql.domain.records import ResourceType
 from panelql.schema.relay import Connection, to_connection
 
 Info = strawberry.Info[Context, None]
@@ -58,7 +58,10 @@ def related(ctx: Context, key: Hashable, soon: Callable[[], X | Awaitable[X]],
 
 
 def global_id(kind: ResourceType, connection: str, upstream_id: str) -> strawberry.ID:
-    return strawberry.ID(ids.encode(Ref(connection, kind, upstream_id)))
+    return strawberry.ID(ids.encode_parts(_TYPE_NAMES[kind], connection, upstream_id))
+
+
+_TYPE_NAMES = {kind: kind.value for kind in ResourceType}  # an enum's .value is a property
 
 
 def selected_on_nodes(info: Info) -> set[str]:
