@@ -32,7 +32,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from panelql_sim.framework import Knobs, SimPanel, iso, json_body
+from panelql_sim.framework import FastJSONResponse, Knobs, SimPanel, iso, json_body
 
 # Which actions each state allows (ServerStateMachine.TRANSITIONS, simplified to what we use).
 ALLOWED = {
@@ -317,7 +317,7 @@ class CatalystSim(SimPanel):
 
     async def list_servers(self, request: Request) -> Response:
         data = [self._with_relations(s, metrics=True) for s in self.servers.values()]
-        return JSONResponse({"success": True, "data": data})
+        return FastJSONResponse({"success": True, "data": data})
 
     async def get_server(self, request: Request) -> Response:
         server = self._server(request)

@@ -27,6 +27,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
+import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
@@ -357,6 +358,15 @@ async def json_body(request: Request) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+class FastJSONResponse(JSONResponse):
+    """JSONResponse encoded by orjson (compact UTF-8, as Node's JSON.stringify writes it). For
+    the large lists: the real panels serialize 2 MB in a few milliseconds, starlette's stdlib
+    encoder took 15 ms, which the bench's wall times would charge to the gateway."""
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
 
 
 def iso(ts: float) -> str:

@@ -6,7 +6,8 @@ Checked against catalystctl/catalyst @747660b5 (v1.1.18): API keys go in
 ``details: [{field, message}]`` (src/lib/validation.ts ``validateRequestBody``).
 
 Batching: ``GET /api/servers`` returns every server with its latest metrics in one call, and
-``GET /api/nodes`` every node; users come from ``GET /api/admin/users`` in pages of 100. Backups
+``GET /api/nodes`` every node; users come from ``GET /api/admin/users`` in pages of 100 (the
+first, then all the others at once). Backups
 have no cross-server list, so they cost one call per server, with bounded concurrency.
 """
 
@@ -264,18 +265,22 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
 
     # -- accounts -----------------------------------------------------------------------------
     async def list_accounts(self) -> list[AccountRecord]:
-        accounts: list[AccountRecord] = []
-        page = 1
-        while True:
-            body = await self.api.json("GET", "/api/admin/users",
-                                       params={"page": page, "limit": USERS_PAGE})
-            expect(isinstance(body, dict) and isinstance(body.get("users"), list),
-                   self.name, "user list")
-            accounts.extend(self._account(raw) for raw in body["users"])
-            pages = int((body.get("pagination") or {}).get("totalPages") or 1)
-            if page >= pages:
-                return accounts
-            page += 1
+        # The first page says how many there are; the rest are asked for together (one round
+        # after it, not one round per page).
+        first, pages = await self._users_page(1)
+        rest = await asyncio.gather(*(self._users_page(page) for page in range(2, pages + 1)))
+        accounts = first
+        for found, _ in rest:
+            accounts.extend(found)
+        return accounts
+
+    async def _users_page(self, page: int) -> tuple[list[AccountRecord], int]:
+        body = await self.api.json("GET", "/api/admin/users",
+                                   params={"page": page, "limit": USERS_PAGE})
+        expect(isinstance(body, dict) and isinstance(body.get("users"), list),
+               self.name, "user list")
+        pages = int((body.get("pagination") or {}).get("totalPages") or 1)
+        return [self._account(raw) for raw in body["users"]], pages
 
     def _account(self, raw: dict[str, Any]) -> AccountRecord:
         return AccountRecord(
