@@ -34,6 +34,8 @@ class WireServer(msgspec.Struct):
     memoryUsageMb: Any = UNSET
     cpuPercent: Any = UNSET
     diskUsageMb: Any = None
+    diskTotalMb: Any = None
+    playerCount: Any = None
     uptime: Any = None
     createdAt: Any = None
     connection: Any = None
