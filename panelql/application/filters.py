@@ -86,5 +86,10 @@ _DIGITS = re.compile(r"(\d+)")
 
 def sort_key(connection: str, upstream_id: str) -> str:
     """Stable natural order (server 9 before server 10) within each connection."""
-    padded = _DIGITS.sub(lambda m: m.group(1).zfill(12), upstream_id)
+    # isdecimal() is exactly what \d matches (Unicode Nd): an all-digit id needs no regex.
+    padded = upstream_id.zfill(12) if upstream_id.isdecimal() else _DIGITS.sub(_pad, upstream_id)
     return f"{connection}\x1f{padded}"
+
+
+def _pad(match: re.Match[str]) -> str:
+    return match.group(1).zfill(12)

@@ -139,10 +139,11 @@ class _Exchange(asyncio.Protocol):
             # Cancelled mid-exchange: the answer may still arrive, so the connection is spent.
             self.transport.abort()
             raise
+        body, self.body = b"".join(self.body), []  # the pooled connection keeps no old chunks
         return httpx.Response(
             self._parser.get_status_code(),
             headers=self.headers,
-            stream=httpx.ByteStream(b"".join(self.body)),
+            stream=httpx.ByteStream(body),
             extensions={"http_version": b"HTTP/1.1", "reason_phrase": self.reason},
             request=request,
         )

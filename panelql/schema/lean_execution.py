@@ -54,6 +54,7 @@ LEAN = "panelql.lean"  # GraphQLField.extensions key: the field's (source, conte
 
 # What a plan entry does with the field's value.
 SLOW, TYPENAME, STRING, LEAF, OBJECT, OBJECT_LIST, OTHER = range(7)
+_LEAVES = frozenset({TYPENAME, STRING, LEAF})
 # Values of these classes are never awaitable (and never exceptions): no further test needed.
 _PLAIN = frozenset({str, int, float, bool, dict, list, tuple})
 
@@ -77,8 +78,12 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
         # Per operation, like graphql-core's own memo of collected subfields: keyed by the
         # identity of the field list, which the value keeps alive.
         self._plans: dict[tuple[GraphQLObjectType, int],
-                          tuple[FieldDetailsList, list[Entry] | None]] = {}
+                          tuple[FieldDetailsList, tuple[list[Entry], bool] | None]] = {}
         self._enum_names: dict[tuple[GraphQLEnumType, type, Any], Any] = {}
+        # Answers of leaf-only selections by (object, selection) identity; the value keeps the
+        # object alive, so its id is not reused within the operation.
+        self._completed: dict[tuple[int, int], tuple[Any, dict[str, Any]]] = {}
+        self._field_errors = 0
         manager = self.middleware_manager
         self._lean_allowed = manager is None or not manager.middlewares
 
@@ -86,24 +91,48 @@ class LeanExecutionContext(StrawberryGraphQLCoreExecutionContext):
     def collect_and_execute_subfields(self, return_type: GraphQLObjectType,
                                       field_details_list: FieldDetailsList, path: Path,
                                       result: Any, position_context: Any) -> Any:
-        plan = self._plan(return_type, field_details_list) if position_context is None else None
-        if plan is None:
+        compiled = (self._plan(return_type, field_details_list) if position_context is None
+                    else None)
+        if compiled is None:
             return super().collect_and_execute_subfields(return_type, field_details_list, path,
                                                          result, position_context)
-        return self._execute_plan(return_type, plan, path, result)
+        plan, leaves_only = compiled
+        if not leaves_only:
+            return self._execute_plan(return_type, plan, path, result)
+        # Only leaves: the same object (1,000 servers share 4 Node objects) answers the same
+        # selection with the same values, so its answer is reused, unless completing it
+        # reported an error (errors carry the path) or is still pending.
+        key = (id(result), id(field_details_list))
+        known = self._completed.get(key)
+        if known is not None and known[0] is result:
+            return known[1]
+        errors = self._field_errors
+        completed = self._execute_plan(return_type, plan, path, result)
+        if errors == self._field_errors and not self.is_awaitable(completed):
+            self._completed[key] = (result, completed)
+        return completed
+
+    def handle_field_error(self, raw_error: Exception, return_type: GraphQLOutputType,
+                           field_details_list: FieldDetailsList, path: Path) -> None:
+        self._field_errors += 1
+        super().handle_field_error(raw_error, return_type, field_details_list, path)
 
     def _plan(self, parent_type: GraphQLObjectType, field_details_list: FieldDetailsList
-              ) -> list[Entry] | None:
+              ) -> tuple[list[Entry], bool] | None:
+        """The compiled selection set and whether it selects only leaves; None under
+        ``@defer`` (graphql-core's path)."""
         key = (parent_type, id(field_details_list))
         cached = self._plans.get(key)
         if cached is not None:
             return cached[1]
         grouped, new_defer_usages, _ = self.collect_subfields(parent_type, field_details_list)
-        plan = None if new_defer_usages else [
-            self._entry(parent_type, response_key, details)
-            for response_key, details in grouped.items()]
-        self._plans[key] = (field_details_list, plan)
-        return plan
+        compiled = None
+        if not new_defer_usages:
+            plan = [self._entry(parent_type, response_key, details)
+                    for response_key, details in grouped.items()]
+            compiled = plan, all(entry.kind in _LEAVES for entry in plan)
+        self._plans[key] = (field_details_list, compiled)
+        return compiled
 
     def _entry(self, parent_type: GraphQLObjectType, key: str, details: FieldDetailsList
                ) -> Entry:
