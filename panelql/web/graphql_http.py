@@ -132,7 +132,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
                 raise RequestError(404, "GraphiQL is disabled on this gateway", code="NOT_FOUND")
             return await self.render_graphql_ide(request)
         # SSE requests (Accept: text/event-stream) are strawberry's stream transport.
-        if self._get_stream_transport_from_headers(request.headers) is None:
+        if self._stream_protocol(request.headers) is None:
             media = negotiate(request.headers.get("accept"))
             if media is None:
                 raise RequestError(406, "Accept must allow application/graphql-response+json "
@@ -160,6 +160,18 @@ class GraphQLEndpoint(GraphQL[Context, None]):
         return (request.method == "GET" and request.query_params.get("query") is None
                 and "text/html" in request.headers.get("accept", ""))
 
+    def _stream_protocol(self, headers: Mapping[str, str]) -> str | None:
+        """The streaming protocol (``sse``, ``multipart-subscription``) the Accept header asks
+        for among those this view serves, else None: strawberry's own rule, through its public
+        ``protocols`` and ``stream_transport_classes_by_protocol`` and each transport's
+        ``accepts`` (strawberry/http/base.py, 0.341)."""
+        accept = next((v for k, v in headers.items() if k.lower() == "accept"), "")
+        for protocol in self.protocols:
+            transport = self.stream_transport_classes_by_protocol.get(protocol)
+            if transport is not None and transport().accepts(accept):
+                return transport.protocol
+        return None
+
     def decode_json(self, data: str | bytes) -> object:
         # WebSocket messages (and whatever else strawberry decodes): TooDeep is a
         # JSONDecodeError, which strawberry answers as a message that is not JSON.
@@ -168,7 +180,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
     # --- request parameters -----------------------------------------------------------------
 
     async def parse_http_body(self, request: AsyncHTTPRequestAdapter) -> GraphQLRequestData:
-        transport = self._get_stream_transport_from_headers(request.headers)
+        protocol = self._stream_protocol(request.headers)
         if request.method == "GET":
             params: dict[str, Any] = dict(request.query_params)
             for name in ("variables", "extensions"):
@@ -180,7 +192,7 @@ class GraphQLEndpoint(GraphQL[Context, None]):
             except UnsupportedBody as exc:
                 raise RequestError(415, str(exc), headers={"Accept-Post": JSON}) from None
             params = _request_object(await request.get_body())
-        return _request_data(params, transport.protocol if transport else "http")
+        return _request_data(params, protocol or "http")
 
     # --- execution --------------------------------------------------------------------------
 

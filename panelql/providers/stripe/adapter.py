@@ -64,33 +64,36 @@ _last_status: contextvars.ContextVar[int | None] = contextvars.ContextVar(
 )
 
 
-class GatewayHTTPXClient(stripe.HTTPXClient):
-    """The library's HTTPX client, sending through the gateway's pooled ``httpx`` client."""
+class GatewayHTTPClient(stripe.HTTPClient):
+    """stripe's extension point for transports (a ``stripe.HTTPClient`` subclass passed as
+    ``StripeClient(http_client=…)``; stripe/_http_client.py, stripe-python 16.1), sending
+    through the gateway's pooled ``httpx`` client: its transport, limits and TLS settings."""
+
+    name = "panelql-httpx"
 
     def __init__(self, client: httpx.AsyncClient, timeout: float) -> None:
-        super().__init__(timeout=timeout)
-        # The library builds its own AsyncClient; use the injected one instead (same interface).
-        self._client_async = client
+        super().__init__()
+        self.client = client
+        self.timeout = timeout
 
     async def request_async(
         self, method: str, url: str, headers: Mapping[str, str], post_data: Any = None
     ) -> tuple[bytes, int, Mapping[str, str]]:
         _last_status.set(None)
-        content, status, response_headers = await super().request_async(
-            method, url, headers, post_data
-        )
-        _last_status.set(status)
-        return content, status, response_headers
+        try:
+            response = await self.client.request(
+                method, url, headers=headers, content=post_data or None, timeout=self.timeout)
+        except Exception as exc:
+            # The library's contract: a transport failure is an APIConnectionError, whose
+            # should_retry lets its own retries (max_network_retries) take it up.
+            raise stripe.APIConnectionError(  # type: ignore[no-untyped-call]  # stripe's own
+                f"network error talking to Stripe ({type(exc).__name__})", should_retry=True
+            ) from exc
+        _last_status.set(response.status_code)
+        return response.content, response.status_code, response.headers
 
-    def _get_request_args_kwargs(
-        self, method: str, url: str, headers: Mapping[str, str], post_data: Any
-    ) -> list[Any]:
-        # stripe passes the encoded form as ``data=``; httpx 0.28 deprecates raw ``data`` (a
-        # DeprecationWarning on every POST with a body), ``content=`` is the same bytes.
-        args, kwargs = super()._get_request_args_kwargs(method, url, headers, post_data)
-        if isinstance(kwargs.get("data"), str | bytes):
-            kwargs["content"] = kwargs.pop("data")
-        return [args, kwargs]
+    def sleep_async(self, secs: float) -> Awaitable[None]:
+        return asyncio.sleep(secs)
 
     async def close_async(self) -> None:
         """The factory owns the injected client and closes it."""
@@ -118,7 +121,7 @@ class StripeProvider(BillingProvider):
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
         base = config.base_url.rstrip("/") or stripe.DEFAULT_API_BASE
-        http = GatewayHTTPXClient(
+        http = GatewayHTTPClient(
             clients.build(base, timeout=config.timeout_seconds), config.timeout_seconds
         )
         client = stripe.StripeClient(
