@@ -70,56 +70,12 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        if settings.auto_migrate:
-            await upgrade(settings.database_url)
-        engine = create_engine(settings.database_url)
-        configs = settings.connections()
-        if providers is None:  # plus connections added with `panelql providers add`
-            secret = settings.secret_key.get_secret_value() if settings.secret_key else None
-            configs += await load_connections(session_factory(engine), secret,
-                                              {c.name for c in configs})
-        factory = clients or ClientFactory(policy=settings.resilience.policy(),
-                                           event_hooks=upstream_event_hooks,
-                                           lean=settings.upstream_transport == "lean")
-        adapters = providers if providers is not None else {
-            c.name: build_provider(c, factory.for_connection(c.name))
-            for c in configs
-        }
-        # Redis pub/sub when configured, on this deployment's own channel
-        bus = await open_bus(settings.redis_url, settings.redis_prefix)
-        gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine),
-                          bus=bus)
-        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
-        if redis is not None:  # every replica draws from the same per-key budget
-            gateway.rate_limiter = RedisRateLimiter(redis, settings.redis_prefix)
-            gateway.write_locks = RedisWriteLocks(redis,
-                                                  prefix=settings.redis_prefix + "write-lock:")
-        app.state.gateway = gateway
-        watcher = Watcher.for_gateway(gateway)
-        await watcher.start()  # no-op when settings.watcher.enabled is false
-        housekeeping = Housekeeping(gateway)
-        await housekeeping.start()
-        gateway.tracker.start_heartbeat()  # keeps our operations, adopts dead replicas'
-        automation = Automation.for_gateway(gateway)
-        gateway.automation = automation
-        await automation.start()  # no-op when settings.automation.enabled is false
-        if settings.freeze_heap:
-            gc.collect()  # garbage from startup is freed, not frozen
-            gc.freeze()
-        log.info("gateway ready", extra={"providers": sorted(adapters),
-                                         "deployment": settings.deployment_name,
-                                         "replica": gateway.tracker.owner})
-        try:
+        # Each part is registered for closing as soon as it is open, so a start that fails
+        # halfway (the bus's Redis unreachable, a watcher that cannot start) closes what it
+        # had opened, in reverse order, instead of leaking the engine and the HTTP pools.
+        async with contextlib.AsyncExitStack() as opened:
+            app.state.gateway = await _start(settings, opened, providers, clients)
             yield
-        finally:
-            await automation.aclose()
-            await housekeeping.aclose()
-            await watcher.aclose()  # before the bus and HTTP clients it uses go away
-            await gateway.aclose()
-            if redis is not None:
-                await redis.aclose()
-            await factory.aclose()
-            await engine.dispose()
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -152,6 +108,60 @@ def create_app(settings: Settings, *, providers: dict[str, Provider] | None = No
         routes.append(Route("/metrics", metrics_endpoint, methods=["GET"]))
     return Starlette(routes=routes, lifespan=lifespan,
                      middleware=[Middleware(RequestIdMiddleware), Middleware(AuthMiddleware)])
+
+
+async def _start(settings: Settings, opened: contextlib.AsyncExitStack,
+                 providers: dict[str, Provider] | None, clients: ClientFactory | None
+                 ) -> Gateway:
+    """Open the gateway's parts in order; ``opened`` closes them in reverse (at shutdown, or as
+    soon as a later part fails to open): automation, housekeeping, watcher, gateway (its operations
+    tracker, bus and adapters), Redis, HTTP clients, engine."""
+    if settings.auto_migrate:
+        await upgrade(settings.database_url)
+    engine = create_engine(settings.database_url)
+    opened.push_async_callback(engine.dispose)
+    configs = settings.connections()
+    if providers is None:  # plus connections added with `panelql providers add`
+        secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+        configs += await load_connections(session_factory(engine), secret,
+                                          {c.name for c in configs})
+    factory = clients or ClientFactory(policy=settings.resilience.policy(),
+                                       event_hooks=upstream_event_hooks,
+                                       lean=settings.upstream_transport == "lean")
+    opened.push_async_callback(factory.aclose)
+    adapters = providers if providers is not None else {
+        c.name: build_provider(c, factory.for_connection(c.name))
+        for c in configs
+    }
+    redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+    if redis is not None:
+        opened.push_async_callback(redis.aclose)
+    # Redis pub/sub when configured, on this deployment's own channel
+    bus = await open_bus(settings.redis_url, settings.redis_prefix)
+    gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine),
+                      bus=bus)
+    opened.push_async_callback(gateway.aclose)
+    if redis is not None:  # every replica draws from the same per-key budget
+        gateway.rate_limiter = RedisRateLimiter(redis, settings.redis_prefix)
+        gateway.write_locks = RedisWriteLocks(redis, prefix=settings.redis_prefix + "write-lock:")
+    watcher = Watcher.for_gateway(gateway)
+    opened.push_async_callback(watcher.aclose)  # before the bus and clients it uses go away
+    await watcher.start()  # no-op when settings.watcher.enabled is false
+    housekeeping = Housekeeping(gateway)
+    opened.push_async_callback(housekeeping.aclose)
+    await housekeeping.start()
+    gateway.tracker.start_heartbeat()  # keeps our operations, adopts dead replicas'
+    automation = Automation.for_gateway(gateway)
+    gateway.automation = automation
+    opened.push_async_callback(automation.aclose)
+    await automation.start()  # no-op when settings.automation.enabled is false
+    if settings.freeze_heap:
+        gc.collect()  # garbage from startup is freed, not frozen
+        gc.freeze()
+    log.info("gateway ready", extra={"providers": sorted(adapters),
+                                     "deployment": settings.deployment_name,
+                                     "replica": gateway.tracker.owner})
+    return gateway
 
 
 def _observers(settings: Settings) -> list[Any]:
