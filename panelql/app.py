@@ -139,7 +139,7 @@ async def _start(settings: Settings, opened: contextlib.AsyncExitStack,
     # Redis pub/sub when configured, on this deployment's own channel
     bus = await open_bus(settings.redis_url, settings.redis_prefix)
     gateway = Gateway(settings=settings, providers=adapters, sessions=session_factory(engine),
-                      bus=bus)
+                      bus=bus, clients=factory)
     opened.push_async_callback(gateway.aclose)
     if redis is not None:  # every replica draws from the same per-key budget
         gateway.rate_limiter = RedisRateLimiter(redis, settings.redis_prefix)

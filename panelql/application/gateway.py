@@ -21,6 +21,7 @@ from panelql.db.repositories import Audit, Idempotency, Operations
 from panelql.events.bus import EventBus, InProcessBus
 from panelql.providers.contract import Provider
 from panelql.providers.errors import ProviderError
+from panelql.providers.http import ClientFactory
 from panelql.providers.ledger import LedgerUser
 from panelql.settings import Settings
 
@@ -45,6 +46,9 @@ class Gateway:
     # The billing automation engine (application/automation/engine.py), set by the app's
     # lifespan; typed loosely because that package builds on this module.
     automation: Any = None
+    # The HTTP clients' factory, which holds each connection's guard (retries, breaker); None
+    # when the adapters were built elsewhere (tests).
+    clients: ClientFactory | None = None
     _health: dict[str, Health] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -73,6 +77,10 @@ class Gateway:
             lease_seconds=watcher.lease_seconds,
             heartbeat_seconds=min(watcher.lease_seconds / 3, watcher.fast_seconds),
             resumer=resumer(self.bus, self.providers))
+
+    def breaker_states(self) -> dict[str, str]:
+        """``{connection: "closed" | "open" | "half_open"}`` for every guarded connection."""
+        return self.clients.breaker_states() if self.clients is not None else {}
 
     def provider(self, name: str) -> Provider:
         try:

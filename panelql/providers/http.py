@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 import orjson
 
-from panelql.providers import fastpool, read_memo, request_ids
+from panelql.providers import read_memo, request_ids
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -30,7 +30,8 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.resilience import ConnectionGuard, OutageTest, ResiliencePolicy
-from panelql.providers.transport import LeanTransport
+from panelql.providers.retry_after import retry_after
+from panelql.providers.transport import LeanTransport, ResponseTooLarge
 
 log = logging.getLogger("panelql.upstream")
 
@@ -61,16 +62,16 @@ class ClientFactory:
     With a :class:`ResiliencePolicy` (the app passes ``settings.resilience``) every client of a
     connection shares one guard: the view returned by :meth:`for_connection` is what each adapter
     receives, so an adapter with two clients (Pterodactyl's two keys) still has one breaker.
-    Without a policy (``ClientFactory()``, as adapter tests use it) clients are plain httpx.
+    Without a policy (``ClientFactory()``, as adapter tests use it) clients are unguarded.
     """
 
     def __init__(self, *, transport: httpx.AsyncBaseTransport | None = None,
                  policy: ResiliencePolicy | None = None,
                  event_hooks: Callable[[str], Mapping[str, list[Callable[..., Any]]]] | None = None,
-                 lean: bool = False) -> None:
+                 lean: bool = True) -> None:
         self._transport = transport
-        # The app's clients use providers/transport.py (``upstream_transport`` setting); adapter
-        # tests keep httpx's own transport, which respx patches.
+        # providers/transport.py, as in production (``upstream_transport`` setting); lean=False
+        # is httpx's own transport: the escape hatch, and what respx's replays patch.
         self.lean = lean
         # Observers per connection name (metrics: panelql.web.metrics.upstream_event_hooks).
         self._event_hooks = event_hooks
@@ -131,7 +132,6 @@ class ClientFactory:
             guard.outage = outage
         client = (ResilientClient(guard=guard, **options) if guard is not None
                   else httpx.AsyncClient(**options))
-        fastpool.install(client)  # cheaper idle-connection checks (see the module)
         self._clients.append(client)
         return client
 
@@ -142,12 +142,9 @@ class ClientFactory:
 
 
 def _retry_after(response: httpx.Response, body: Any) -> float | None:
-    header = response.headers.get("Retry-After")
-    if header:
-        try:
-            return float(header)
-        except ValueError:
-            return None
+    header = retry_after(response.headers)
+    if header is not None or "retry-after" in response.headers:
+        return header
     if isinstance(body, dict) and isinstance(body.get("retryAfter"), int | float):
         return float(body["retryAfter"])
     return None
@@ -237,6 +234,10 @@ class Upstream:
             raise Unavailable(
                 f"{self.provider} timed out", provider=self.provider, debug={"path": path}
             ) from exc
+        except ResponseTooLarge as exc:
+            raise UnexpectedResponse(
+                f"{self.provider} answered with more data than the gateway accepts",
+                provider=self.provider, debug={"path": path, "error": str(exc)}) from exc
         except httpx.TransportError as exc:
             raise Unavailable(
                 f"{self.provider} is unreachable",

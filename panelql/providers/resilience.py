@@ -34,12 +34,10 @@ The whole call keeps to one time budget, the request's read timeout (the connect
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import enum
 import logging
 import random
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -49,6 +47,7 @@ from typing import TypeVar
 import httpx
 
 from panelql.providers.errors import ProviderError, Unavailable
+from panelql.providers.retry_after import retry_after
 
 log = logging.getLogger("panelql.upstream")
 
@@ -171,16 +170,6 @@ class CircuitBreaker:
             self._probing = False
 
 
-# Every live breaker by connection name, for metrics (the newest wins when names repeat, as
-# when tests start several gateways in one process).
-_BREAKERS: weakref.WeakValueDictionary[str, CircuitBreaker] = weakref.WeakValueDictionary()
-
-
-def breaker_states() -> dict[str, str]:
-    """``{connection name: "closed" | "open" | "half_open"}`` for every live connection."""
-    return {name: breaker.state.value for name, breaker in sorted(_BREAKERS.items())}
-
-
 class ConnectionGuard:
     """Retry policy, breaker and concurrency limit of one provider connection."""
 
@@ -193,8 +182,6 @@ class ConnectionGuard:
                                       policy.breaker_cooldown_seconds)
         self._slots = asyncio.Semaphore(policy.max_concurrency) if policy.max_concurrency else None
         self._rng = random.Random(seed)
-        if policy.breaker_threshold:
-            _BREAKERS[name] = self.breaker
 
     # -- HTTP ---------------------------------------------------------------------------------
     async def send(self, request: httpx.Request, attempt: Attempt, *,
@@ -267,7 +254,7 @@ class ConnectionGuard:
             return None
         if response.status_code >= 500 and not self.outage(response):
             return None  # the panel's way of saying "your request was wrong": same again, same
-        hinted = retry_after_seconds(response)
+        hinted = retry_after(response.headers)
         if hinted is None:
             return self._delay(number, deadline)
         if hinted > self.policy.retry_after_cap_seconds:
@@ -416,22 +403,6 @@ def never_applied(error: BaseException) -> bool:
             return True
         cause = cause.__cause__
     return False
-
-
-def retry_after_seconds(response: httpx.Response) -> float | None:
-    """``Retry-After`` as seconds: delta-seconds or an HTTP date; None when absent or bad."""
-    value = response.headers.get("Retry-After")
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, when.timestamp() - time.time())
 
 
 def _budget(request: httpx.Request) -> float:

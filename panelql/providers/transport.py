@@ -13,6 +13,11 @@ What it does not do is handed to a regular ``httpx.AsyncHTTPTransport`` (``fallb
 routes proxied URLs through its own mounts. ``upstream_transport = "httpx"`` in the settings
 turns it off entirely.
 
+A response body larger than ``max_response_bytes`` (default 64 MiB) is refused while it arrives
+(:class:`ResponseTooLarge`, the connection dropped): a panel or a proxy in front of it answering
+with an endless body must not fill the gateway's memory. Everything it does answer is buffered
+(the adapters parse whole JSON documents).
+
 Failures are raised as the httpx exceptions httpcore would raise, so the retry guard
 (providers/resilience.py) and the error boundary (providers/http.py) treat both transports alike:
 ConnectError/ConnectTimeout (not sent), PoolTimeout, WriteError, ReadTimeout, ReadError and
@@ -33,13 +38,22 @@ import httpx
 
 Origin = tuple[str, str, int]  # scheme, host, port
 DEFAULT_PORTS = {"http": 80, "https": 443}
+# The largest answer a panel API gives us is a list page (Stripe: 100 invoices, ~1 MiB); far above.
+MAX_RESPONSE_BYTES = 64 * 2**20
+
+
+class ResponseTooLarge(httpx.RequestError):
+    """The upstream's body passed the cap. Not a TransportError: it says nothing about the
+    upstream being down (no breaker failure, no retry); the error boundary reports it as the
+    provider answering something unusable (PROVIDER_ERROR)."""
 
 
 class _Exchange(asyncio.Protocol):
     """One TCP (or TLS) connection; reads one response at a time."""
 
-    def __init__(self) -> None:
+    def __init__(self, max_body: int = MAX_RESPONSE_BYTES) -> None:
         self.transport: asyncio.Transport | None = None
+        self.max_body = max_body
         self.closed = False
         self.idle_since = time.monotonic()
         self._parser = httptools.HttpResponseParser(self)
@@ -50,6 +64,7 @@ class _Exchange(asyncio.Protocol):
         self.reason = b""
         self.headers: list[tuple[bytes, bytes]] = []
         self.body: list[bytes] = []
+        self.size = 0
         self.started = False  # any byte of the response seen
         self.headers_done = False
         self.complete = False
@@ -92,6 +107,12 @@ class _Exchange(asyncio.Protocol):
         self.headers_done = True
 
     def on_body(self, body: bytes) -> None:
+        self.size += len(body)
+        if self.size > self.max_body:
+            self.body.clear()
+            self._fail(ResponseTooLarge(f"the upstream's answer is larger than "
+                                        f"{self.max_body} bytes"))
+            return
         self.body.append(body)
 
     def on_message_complete(self) -> None:
@@ -132,7 +153,7 @@ class _Exchange(asyncio.Protocol):
             self.transport.abort()
             raise httpx.ReadTimeout("timed out waiting for the upstream's answer",
                                     request=request) from None
-        except httpx.TransportError as exc:
+        except httpx.RequestError as exc:  # raised on the waiter, without the request
             exc.request = request
             raise
         except BaseException:
@@ -155,10 +176,12 @@ class LeanTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, *, verify: ssl.SSLContext | str | bool = True,
                  max_connections: int = 32, max_keepalive: int = 16,
-                 keepalive_expiry: float = 5.0) -> None:
+                 keepalive_expiry: float = 5.0,
+                 max_response_bytes: int = MAX_RESPONSE_BYTES) -> None:
         self._ssl = httpx.create_ssl_context(verify=verify)
         self._max_keepalive = max_keepalive
         self._expiry = keepalive_expiry
+        self._max_body = max_response_bytes
         self._idle: dict[Origin, list[_Exchange]] = defaultdict(list)
         self._slots: dict[Origin, asyncio.Semaphore] = defaultdict(
             lambda: asyncio.Semaphore(max_connections))
@@ -218,7 +241,8 @@ class LeanTransport(httpx.AsyncBaseTransport):
         try:
             async with asyncio.timeout(timeouts.get("connect")):
                 _, conn = await loop.create_connection(
-                    _Exchange, host, port, ssl=tls, server_hostname=host if tls else None)
+                    lambda: _Exchange(self._max_body), host, port, ssl=tls,
+                    server_hostname=host if tls else None)
         except TimeoutError:
             raise httpx.ConnectTimeout(f"connecting to {host}:{port} timed out",
                                        request=request) from None

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator
 from inspect import isawaitable
 from typing import Any
 from urllib.parse import urlsplit
@@ -134,13 +134,6 @@ def upstream_event_hooks(connection: str) -> dict[str, list[Callable[..., Any]]]
 
 # -- state read from the running gateway at scrape time ---------------------------------------
 
-def breaker_states() -> Mapping[str, str]:
-    """Circuit breaker state per connection (providers/resilience.py keeps every live one)."""
-    from panelql.providers.resilience import breaker_states as live
-
-    return live()
-
-
 class GatewayCollector(Collector):
     def __init__(self, gateway: Any) -> None:
         self.gateway = gateway
@@ -173,7 +166,7 @@ class GatewayCollector(Collector):
         breakers = GaugeMetricFamily("panelql_circuit_breaker_state", "1 for the current state "
                                      "of each connection's circuit breaker",
                                      labels=["provider", "state"])
-        for name, state in sorted(breaker_states().items()):
+        for name, state in sorted(self.gateway.breaker_states().items()):
             for candidate in ("closed", "open", "half_open"):
                 breakers.add_metric([name, candidate], 1.0 if state == candidate else 0.0)
         yield breakers

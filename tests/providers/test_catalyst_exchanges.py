@@ -35,7 +35,7 @@ SEED_SETS = {
 
 @pytest.fixture
 def provider() -> CatalystProvider:
-    built = builder("catalyst", BASE, api_key=KEY)()
+    built = builder("catalyst", BASE, lean=False, api_key=KEY)()  # a respx replay
     assert isinstance(built, CatalystProvider)
     return built
 

@@ -14,12 +14,11 @@ from panelql.providers import errors
 from panelql.providers.cloudflare.adapter import CloudflareProvider
 from panelql.providers.cloudflare.mapping import ERROR_CODES, ZONE_STATUS
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.http import ClientFactory
 from panelql_sim import referee
 from panelql_sim.cloudflare import CloudflareSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract
-from tests.providers.helpers import builder, fixture
+from tests.providers.helpers import builder, clients, fixture
 
 BASE = "https://api.cloudflare.test/client/v4"
 ZONE = "023e105f4ecef8ad9ca31a8372d0c353"
@@ -51,7 +50,7 @@ def make(url: str, **options: object) -> CloudflareProvider:
     config = ConnectionConfig(name="cf", kind="cloudflare", base_url=url, timeout_seconds=5.0,
                               credentials={"api_token": Secret("cf_demo_token")},
                               options=dict(options))
-    return CloudflareProvider.from_config(config, ClientFactory())
+    return CloudflareProvider.from_config(config, clients(url))
 
 
 @pytest.fixture

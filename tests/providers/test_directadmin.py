@@ -15,12 +15,11 @@ from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.directadmin import wire
 from panelql.providers.directadmin.adapter import DirectAdminProvider
 from panelql.providers.directadmin.mapping import ACCOUNT_STATUS
-from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
 from panelql_sim.directadmin import DirectAdminSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract, HostingContract
-from tests.providers.helpers import FIXTURES, fixture
+from tests.providers.helpers import FIXTURES, clients, fixture
 
 BASE = "http://directadmin.test:2222"
 
@@ -32,7 +31,7 @@ def build(url: str, *, json_mode: bool = True, password: str = "da_demo_pass",
         credentials={"username": Secret("admin"), "password": Secret(password)},
         options={"json": json_mode, **options},
     )
-    provider = build_provider(config, ClientFactory())
+    provider = build_provider(config, clients(url))
     assert isinstance(provider, DirectAdminProvider)
     return provider
 

@@ -11,13 +11,12 @@ from panelql.domain.records import DnsRecordInput
 from panelql.domain.status import DnsZoneStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.http import ClientFactory
 from panelql.providers.ispconfig.adapter import ISPConfigProvider
 from panelql.providers.ispconfig.mapping import ZONE_STATUS, SessionExpired, classify_fault
 from panelql_sim.ispconfig import ISPConfigSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract
-from tests.providers.helpers import builder, fixture
+from tests.providers.helpers import builder, clients, fixture
 
 BASE = "http://ispconfig.test:8080"
 
@@ -50,7 +49,7 @@ def make(url: str, **options: object) -> ISPConfigProvider:
         credentials={"username": Secret("remote"), "password": Secret("isp_demo_pass")},
         options=dict(options),
     )
-    return ISPConfigProvider.from_config(config, ClientFactory())
+    return ISPConfigProvider.from_config(config, clients(url))
 
 
 @pytest.fixture

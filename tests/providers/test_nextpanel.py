@@ -23,7 +23,6 @@ from panelql.domain.records import AccountSpec
 from panelql.domain.status import AccountStatus, NodeStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.http import ClientFactory
 from panelql.providers.nextpanel.adapter import NextPanelProvider
 from panelql.providers.nextpanel.mapping import ACCOUNT_STATUS, account_raw_status
 from panelql.providers.registry import build_provider
@@ -32,6 +31,7 @@ from panelql.settings import ConfigError, ProviderEntry, Settings
 from panelql_sim.nextpanel import NextPanelSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, HostingContract
+from tests.providers.helpers import clients
 from tests.providers.nextpanel_exchanges import CREATE_BODY, EXCHANGES, by_name, matches
 
 BASE = "http://np1.test:3000"
@@ -48,7 +48,7 @@ def np_config(url: str, name: str = "np-1", *, capacity: int = 100, current: int
 
 
 def build(config: ConnectionConfig, ledger: DatabaseLedger) -> NextPanelProvider:
-    provider = build_provider(config, ClientFactory())
+    provider = build_provider(config, clients(config.base_url))
     assert isinstance(provider, NextPanelProvider)
     provider.attach_ledger(ledger)
     return provider

@@ -12,7 +12,6 @@ from panelql.domain.records import DnsRecordInput
 from panelql.domain.status import DnsZoneStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.http import ClientFactory
 from panelql.providers.powerdns.adapter import PowerDNSProvider
 from panelql.providers.powerdns.mapping import (
     ZONE_STATUS,
@@ -29,7 +28,7 @@ from panelql.providers.powerdns.mapping import (
 from panelql_sim.powerdns import PowerDNSSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ContractEnv, DnsContract
-from tests.providers.helpers import builder, fixture
+from tests.providers.helpers import builder, clients, fixture
 
 BASE = "http://pdns.test:8081"
 API = f"{BASE}/api/v1/servers/localhost"
@@ -61,7 +60,7 @@ def make(url: str, **options: object) -> PowerDNSProvider:
     config = ConnectionConfig(name="pdns", kind="powerdns", base_url=url, timeout_seconds=5.0,
                               credentials={"api_key": Secret("pdns_demo_key")},
                               options=dict(options))
-    return PowerDNSProvider.from_config(config, ClientFactory())
+    return PowerDNSProvider.from_config(config, clients(url))
 
 
 @pytest.fixture

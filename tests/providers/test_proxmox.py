@@ -21,7 +21,6 @@ from panelql.domain.records import PowerAction, Resources, ServerSpec, TaskHandl
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.http import ClientFactory
 from panelql.providers.proxmox import suspension
 from panelql.providers.proxmox.adapter import ProxmoxProvider, build_api
 from panelql.providers.proxmox.boundary import ProxmoxClient
@@ -31,7 +30,7 @@ from panelql_sim.framework import Knobs
 from panelql_sim.proxmox import ProxmoxSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv
-from tests.providers.helpers import FIXTURES
+from tests.providers.helpers import FIXTURES, clients
 from tests.waits import SAFETY_SECONDS, held
 
 TOKEN_ID = "root@pam!panelql"
@@ -49,7 +48,7 @@ def pve_config(url: str, secret: str, *, timeout: float = 5.0, name: str = "pve-
 def connect(sim: ProxmoxSim, url: str, **overrides: Any) -> ProxmoxProvider:
     settings: dict[str, Any] = {"ca_bundle": sim.tls.ca_path, **overrides}
     secret = settings.pop("secret", sim.token_secret)
-    provider = build_provider(pve_config(url, secret, **settings), ClientFactory())
+    provider = build_provider(pve_config(url, secret, **settings), clients(url))
     assert isinstance(provider, ProxmoxProvider)
     return provider
 

@@ -13,7 +13,6 @@ from panelql.domain.records import PowerAction, Resources, ServerSpec
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus
 from panelql.providers import errors
 from panelql.providers.config import ConnectionConfig, Secret
-from panelql.providers.http import ClientFactory
 from panelql.providers.proxmoxwp.adapter import ProxmoxWPProvider
 from panelql.providers.proxmoxwp.mapping import (
     BACKUP_STATUS,
@@ -31,7 +30,7 @@ from panelql_sim.framework import Knobs
 from panelql_sim.proxmoxwp import ProxmoxWPSim
 from panelql_sim.runner import BackgroundServers
 from tests.providers.contract import ComputeContract, ContractEnv
-from tests.providers.helpers import builder, fixture
+from tests.providers.helpers import builder, clients, fixture
 from tests.waits import SAFETY_SECONDS, held
 
 BASE = "http://proxmoxwp.test"
@@ -121,7 +120,7 @@ def test_plans_and_quota_helpers() -> None:
 def make(**options: object) -> ProxmoxWPProvider:
     config = ConnectionConfig(name="pwp-test", kind="proxmoxwp", base_url=BASE,
                               credentials={"api_key": Secret("pwp_k")}, options=dict(options))
-    built = build_provider(config, ClientFactory())
+    built = build_provider(config, clients(BASE))
     assert isinstance(built, ProxmoxWPProvider)
     return built
 

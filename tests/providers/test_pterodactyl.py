@@ -52,10 +52,12 @@ def sim(background: BackgroundServers) -> Iterator[tuple[PterodactylSim, str]]:
     yield panel, served.url
 
 
-@pytest.fixture
-def env(sim: tuple[PterodactylSim, str]) -> ContractEnv:
+# The contract on the production transport, and on the escape hatch (upstream_transport =
+# "httpx") for this kind too: a smaller run of the same suite.
+@pytest.fixture(params=[True, False], ids=["lean", "httpx"])
+def env(request: pytest.FixtureRequest, sim: tuple[PterodactylSim, str]) -> ContractEnv:
     panel, url = sim
-    build = builder("pterodactyl", url, application_key=panel.application_key,
+    build = builder("pterodactyl", url, lean=request.param, application_key=panel.application_key,
                     client_key=panel.client_key)
     return ContractEnv(
         provider=build(), knobs=panel.knobs,

@@ -82,7 +82,8 @@ def test_every_gateway_permission_is_mapped_or_reported() -> None:
 
 @pytest.fixture
 def provider() -> PterodactylProvider:
-    built = builder("pterodactyl", BASE, application_key=APP_KEY, client_key=CLIENT_KEY)()
+    built = builder("pterodactyl", BASE, lean=False,  # a respx replay
+                    application_key=APP_KEY, client_key=CLIENT_KEY)()
     assert isinstance(built, PterodactylProvider)
     return built
 

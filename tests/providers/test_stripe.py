@@ -15,7 +15,6 @@ import respx
 from panelql.domain.records import InvoiceRecord
 from panelql.domain.status import InvoiceStatus
 from panelql.providers import errors
-from panelql.providers.http import ClientFactory
 from panelql.providers.stripe.adapter import StripeProvider
 from panelql.providers.stripe.mapping import (
     INVOICE_STATUS,
@@ -27,7 +26,7 @@ from panelql.providers.stripe.webhooks import StripeWebhooks
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.stripe import StripeSim, parse_form, sign_payload
 from tests.providers.contract import BillingContract, ContractEnv, exact_from_minor_units
-from tests.providers.helpers import builder, config, fixture
+from tests.providers.helpers import builder, clients, config, fixture
 
 BASE = "http://stripe.test"
 
@@ -46,10 +45,12 @@ def _build(url: str, **overrides: str) -> StripeProvider:
     return provider
 
 
-@pytest.fixture
-def env(sim: tuple[StripeSim, str]) -> ContractEnv:
+# The contract on the production transport, and on the escape hatch (upstream_transport =
+# "httpx") for this kind too: a smaller run of the same suite.
+@pytest.fixture(params=[True, False], ids=["lean", "httpx"])
+def env(request: pytest.FixtureRequest, sim: tuple[StripeSim, str]) -> ContractEnv:
     panel, url = sim
-    build = builder("stripe", url, api_key=panel.api_key)
+    build = builder("stripe", url, lean=request.param, api_key=panel.api_key)
     return ContractEnv(
         provider=build(), knobs=panel.knobs,
         with_bad_credentials=lambda: build(api_key="sk_test_wrong_key_1234"),
@@ -174,7 +175,7 @@ async def test_out_of_band_payment_option(sim: tuple[StripeSim, str]) -> None:
     panel, url = sim
     cfg = config("stripe", url, api_key=panel.api_key)
     provider = StripeProvider.from_config(replace(cfg, options={"pay_out_of_band": True}),
-                                          ClientFactory())
+                                          clients(url))
     paid = await provider.pay_invoice(_first(panel, "open,uncollectible,draft", None))
     assert paid.status is InvoiceStatus.PAID
 

@@ -16,9 +16,11 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from panelql.providers.http import ClientFactory
-from panelql.providers.transport import LeanTransport
+from panelql.providers.errors import UnexpectedResponse
+from panelql.providers.http import ClientFactory, Upstream
+from panelql.providers.transport import LeanTransport, ResponseTooLarge
 from panelql_sim.tls import self_signed_certificate
+from tests.providers.helpers import clients
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -274,9 +276,57 @@ async def test_tls_is_verified_against_the_given_ca(tmp_path: object) -> None:
                 await http.get("/secure")
 
 
-def test_the_app_factory_uses_it_and_adapter_tests_keep_httpx() -> None:
-    """respx patches httpx's own transport, so ClientFactory() (adapter tests) must keep it."""
-    lean = ClientFactory(lean=True).build("http://panel.test")
-    plain = ClientFactory().build("http://panel.test")
-    assert isinstance(lean._transport, LeanTransport)
-    assert not isinstance(plain._transport, LeanTransport)
+def test_the_production_transport_is_the_default_and_replays_keep_httpx() -> None:
+    """ClientFactory() is what the app and the adapter suites build on; only respx replays
+    (``.test`` hosts, which never resolve) and the escape-hatch run take httpx's transport."""
+    assert ClientFactory().lean and not ClientFactory(lean=False).lean
+    assert clients("http://127.0.0.1:8080").lean
+    assert not clients("http://panel.test/api").lean
+    assert not clients("http://127.0.0.1:8080", lean=False).lean
+
+
+async def test_a_body_over_the_cap_is_refused_and_its_connection_dropped() -> None:
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while request := await read_request(reader):
+            size = 5000 if b"/big" in request.split(b"\r\n", 1)[0] else 10
+            writer.write(answer(b"x" * size))
+            await writer.drain()
+
+    async with server(big) as (url, connections), client(url, max_response_bytes=1000) as http:
+        assert (await http.get("/small")).content == b"x" * 10
+        with pytest.raises(ResponseTooLarge, match="larger than 1000 bytes"):
+            await http.get("/big")
+        assert (await http.get("/small")).content == b"x" * 10
+    assert len(connections) == 2  # the connection that carried the big answer is not reused
+
+
+async def test_an_endless_chunked_body_is_cut_off_at_the_cap() -> None:
+    sent: list[int] = []
+
+    async def endless(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n")
+        try:
+            while True:
+                writer.write(b"400\r\n" + b"y" * 1024 + b"\r\n")
+                await writer.drain()
+                sent.append(1)
+        except ConnectionError:
+            return
+
+    async with server(endless) as (url, _), client(url, max_response_bytes=64 * 1024) as http:
+        with pytest.raises(ResponseTooLarge):
+            await http.get("/")
+
+
+async def test_the_error_boundary_reports_an_oversized_answer_as_provider_error() -> None:
+    async def big(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(answer(b"[" + b"1," * 4000 + b"1]"))
+        await writer.drain()
+
+    async with server(big) as (url, _), client(url, max_response_bytes=1000) as http:
+        with pytest.raises(UnexpectedResponse) as caught:
+            await Upstream(http, "panel", lambda body: None).json("GET", "/servers")
+    assert caught.value.code == "PROVIDER_ERROR"
+    assert "more data than the gateway accepts" in str(caught.value)

@@ -17,18 +17,17 @@ from panelql.providers.virtfusion.parse import live_state, read_error
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.virtfusion import VirtFusionSim
 from tests.providers.contract import ComputeContract, ContractEnv
-from tests.providers.helpers import builder, config, fixture
+from tests.providers.helpers import builder, clients, config, fixture
 
 BASE = "http://vf.test/api/v1"
 
 
 def _build(url: str, token: str, **options: object) -> VirtFusionProvider:
-    from panelql.providers.http import ClientFactory
     from panelql.providers.registry import build_provider
 
     cfg = config("virtfusion", url, api_token=token)
     cfg.options.update(options)
-    built = build_provider(cfg, ClientFactory())
+    built = build_provider(cfg, clients(url))
     assert isinstance(built, VirtFusionProvider)
     return built
 

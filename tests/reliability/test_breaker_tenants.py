@@ -15,10 +15,9 @@ import pytest
 
 from panelql.application.ids import encode
 from panelql.domain.records import Ref, ResourceType
-from panelql.providers.resilience import breaker_states
 from panelql_sim.directadmin import DirectAdminSim
 from panelql_sim.runner import BackgroundServers
-from tests.e2e.harness import GatewayUnderTest, serve_sim, start_gateway
+from tests.e2e.harness import GatewayUnderTest, gateway_of, serve_sim, start_gateway
 
 CONN = "da-tenants"
 ZONE = "query($id: ID!) { dnsZone(id: $id) { id name } }"
@@ -56,7 +55,7 @@ def test_missing_zone_sweep_leaves_the_breaker_closed(
         assert [e["extensions"]["code"] for e in body["errors"]] == ["NOT_FOUND"], body
     # Each lookup asked once: a DirectAdmin application error is not retried.
     assert sim.total_requests == 5, sim.stats
-    assert breaker_states()[CONN] == "closed"
+    assert gateway_of(gw).breaker_states()[CONN] == "closed"
     other_tenant = gw.query(ACCOUNTS)  # the admin, i.e. everyone else, still gets through
     assert "errors" not in other_tenant, other_tenant
 
@@ -69,7 +68,7 @@ def test_a_real_outage_still_opens_it(
     try:
         for _ in range(2):
             gw.query(ACCOUNTS)
-        assert breaker_states()[CONN] == "open"
+        assert gateway_of(gw).breaker_states()[CONN] == "open"
         failing_fast = gw.query(ACCOUNTS)
         assert "circuit open" in failing_fast["errors"][0]["message"]
     finally:

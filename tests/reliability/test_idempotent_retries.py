@@ -20,11 +20,11 @@ from panelql.providers.errors import NotFound, Unavailable
 from panelql.providers.resilience import (
     ConnectionGuard,
     ResiliencePolicy,
-    breaker_states,
     never_applied,
     tracking_writes,
 )
 from panelql_sim.runner import BackgroundServers
+from tests.e2e.harness import gateway_of
 from tests.reliability.conftest import RESILIENCE, Pair, two_panels
 
 START = """mutation($id: ID!, $key: String) {
@@ -88,14 +88,14 @@ def test_retry_after_the_open_circuit_performs_the_start(pair: Pair) -> None:
     pair.bad.knobs.fail_status = 502
     for _ in range(2):
         pair.gw.query("{ servers { totalCount } }")
-    assert breaker_states()["idem-bad"] == "open"
+    assert gateway_of(pair.gw).breaker_states()["idem-bad"] == "open"
     pair.bad.knobs.fail_status = None
     sent = pair.bad.total_requests
     failing_fast = pair.gw.query(START, {"id": server, "key": "idem-circuit"})
     assert code(failing_fast) == "PROVIDER_UNAVAILABLE"
     assert pair.bad.total_requests == sent  # the circuit stopped it before it left
     deadline = time.monotonic() + 15
-    while breaker_states()["idem-bad"] == "open":  # the cool-down passes
+    while gateway_of(pair.gw).breaker_states()["idem-bad"] == "open":  # the cool-down passes
         assert time.monotonic() < deadline
         time.sleep(0.05)
     again = pair.gw.query(START, {"id": server, "key": "idem-circuit"})

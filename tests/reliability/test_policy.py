@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any
@@ -11,14 +12,13 @@ import httpx
 import pytest
 
 from panelql.providers.errors import RateLimited, Unavailable
-from panelql.providers.http import ClientFactory, ResilientClient, Upstream
+from panelql.providers.http import ClientFactory, ResilientClient, Upstream, error_for_status
 from panelql.providers.resilience import (
     CircuitBreaker,
     ConnectionGuard,
     ResiliencePolicy,
-    breaker_states,
-    retry_after_seconds,
 )
+from panelql.providers.retry_after import retry_after
 
 FAST = ResiliencePolicy(retries=2, backoff_base_seconds=0.001, backoff_cap_seconds=0.005,
                         retry_after_cap_seconds=0.5, breaker_threshold=3,
@@ -51,8 +51,18 @@ def upstream(handler: Handler | Script, policy: ResiliencePolicy = FAST, name: s
         return await handler(request)
 
     factory = ClientFactory(transport=httpx.MockTransport(handle), policy=policy)
+    FACTORIES[name] = factory
     client = factory.for_connection(name).build("http://panel.test", timeout=timeout)
     return Upstream(client, name, lambda body: None)
+
+
+FACTORIES: dict[str, ClientFactory] = {}  # the newest per connection name, for breaker_states
+
+
+def breaker_states() -> dict[str, str]:
+    """What the gateway reports (Gateway.breaker_states): each factory's guarded connections."""
+    return {name: state for factory in FACTORIES.values()
+            for name, state in factory.breaker_states().items()}
 
 
 @pytest.mark.parametrize("method", ["GET", "HEAD"])
@@ -115,11 +125,23 @@ async def test_long_retry_after_goes_back_to_the_caller() -> None:
 
 
 def test_retry_after_parses_seconds_and_dates() -> None:
-    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "3"})) == 3.0
-    date = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
-    assert retry_after_seconds(date) == 0.0  # in the past
-    assert retry_after_seconds(httpx.Response(429, headers={"Retry-After": "soon"})) is None
-    assert retry_after_seconds(httpx.Response(429)) is None
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "3"}).headers) == 3.0
+    past = httpx.Response(429, headers={"Retry-After": "Wed, 21 Oct 2015 07:28:00 GMT"})
+    assert retry_after(past.headers) == 0.0  # in the past
+    soon = email.utils.formatdate(time.time() + 120, usegmt=True)
+    assert 100 < (retry_after({"retry-after": soon}) or 0) <= 120  # a plain dict, any case
+    assert retry_after(httpx.Response(429, headers={"Retry-After": "soon"}).headers) is None
+    assert retry_after(httpx.Response(429).headers) is None
+    assert retry_after(None) is None
+
+
+def test_a_429_with_an_http_date_carries_its_wait() -> None:
+    """The error table reads Retry-After as the guard does: an HTTP date counts too."""
+    soon = email.utils.formatdate(time.time() + 120, usegmt=True)
+    response = httpx.Response(429, headers={"Retry-After": soon},
+                              request=httpx.Request("GET", "http://panel.test/x"))
+    error = error_for_status(response, None, None, "panel")
+    assert isinstance(error, RateLimited) and 100 < (error.retry_after or 0) <= 120
 
 
 async def test_retries_keep_to_the_time_budget() -> None:

@@ -37,6 +37,7 @@ from panelql.domain.status import (
     map_status,
 )
 from panelql.providers import read_memo
+from panelql.providers.bounded import Bounded
 from panelql.providers.catalyst import wire
 from panelql.providers.catalyst.catalogue import CatalystCatalogue
 from panelql.providers.catalyst.lifecycle import CatalystLifecycle
@@ -128,7 +129,7 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config)
         self.api = upstream
-        self._per_server = asyncio.Semaphore(PER_SERVER_CONCURRENCY)
+        self._per_server = Bounded(PER_SERVER_CONCURRENCY)
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:

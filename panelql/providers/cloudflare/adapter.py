@@ -20,6 +20,7 @@ import httpx
 
 from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
 from panelql.domain.status import DnsZoneStatus, map_status
+from panelql.providers.bounded import Bounded
 from panelql.providers.cloudflare.mapping import ZONE_STATUS, error_class
 from panelql.providers.cloudflare.records import (
     STRUCTURED,
@@ -38,6 +39,7 @@ from panelql.providers.errors import (
     RateLimited,
 )
 from panelql.providers.http import ClientFactory, Upstream, error_for_status, expect
+from panelql.providers.retry_after import retry_after
 
 DEFAULT_BASE = "https://api.cloudflare.com/client/v4"
 ZONES_PAGE = 50  # the zones list caps per_page at 50
@@ -78,18 +80,11 @@ class CloudflareUpstream(Upstream):
                                    "debug": {**fallback.debug, "codes": codes}}
         if cls is RateLimited:
             return RateLimited(f"{self.provider} is rate limiting the gateway",
-                               retry_after=_retry_after(response), **kwargs_)
+                               retry_after=retry_after(response.headers), **kwargs_)
         if cls is AuthenticationFailed:
             return AuthenticationFailed(f"{self.provider} rejected the gateway's credentials",
                                         **kwargs_)
         return cls(message or f"{self.provider} answered HTTP {response.status_code}", **kwargs_)
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    try:
-        return float(response.headers["retry-after"])
-    except (KeyError, ValueError):
-        return None
 
 
 def _number(value: Any) -> int | None:
@@ -111,7 +106,7 @@ class CloudflareProvider(DnsProvider):
         self.api = upstream
         self.account_id: str | None = config.options.get("account_id")
         self.batch_limit = int(config.options.get("batch_limit", BATCH_LIMIT))
-        self._per_zone = asyncio.Semaphore(CONCURRENCY)
+        self._per_zone = Bounded(CONCURRENCY)
         self._zone_names: dict[str, str] = {}  # zone id → name; a zone's name never changes
 
     @classmethod

@@ -5,13 +5,13 @@ Shared by the hosting and DNS halves of the adapter, so both go through one erro
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from typing import Any
 
 import httpx
 
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Provider
 from panelql.providers.directadmin import wire
@@ -78,7 +78,7 @@ class DirectAdminBase(Provider):
         self.json_mode = json_mode
         self._username = username
         self._password = password
-        self._per_user = asyncio.Semaphore(PER_USER_CONCURRENCY)
+        self._per_user = Bounded(PER_USER_CONCURRENCY)
 
     async def _call(self, command: str, *, method: str = "GET",
                     params: dict[str, str] | None = None, data: dict[str, str] | None = None,

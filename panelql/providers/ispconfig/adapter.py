@@ -29,6 +29,7 @@ from panelql.domain.records import (
     NameserverCheck,
 )
 from panelql.domain.status import DnsZoneStatus, map_status
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
 from panelql.providers.errors import InvalidRequest, NotFound, ProviderError, Unavailable
@@ -83,7 +84,7 @@ class ISPConfigProvider(DnsProvider):
         self._password = password
         self._session: str | None = None
         self._login_lock = asyncio.Lock()
-        self._per_zone = asyncio.Semaphore(PER_ZONE_CONCURRENCY)
+        self._per_zone = Bounded(PER_ZONE_CONCURRENCY)
         opts = config.options
         self.server_id = int(opts.get("server_id", 1))
         self.client_id = int(opts.get("client_id", 0))

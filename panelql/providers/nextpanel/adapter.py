@@ -24,6 +24,7 @@ from typing import Any, Self
 from panelql.domain.catalogue import CatalogueEntry, EntryKind
 from panelql.domain.records import AccountRecord, AccountSpec, NodeRecord, Slots, Usage
 from panelql.domain.status import AccountStatus, NodeStatus, map_status
+from panelql.providers.bounded import Bounded
 from panelql.providers.catalogue import CREATE_ACCOUNT_PACKAGE
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, Family, HostingProvider
@@ -64,7 +65,7 @@ class NextPanelProvider(HostingProvider):
         self.api = upstream
         self.server: ServerConfig = server_config(config)
         self._ledger: AccountLedger | None = None
-        self._live = asyncio.Semaphore(LIVE_CONCURRENCY)
+        self._live = Bounded(LIVE_CONCURRENCY)
 
     @classmethod
     def validate_config(cls, config: ConnectionConfig) -> None:

@@ -34,6 +34,7 @@ from panelql.domain.records import (
     PaymentLink,
     PaymentOutcome,
 )
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import BillingProvider, Capability, Family
 from panelql.providers.errors import (
@@ -99,7 +100,7 @@ class PayPalProvider(BillingProvider):
         self._token: str | None = None
         self._expires = 0.0
         self._token_lock = asyncio.Lock()
-        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._limit = Bounded(CONCURRENCY)
         # How a payment recorded by payInvoice is labelled (payment_method enum).
         self.payment_method = str(config.options.get("payment_method", "OTHER"))
         self.notify_recipient = bool(config.options.get("notify_recipient", True))
@@ -166,15 +167,10 @@ class PayPalProvider(BillingProvider):
     ) -> list[InvoiceRecord]:
         if customer_ids is None:
             return await self._pages("GET", INVOICES, None)
-        found = await asyncio.gather(*(
-            self._bounded_pages({"recipient_email": email})
-            for email in dict.fromkeys(customer_ids)
-        ))
+        found = await self._limit.gather(
+            self._pages("POST", "/v2/invoicing/search-invoices", {"recipient_email": email})
+            for email in dict.fromkeys(customer_ids))
         return [invoice for page in found for invoice in page]
-
-    async def _bounded_pages(self, search: dict[str, Any]) -> list[InvoiceRecord]:
-        async with self._limit:
-            return await self._pages("POST", "/v2/invoicing/search-invoices", search)
 
     async def _pages(self, method: str, path: str, search: dict[str, Any] | None
                      ) -> list[InvoiceRecord]:

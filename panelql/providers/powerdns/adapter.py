@@ -27,6 +27,7 @@ from typing import Any, Self
 from urllib.parse import quote
 
 from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
 from panelql.providers.errors import InvalidRequest, NotFound
@@ -83,7 +84,7 @@ class PowerDNSProvider(DnsProvider):
         self.server = f"/api/v1/servers/{quote(str(opts.get('server_id', 'localhost')))}"
         self.zone_kind = str(opts.get("zone_kind", "Native"))
         self.nameservers = [str(ns) for ns in opts.get("nameservers", [])]
-        self._per_zone = asyncio.Semaphore(CONCURRENCY)
+        self._per_zone = Bounded(CONCURRENCY)
         self._writing: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 
     @classmethod

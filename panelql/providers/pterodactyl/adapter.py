@@ -36,6 +36,7 @@ from panelql.domain.records import (
 )
 from panelql.domain.status import ServerStatus
 from panelql.providers import read_memo
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family, HostingProvider
 from panelql.providers.errors import (
@@ -93,7 +94,7 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
         self.force_delete = bool(config.options.get("force_delete", False))
         # Client API routes take the 8-char identifier, the Application API the numeric id.
         self._identifiers: dict[str, str] = {}
-        self._per_server = asyncio.Semaphore(PER_SERVER_CONCURRENCY)
+        self._per_server = Bounded(PER_SERVER_CONCURRENCY)
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
@@ -186,10 +187,7 @@ class PterodactylProvider(ComputeProvider, HostingProvider):
 
     async def _each(self, idents: Mapping[str, str],
                     call: Callable[[str], Awaitable[T]]) -> list[T]:
-        async def bounded(identifier: str) -> T:
-            async with self._per_server:
-                return await call(identifier)
-        return list(await asyncio.gather(*(bounded(i) for i in idents.values())))
+        return await self._per_server.gather(call(i) for i in idents.values())
 
     # -- nodes and accounts -------------------------------------------------------------------
     async def list_nodes(self) -> list[NodeRecord]:

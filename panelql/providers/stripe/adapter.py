@@ -32,6 +32,7 @@ from panelql.domain.records import (
     InvoiceSpec,
     PaymentLink,
 )
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import BillingProvider, Capability, Family
 from panelql.providers.errors import (
@@ -45,6 +46,7 @@ from panelql.providers.errors import (
     UnexpectedResponse,
 )
 from panelql.providers.http import ClientFactory, expect
+from panelql.providers.retry_after import retry_after
 from panelql.providers.stripe.mapping import (
     decimal_to_minor,
     invoice_record,
@@ -52,6 +54,7 @@ from panelql.providers.stripe.mapping import (
     timestamp,
 )
 from panelql.providers.stripe.webhooks import StripeWebhooks
+from panelql.providers.transport import ResponseTooLarge
 
 PAGE = 100
 CONCURRENCY = 8
@@ -111,7 +114,7 @@ class StripeProvider(BillingProvider):
     def __init__(self, config: ConnectionConfig, client: stripe.StripeClient) -> None:
         super().__init__(config)
         self.client = client
-        self._limit = asyncio.Semaphore(CONCURRENCY)
+        self._limit = Bounded(CONCURRENCY)
         # Pay with ``paid_out_of_band`` (mark paid, money collected elsewhere) instead of
         # charging the customer's default payment method.
         self.pay_out_of_band = bool(config.options.get("pay_out_of_band", False))
@@ -154,14 +157,8 @@ class StripeProvider(BillingProvider):
     ) -> list[InvoiceRecord]:
         if customer_ids is None:
             return await self._list(None)
-        pages = await asyncio.gather(
-            *(self._bounded(self._list(cid)) for cid in dict.fromkeys(customer_ids))
-        )
+        pages = await self._limit.gather(self._list(cid) for cid in dict.fromkeys(customer_ids))
         return [invoice for page in pages for invoice in page]
-
-    async def _bounded(self, work: Awaitable[T]) -> T:
-        async with self._limit:
-            return await work
 
     async def _list(self, customer: str | None) -> list[InvoiceRecord]:
         invoices: list[InvoiceRecord] = []
@@ -186,7 +183,7 @@ class StripeProvider(BillingProvider):
         wanted = list(dict.fromkeys(ids))
         if len(wanted) > SINGLE_GET_LIMIT:
             return await super().get_invoices(wanted)
-        found = await asyncio.gather(*(self._bounded(self._find(i)) for i in wanted))
+        found = await self._limit.gather(self._find(i) for i in wanted)
         return {record.id: record for record in found if record is not None}
 
     async def _find(self, invoice_id: str) -> InvoiceRecord | None:
@@ -410,8 +407,11 @@ def stripe_error(exc: stripe.StripeError, provider: str, *, action: bool = False
         return AuthenticationFailed(f"{provider} rejected the gateway's credentials", **kwargs)
     if isinstance(exc, stripe.RateLimitError):
         return RateLimited(f"{provider} is rate limiting the gateway",
-                           retry_after=_retry_after(exc.headers), **kwargs)
+                           retry_after=retry_after(exc.headers), **kwargs)
     if isinstance(exc, stripe.APIConnectionError):
+        if isinstance(exc.__cause__, ResponseTooLarge):
+            return UnexpectedResponse(f"{provider} answered with more data than the gateway "
+                                      "accepts", **kwargs)
         timed_out = isinstance(exc.__cause__, httpx.TimeoutException)
         text = "timed out" if timed_out else "is unreachable"
         return Unavailable(f"{provider} {text}", **kwargs)
@@ -438,9 +438,3 @@ def status_error(
     return UnexpectedResponse(f"{provider} sent an answer the gateway cannot read", **kwargs)
 
 
-def _retry_after(headers: Mapping[str, str] | None) -> float | None:
-    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-    try:
-        return float(value) if value else None
-    except ValueError:
-        return None

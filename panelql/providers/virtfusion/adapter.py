@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import defaultdict
-from collections.abc import Awaitable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, Self, TypeVar
 
 from panelql.domain.catalogue import CatalogueEntry
@@ -38,6 +38,7 @@ from panelql.domain.records import (
 )
 from panelql.domain.status import BackupStatus, NodeStatus, ServerStatus, map_status
 from panelql.providers import read_memo
+from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, ComputeProvider, Family, HostingProvider
 from panelql.providers.errors import Conflict, InvalidRequest, NotFound
@@ -96,7 +97,7 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
     def __init__(self, config: ConnectionConfig, upstream: Upstream) -> None:
         super().__init__(config)
         self.api = upstream
-        self._limit = asyncio.Semaphore(PER_SERVER_CONCURRENCY)
+        self._limit = Bounded(PER_SERVER_CONCURRENCY)
         # Users seen as server owners or created here: the API cannot list users.
         self._users: dict[str, AccountRecord] = {}
 
@@ -116,11 +117,6 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
         await self.api.json("GET", "/connect")
 
     # -- plumbing -----------------------------------------------------------------------------
-    async def _bounded(self, call: Awaitable[T]) -> T:
-        # The coroutine object does nothing until awaited, so creating it outside is harmless.
-        async with self._limit:
-            return await call
-
     async def _data(self, method: str, path: str, **kwargs: Any) -> Any:
         body = await self.api.json(method, path, **kwargs)
         expect(isinstance(body, dict) and "data" in body, self.name, "envelope")
@@ -137,10 +133,8 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
         """Every item of a Laravel paginator: page 1, then the rest concurrently."""
         first = await self._page(path, 1, params)
         last = min(int(first["last_page"]), MAX_PAGES)
-        rest = await asyncio.gather(*(
-            self._bounded(self._page(path, page, params))
-            for page in range(2, last + 1)
-        ))
+        rest = await self._limit.gather(self._page(path, page, params)
+                                        for page in range(2, last + 1))
         items: list[Any] = [*first["data"]]
         for body in rest:
             items.extend(body["data"])
@@ -261,8 +255,7 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
         resolver reports this panel's error once instead of N UNKNOWNs.
         """
         self.require(Capability.SERVER_LIVE_STATE)
-        results = await asyncio.gather(*(self._bounded(self._live(sid))
-                                         for sid in ids))
+        results = await self._limit.gather(self._live(sid) for sid in ids)
         return {sid: state for sid, state in zip(ids, results, strict=True) if state is not None}
 
     async def _live(self, server_id: str) -> LiveState | None:
@@ -331,8 +324,7 @@ class VirtFusionProvider(ComputeProvider, HostingProvider):
 
     # -- backups ------------------------------------------------------------------------------
     async def list_backups(self, server_ids: Sequence[str]) -> Mapping[str, list[BackupRecord]]:
-        results = await asyncio.gather(*(self._bounded(self._backups(sid))
-                                         for sid in server_ids))
+        results = await self._limit.gather(self._backups(sid) for sid in server_ids)
         return dict(zip(server_ids, results, strict=True))
 
     async def _backups(self, server_id: str) -> list[BackupRecord]:
