@@ -18,11 +18,12 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from panelql.db.api_keys import ApiKeys, KeyInfo
+from panelql.db.api_keys import ApiKeys
 from panelql.db.connections import ProviderConnections, load_connections
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
-from panelql.db.repositories import Audit, AuditRow
+from panelql.db.repositories import Audit
+from panelql.domain.state import AuditRow, KeyInfo
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.errors import AuthenticationFailed, ProviderError
 from panelql.providers.http import ClientFactory

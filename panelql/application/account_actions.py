@@ -17,8 +17,8 @@ from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.contract import Capability, ComputeProvider, HostingProvider
 from panelql.providers.errors import NotFound
 
-# The seeds' permission names for server sub-users (seed 000 "Common Permission Sets":
-# View-Only, Basic Management, Full Access) plus the few more the panels have in common.
+# The gateway's permission names for server sub-users (sets for View-Only, Basic
+# Management and Full Access) plus the few more the panels have in common.
 # Each adapter maps them to its panel's names and reports those it has no equivalent for.
 SERVER_PERMISSIONS = frozenset({
     "server.view", "server.start", "server.stop", "server.restart", "server.delete",

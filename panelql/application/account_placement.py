@@ -1,7 +1,7 @@
 """``createAccount`` without a connection: the least-loaded healthy server of a kind, with
 failover — the job the NextPanel billing client does by hand (nextpanel-bill
 ``nextpanel_service.py`` @9aa18120 ``get_available_server``: active, below capacity, fewest
-accounts; seed 002's 45/100, 78/100, 92/100 example picks the first).
+accounts: of servers at 45/100, 78/100 and 92/100 it picks the first).
 
 Every connection of the kind that has nodes with account slots takes part. Nodes are ranked by
 :func:`panelql.application.placement.rank` (online, a free slot, lowest share used). The create

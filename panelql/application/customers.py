@@ -1,78 +1,34 @@
-"""What a customer reference owns, and the checks that keep customers apart.
+"""Linking customer references to resources, and the checks that keep customers apart.
 
-A customer owns the resources linked to it directly, the servers whose owner Account it owns,
-the zones whose account it owns, and the invoices of the billing customers linked to it. The
-same scope serves ``filter: {customerRef}`` and customer-bound API keys.
+What a reference owns (its scope) is application/customer_scope.py.
 """
 
 from __future__ import annotations
 
 import re
-from collections import defaultdict
-from dataclasses import dataclass, field
 
-from panelql.application import ids
+from panelql.application import ids, queries
 from panelql.application.context import Context
+from panelql.application.customer_scope import (
+    BILLING_CUSTOMER,
+    LINKABLE,
+)
 from panelql.application.errors import BadUserInput, GatewayError, StateConflict
-from panelql.db.customer_links import Link
 from panelql.domain.records import (
-    AccountRecord,
-    BackupRecord,
     DnsZoneRecord,
-    InvoiceRecord,
-    NodeRecord,
     Ref,
     ResourceType,
     ServerRecord,
 )
+from panelql.domain.state import Link
 from panelql.providers.contract import BillingProvider
 from panelql.providers.errors import ProviderError
 
-BILLING_CUSTOMER = "BillingCustomer"
-LINKABLE = {ResourceType.ACCOUNT.value, ResourceType.SERVER.value, ResourceType.DNS_ZONE.value,
-            BILLING_CUSTOMER}
 
-
-@dataclass
-class CustomerScope:
-    customer_ref: str
-    direct: set[Ref] = field(default_factory=set)
-    billing: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
-
-    def owns_account(self, connection: str, account_id: str | None) -> bool:
-        return account_id is not None and Ref(
-            connection, ResourceType.ACCOUNT, account_id) in self.direct
-
-    def owns(self, record: object) -> bool:
-        if isinstance(record, ServerRecord):
-            return (Ref(record.connection, ResourceType.SERVER, record.id) in self.direct
-                    or self.owns_account(record.connection, record.owner_id))
-        if isinstance(record, AccountRecord):
-            return self.owns_account(record.connection, record.id)
-        if isinstance(record, DnsZoneRecord):
-            return (Ref(record.connection, ResourceType.DNS_ZONE, record.id) in self.direct
-                    or self.owns_account(record.connection, record.account_id))
-        if isinstance(record, InvoiceRecord):
-            return record.customer_id in self.billing.get(record.connection, [])
-        if isinstance(record, BackupRecord):
-            return Ref(record.connection, ResourceType.SERVER, record.server_id) in self.direct
-        return isinstance(record, NodeRecord) and False
-
-
-async def scope_of(ctx: Context, customer_ref: str) -> CustomerScope:
-    cached = ctx.scopes.get(customer_ref)
-    if isinstance(cached, CustomerScope):
-        return cached
-    links = await ctx.gateway.customer_links.of_customer(customer_ref)
-    scope = CustomerScope(customer_ref)
-    for link in links:
-        if link.resource_type == BILLING_CUSTOMER:
-            scope.billing[link.connection].append(link.resource_id)
-        else:
-            scope.direct.add(Ref(link.connection, ResourceType(link.resource_type),
-                                 link.resource_id))
-    ctx.scopes[customer_ref] = scope
-    return scope
+async def links_of(ctx: Context, customer_ref: str) -> list[Link]:
+    """What ``customer_ref`` is linked to; a customer-bound key sees its own customer's only."""
+    ref = queries.customer_ref(ctx, customer_ref) or customer_ref
+    return await ctx.gateway.customer_links.of_customer(ref)
 
 
 # -- managing links ----------------------------------------------------------------------------
@@ -101,8 +57,7 @@ async def link_target(ctx: Context, resource: str | None, provider: str | None,
     ref = ids.decode(resource)
     if ref.type.value not in LINKABLE:
         raise BadUserInput("only Accounts, Servers and DnsZones can be linked", field="resource")
-    from panelql.application.queries import get  # late: queries imports this module
-    await get(ctx, ref)
+    await queries.get(ctx, ref)
     return Link("", ref.connection, ref.type.value, ref.id)
 
 
@@ -135,12 +90,12 @@ async def _owner_elsewhere(ctx: Context, customer_ref: str, target: Link
     """One owner per resource: another customer who already owns ``target`` through an
     account (a server or zone whose account is linked to them), or who owns, by a direct link,
     a server or zone under ``target`` (an account). (customer, through an account) or None."""
-    from panelql.application.queries import get  # late: queries imports this module
 
     links = ctx.gateway.customer_links
     kind = target.resource_type
     if kind in (ResourceType.SERVER.value, ResourceType.DNS_ZONE.value):
-        record = await get(ctx, Ref(target.connection, ResourceType(kind), target.resource_id))
+        record = await queries.get(ctx, Ref(target.connection, ResourceType(kind),
+                                            target.resource_id))
         account = (record.owner_id if isinstance(record, ServerRecord)
                    else record.account_id if isinstance(record, DnsZoneRecord) else None)
         if account is not None:
@@ -152,8 +107,9 @@ async def _owner_elsewhere(ctx: Context, customer_ref: str, target: Link
             target.connection, (ResourceType.SERVER.value, ResourceType.DNS_ZONE.value))
         for other in (x for x in direct if x.customer_ref != customer_ref):
             try:
-                record = await get(ctx, Ref(other.connection, ResourceType(other.resource_type),
-                                            other.resource_id))
+                record = await queries.get(ctx, Ref(other.connection,
+                                                    ResourceType(other.resource_type),
+                                                    other.resource_id))
             except (GatewayError, ProviderError):
                 continue  # gone upstream: it no longer stands in the way
             account = (record.owner_id if isinstance(record, ServerRecord)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections import defaultdict
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from aiodataloader import DataLoader
 
@@ -35,19 +35,18 @@ from panelql.providers.contract import (
     DnsProvider,
     HostingProvider,
     NodeSource,
-    Provider,
 )
 from panelql.providers.errors import NotFound, ProviderError
 
 V = TypeVar("V")
-P = TypeVar("P", bound=Provider)
+P = TypeVar("P")  # a provider family: a Provider subclass or a runtime-checkable protocol
 Fetch = Callable[[P, Sequence[str]], Awaitable[Mapping[str, V]]]
 
 
-def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
-    [list[Ref]], Coroutine[Any, Any, list[Any]]
+def _batch(gateway: Gateway, family: type, fetch: Fetch[P, V]) -> Callable[
+    [list[Ref]], Coroutine[Any, Any, list[V | None]]
 ]:
-    async def load(refs: list[Ref]) -> list[Any]:
+    async def load(refs: list[Ref]) -> list[V | None]:
         observe_batch(fetch.__name__.lstrip("_"), len(refs))
         by_connection: dict[str, list[str]] = defaultdict(list)
         for ref in refs:
@@ -58,7 +57,7 @@ def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
             if not isinstance(provider, family):
                 return NotFound(f"no such {family.__name__} connection {name!r}", provider=name)
             try:
-                return await fetch(provider, list(dict.fromkeys(ids)))
+                return await fetch(cast(P, provider), list(dict.fromkeys(ids)))
             except ProviderError as exc:
                 gateway.record_failure(name, exc)
                 return exc.with_provider(name)
@@ -70,7 +69,9 @@ def _batch(gateway: Gateway, family: type[P], fetch: Fetch[P, V]) -> Callable[
         for ref in refs:
             found = results[ref.connection]
             out.append(found if isinstance(found, BaseException) else found.get(ref.id))
-        return out
+        # An exception in a key's slot fails that key alone: aiodataloader's contract for
+        # batch functions, which its List[ReturnT] annotation does not spell out.
+        return cast(list[V | None], out)
 
     return load
 
@@ -82,16 +83,17 @@ class Loaders:
         batching = gateway.settings.dataloaders
         opts: dict[str, Any] = {} if batching else {"max_batch_size": 1, "cache": False}
 
-        def make(family: type[P], fetch: Fetch[P, V]) -> DataLoader[Ref, Any]:
+        def make(family: type, fetch: Fetch[P, V]) -> DataLoader[Ref, V | None]:
             return DataLoader(_batch(gateway, family, fetch), **opts)
 
-        self.server: DataLoader[Ref, Any] = make(ComputeProvider, _servers)
-        self.node: DataLoader[Ref, Any] = make(NodeSource, _nodes)  # type: ignore[type-var]
-        self.live_state: DataLoader[Ref, Any] = make(ComputeProvider, _live_states)
-        self.backups: DataLoader[Ref, Any] = make(ComputeProvider, _backups)
-        self.account: DataLoader[Ref, Any] = make(HostingProvider, _accounts)
-        self.zone: DataLoader[Ref, Any] = make(DnsProvider, _zones)
-        self.invoice: DataLoader[Ref, Any] = make(BillingProvider, _invoices)
+        # Each resolves a Ref to its record, or None when the panel does not have it.
+        self.server = make(ComputeProvider, _servers)
+        self.node = make(NodeSource, _nodes)
+        self.live_state = make(ComputeProvider, _live_states)
+        self.backups = make(ComputeProvider, _backups)
+        self.account = make(HostingProvider, _accounts)
+        self.zone = make(DnsProvider, _zones)
+        self.invoice = make(BillingProvider, _invoices)
         self.catalogue: DataLoader[str, Any] = DataLoader(_catalogues(gateway), **opts)
 
     def forget(self) -> None:

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from panelql.db.repositories import UNFINISHED, OperationRow, Operations
+from panelql.db.repositories import UNFINISHED, Operations
+from panelql.domain.state import OperationRow
 from panelql.events.bus import EventBus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.errors import ProviderError

@@ -11,8 +11,8 @@ from collections.abc import Collection, Mapping
 from typing import Any
 
 from panelql.application.operations import Probe, ProbeResult, Resumable, Resumer
-from panelql.db.repositories import OperationRow
 from panelql.domain.records import TaskHandle
+from panelql.domain.state import OperationRow
 from panelql.domain.status import BackupStatus, ServerStatus
 from panelql.events.bus import EventBus
 from panelql.events.model import Source, StatusEvent, Topic

@@ -6,11 +6,13 @@ import asyncio
 import inspect
 from collections.abc import Awaitable
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import Any, TypeVar
+
+from aiodataloader import DataLoader
 
 from panelql.application import relations
 from panelql.application.context import Context
-from panelql.application.customers import CustomerScope, scope_of
+from panelql.application.customer_scope import CustomerScope, scope_of
 from panelql.application.errors import NotFoundError, NotSupported
 from panelql.application.fanout import gather_lists
 from panelql.application.filters import (
@@ -22,7 +24,6 @@ from panelql.application.filters import (
     ServerFilter,
     matches_text,
 )
-from panelql.db.repositories import OperationRow
 from panelql.domain.records import (
     AccessGrant,
     AccountRecord,
@@ -36,6 +37,7 @@ from panelql.domain.records import (
     ResourceType,
     ServerRecord,
 )
+from panelql.domain.state import OperationRow
 from panelql.domain.status import InvoiceStatus, ServerStatus
 from panelql.providers.contract import (
     BillingProvider,
@@ -355,13 +357,14 @@ async def _owns_backup(ctx: Context, scope: CustomerScope, backup: BackupRecord)
 
 
 async def _load(ctx: Context, ref: Ref) -> Record:
-    loader = {
+    by_type: dict[ResourceType, DataLoader[Ref, Any]] = {  # Any: one Record type per loader
         ResourceType.SERVER: ctx.loaders.server,
         ResourceType.NODE: ctx.loaders.node,
         ResourceType.ACCOUNT: ctx.loaders.account,
         ResourceType.INVOICE: ctx.loaders.invoice,
         ResourceType.DNS_ZONE: ctx.loaders.zone,
-    }[ref.type]
+    }
+    loader = by_type[ref.type]
     if ref.connection not in ctx.gateway.providers:
         raise NotFoundError(f"{ref.type.value} not found")
     found: Record | None = await loader.load(ref)

@@ -9,33 +9,15 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panelql.db.models import ApiKey
+from panelql.domain.state import KeyInfo
 
 KEY_PREFIX = "pql_"
-
-
-@dataclass(frozen=True)
-class KeyInfo:
-    id: int
-    name: str
-    prefix: str
-    scopes: tuple[str, ...]
-    customer_ref: str | None
-    rate_limit_per_minute: int | None
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    created_at: datetime | None
-
-    @property
-    def active(self) -> bool:
-        now = datetime.now(UTC)
-        return self.revoked_at is None and (self.expires_at is None or self.expires_at > now)
 
 
 def hash_key(raw: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
@@ -10,15 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panelql.db.models import CustomerLink
-
-
-@dataclass(frozen=True)
-class Link:
-    customer_ref: str
-    connection: str
-    resource_type: str  # "Account", "Server", "DnsZone" or "BillingCustomer"
-    resource_id: str
-    created_at: datetime | None = None
+from panelql.domain.state import Link
 
 
 class CustomerLinks:

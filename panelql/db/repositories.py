@@ -12,6 +12,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from panelql.db.models import AuditEntry, IdempotencyRecord, Operation
+from panelql.domain.state import AuditRow, OperationRow
 
 UNFINISHED = ("PENDING", "RUNNING")
 AUTOMATION = "automation"  # Operation.connection of automation runs
@@ -26,31 +27,12 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
-@dataclass
-class OperationRow:
-    id: str
-    action: str
-    connection: str
-    target_id: str
-    status: str
-    progress: float | None
-    step: str | None
-    error_code: str | None
-    error_message: str | None
-    result: dict[str, Any]
-    created_at: datetime
-    updated_at: datetime
-    owner: str | None = None
-    lease_until: datetime | None = None
-    follow: dict[str, Any] | None = None
-
-    @classmethod
-    def of(cls, op: Operation) -> OperationRow:
-        return cls(op.id, op.action, op.connection, op.target_id, op.status, op.progress,
-                   op.step, op.error_code, op.error_message, dict(op.result or {}),
-                   _aware(op.created_at), _aware(op.updated_at), op.owner,
-                   _aware(op.lease_until) if op.lease_until else None,
-                   dict(op.follow) if op.follow else None)
+def operation_row(op: Operation) -> OperationRow:
+    return OperationRow(op.id, op.action, op.connection, op.target_id, op.status, op.progress,
+                        op.step, op.error_code, op.error_message, dict(op.result or {}),
+                        _aware(op.created_at), _aware(op.updated_at), op.owner,
+                        _aware(op.lease_until) if op.lease_until else None,
+                        dict(op.follow) if op.follow else None)
 
 
 class Operations:
@@ -67,7 +49,7 @@ class Operations:
                        lease_until=now + lease if lease is not None else None)
         async with self.sessions.begin() as session:
             session.add(op)
-        return OperationRow.of(op)
+        return operation_row(op)
 
     async def update(self, op_id: str, **values: Any) -> OperationRow:
         async with self.sessions.begin() as session:
@@ -76,18 +58,18 @@ class Operations:
                     **{"updated_at": utcnow(), **values}))
             op = await session.get(Operation, op_id)
             assert op is not None
-            return OperationRow.of(op)
+            return operation_row(op)
 
     async def get(self, op_id: str) -> OperationRow | None:
         async with self.sessions() as session:
             op = await session.get(Operation, op_id)
-            return OperationRow.of(op) if op else None
+            return operation_row(op) if op else None
 
     async def unfinished(self) -> list[OperationRow]:
         async with self.sessions() as session:
             rows = await session.scalars(
                 select(Operation).where(Operation.status.in_(UNFINISHED)))
-            return [OperationRow.of(op) for op in rows]
+            return [operation_row(op) for op in rows]
 
     # -- leases: who follows an operation, and taking over from a replica that died ----------
     async def renew(self, owner: str, lease: timedelta) -> set[str]:
@@ -110,7 +92,7 @@ class Operations:
             rows = await session.scalars(select(Operation).where(
                 Operation.status.in_(UNFINISHED), Operation.connection != AUTOMATION,
                 or_(Operation.lease_until.is_(None), Operation.lease_until < utcnow())))
-            return [OperationRow.of(op) for op in rows]
+            return [operation_row(op) for op in rows]
 
     async def claim(self, op_id: str, owner: str, lease: timedelta) -> OperationRow | None:
         """Take an orphaned operation; None when it finished or another replica was quicker.
@@ -126,7 +108,7 @@ class Operations:
             if claimed.rowcount != 1:  # type: ignore[attr-defined]
                 return None
             op = await session.get(Operation, op_id)
-            return OperationRow.of(op) if op else None
+            return operation_row(op) if op else None
 
     async def release(self, owner: str, op_ids: set[str]) -> None:
         """Hand operations back at shutdown: their lease ends now, so another replica (or this
@@ -208,20 +190,6 @@ class Idempotency:
             result = await session.execute(
                 delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow()))
             return int(getattr(result, "rowcount", 0) or 0)
-
-
-@dataclass
-class AuditRow:
-    id: int
-    at: datetime
-    actor: str
-    action: str
-    target: str | None
-    input_summary: dict[str, Any]
-    outcome: str
-    error_code: str | None
-    upstream_request_id: str | None
-    duration_ms: float | None
 
 
 class Audit:

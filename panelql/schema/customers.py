@@ -5,10 +5,10 @@ from __future__ import annotations
 import strawberry
 
 from panelql.application import customers, ids
-from panelql.application.customers import BILLING_CUSTOMER
+from panelql.application.customer_scope import BILLING_CUSTOMER
 from panelql.application.execution import ActionResult
-from panelql.db.customer_links import Link
 from panelql.domain.records import Ref, ResourceType
+from panelql.domain.state import Link
 from panelql.schema.actions import run_action, values
 from panelql.schema.types.common import Info
 
@@ -53,11 +53,7 @@ class CustomerLinkPayload:
 class CustomerQuery:
     @strawberry.field(description="What a billing customer is linked to.")
     async def customer_links(self, info: Info, customer_ref: str) -> list[CustomerLink]:
-        from panelql.application.queries import customer_ref as visible_ref
-
-        ref = visible_ref(info.context, customer_ref) or customer_ref
-        links = await info.context.gateway.customer_links.of_customer(ref)
-        return [CustomerLink(link=x) for x in links]
+        return [CustomerLink(link=x) for x in await customers.links_of(info.context, customer_ref)]
 
 
 async def _change(info: Info, link: bool, customer_ref: str, resource: strawberry.ID | None,

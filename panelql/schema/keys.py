@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import strawberry
 
-from panelql.application.auth import validate_scopes
-from panelql.application.customers import valid_customer_ref
-from panelql.application.errors import BadUserInput, NotFoundError
+from panelql.application import api_keys
 from panelql.application.execution import ActionResult
-from panelql.db.api_keys import KeyInfo
+from panelql.domain.state import KeyInfo
 from panelql.schema.actions import run_action
 from panelql.schema.types.common import Info
 
@@ -66,11 +64,7 @@ class CreatedApiKey:
 class KeyQuery:
     @strawberry.field(description="Every API key (never their secrets).")
     async def api_keys(self, info: Info) -> list[ApiKey]:
-        return [ApiKey(info=k) for k in await info.context.gateway.keys.list()]
-
-
-def _aware(value: datetime) -> datetime:
-    return value if value.tzinfo else value.replace(tzinfo=UTC)  # no zone: UTC, as the CLI
+        return [ApiKey(info=k) for k in await api_keys.list_keys(info.context)]
 
 
 @strawberry.type
@@ -84,20 +78,10 @@ class KeyMutation:
         created: list[tuple[str, KeyInfo]] = []
 
         async def run() -> ActionResult:
-            if not 1 <= len(name) <= 128:
-                raise BadUserInput("name must be 1 to 128 characters", field="name")
-            if expires_at is not None and _aware(expires_at) <= datetime.now(UTC):
-                raise BadUserInput("expiresAt is in the past; give a future moment",
-                                   field="expiresAt")
-            if rate_limit_per_minute is not None and rate_limit_per_minute < 1:
-                raise BadUserInput("rateLimitPerMinute must be positive",
-                                   field="rateLimitPerMinute")
-            raw, key = await info.context.gateway.keys.create(
-                name=name, scopes=validate_scopes(scopes),
-                customer_ref=valid_customer_ref(customer_ref) if customer_ref else None,
-                rate_limit_per_minute=rate_limit_per_minute, expires_at=expires_at)
-            created.append((raw, key))
-            return ActionResult(target=f"apikey:{key.id}")
+            created.append(await api_keys.create_key(
+                info.context, name=name, scopes=scopes, customer_ref=customer_ref,
+                rate_limit_per_minute=rate_limit_per_minute, expires_at=expires_at))
+            return ActionResult(target=f"apikey:{created[0][1].id}")
 
         values = {"name": name, "scopes": scopes, "customer_ref": customer_ref,
                   "rate_limit_per_minute": rate_limit_per_minute,
@@ -111,15 +95,8 @@ class KeyMutation:
         revoked: list[KeyInfo] = []
 
         async def run() -> ActionResult:
-            try:
-                key_id = int(id)
-            except ValueError:
-                raise BadUserInput("not an API key id", field="id") from None
-            found = await info.context.gateway.keys.revoke(key_id)
-            if found is None:
-                raise NotFoundError("API key not found")
-            revoked.append(found)
-            return ActionResult(target=f"apikey:{found.id}")
+            revoked.append(await api_keys.revoke_key(info.context, id))
+            return ActionResult(target=f"apikey:{revoked[0].id}")
 
         await run_action(info, f"apikey:{id}", None, {"id": id}, run)
         return ApiKey(info=revoked[0])

@@ -11,11 +11,10 @@ from unittest.mock import Mock
 
 import pytest
 
-from panelql.application import customers
-from panelql.application.customers import BILLING_CUSTOMER, CustomerScope
+from panelql.application import customer_scope, customers
+from panelql.application.customer_scope import BILLING_CUSTOMER, CustomerScope
 from panelql.application.errors import BadUserInput, NotFoundError, StateConflict
 from panelql.application.ids import encode
-from panelql.db.customer_links import Link
 from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
@@ -27,6 +26,7 @@ from panelql.domain.records import (
     ResourceType,
     ServerRecord,
 )
+from panelql.domain.state import Link
 from panelql.domain.status import (
     AccountStatus,
     BackupStatus,
@@ -188,13 +188,13 @@ async def test_scope_of_reads_links_once_per_request() -> None:
                    Link("whmcs:1", "stripe", BILLING_CUSTOMER, "cus_A"),
                    Link("whmcs:1", "stripe", BILLING_CUSTOMER, "cus_B"),
                    Link("whmcs:2", "cat", "Server", "s2"))
-    made = await customers.scope_of(ctx, "whmcs:1")
+    made = await customer_scope.scope_of(ctx, "whmcs:1")
     assert made.customer_ref == "whmcs:1"
     assert made.direct == {Ref("cat", ResourceType.SERVER, "s1"), ACC}
     assert made.billing == {"stripe": ["cus_A", "cus_B"]}
-    assert await customers.scope_of(ctx, "whmcs:1") is made
+    assert await customer_scope.scope_of(ctx, "whmcs:1") is made
     assert ctx.gateway.customer_links.reads == 1
-    other = await customers.scope_of(ctx, "whmcs:2")
+    other = await customer_scope.scope_of(ctx, "whmcs:2")
     assert other.direct == {Ref("cat", ResourceType.SERVER, "s2")} and not other.billing
     assert ctx.gateway.customer_links.reads == 2
 
@@ -247,10 +247,10 @@ async def test_link_and_unlink_forget_the_cached_scope() -> None:
     target = Link("", "cat", "Server", "s1")
     assert await customers.link(ctx, "whmcs:3", Link("", "cat", "Server", "s3")) is True
     assert await customers.unlink(ctx, "whmcs:3", Link("", "cat", "Server", "s3")) is True
-    await customers.scope_of(ctx, "whmcs:1")
+    await customer_scope.scope_of(ctx, "whmcs:1")
     assert await customers.link(ctx, "whmcs:1", target) is True
     assert "whmcs:1" not in ctx.scopes
-    assert (await customers.scope_of(ctx, "whmcs:1")).direct == {
+    assert (await customer_scope.scope_of(ctx, "whmcs:1")).direct == {
         Ref("cat", ResourceType.SERVER, "s1")}
     assert await customers.link(ctx, "whmcs:1", target) is False  # already so
     with pytest.raises(StateConflict) as caught:
@@ -259,8 +259,8 @@ async def test_link_and_unlink_forget_the_cached_scope() -> None:
     assert caught.value.extensions.get("currentStatus") == "LINKED"
     with pytest.raises(BadUserInput):
         await customers.link(ctx, "bad ref", target)
-    await customers.scope_of(ctx, "whmcs:1")
+    await customer_scope.scope_of(ctx, "whmcs:1")
     assert await customers.unlink(ctx, "whmcs:1", target) is True
     assert "whmcs:1" not in ctx.scopes
     assert await customers.unlink(ctx, "whmcs:1", target) is False
-    assert (await customers.scope_of(ctx, "whmcs:1")).direct == set()
+    assert (await customer_scope.scope_of(ctx, "whmcs:1")).direct == set()

@@ -27,7 +27,8 @@ from panelql.application.operations import (
 )
 from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
-from panelql.db.repositories import OperationRow, Operations
+from panelql.db.repositories import Operations
+from panelql.domain.state import OperationRow
 from panelql.events.bus import InProcessBus
 from panelql.events.model import StatusEvent, Topic
 

@@ -9,7 +9,7 @@ from typing import cast
 import strawberry
 from strawberry.scalars import JSON
 
-from panelql.db.repositories import AuditRow, OperationRow
+from panelql.domain.state import AuditRow, OperationRow
 
 
 @strawberry.enum
