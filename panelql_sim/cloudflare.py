@@ -1,4 +1,5 @@
-"""Simulated Cloudflare API v4 (zones and DNS records), per upstream-apis.md §5b.
+"""Simulated Cloudflare API v4 (zones and DNS records), per cloudflare/api-schemas
+``openapi.json`` @65061ff9.
 
 Speaks the v4 envelope (``success``/``errors``/``messages``/``result``/``result_info``), Bearer
 tokens, ``page``/``per_page`` paging (zones capped at 50 a page), the record batch endpoint

@@ -59,13 +59,13 @@ DEMO_PANELS: list[DemoPanel] = [
               options=lambda s, url: {"public_ip": s.public_ip}),
     DemoPanel("directadmin", "directadmin", "panelql_sim.directadmin:DirectAdminSim",
               lambda s: {"username": s.username, "password": s.password}, region="eu-west"),
-    # Three NextPanel servers, one connection each, loaded as in seed 002's example (45/100,
+    # Three NextPanel servers, one connection each, loaded 45/100,
     # 78/100, 92/100): createAccount with kind NEXTPANEL lands on the first.
     *(_nextpanel(site, where, used) for site, where, used in (
         ("fra", "Frankfurt", 45), ("ams", "Amsterdam", 78), ("nyc", "New York", 92))),
     DemoPanel("ispconfig-dns", "ispconfig", "panelql_sim.ispconfig:ISPConfigSim",
               lambda s: {"username": s.username, "password": s.password},
-              # the seed's reverse-proxy address, what PROXYSRV stands for (seed 004)
+              # the platform's reverse-proxy address (PROXYSRV in zone templates)
               options=lambda s, url: {"resolver_url": f"{url}/dns-query",
                                       "proxy_ip": "203.0.113.10"}),
     DemoPanel("cloudflare", "cloudflare", "panelql_sim.cloudflare:CloudflareSim",

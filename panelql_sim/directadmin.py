@@ -1,4 +1,4 @@
-"""Simulated DirectAdmin (legacy ``CMD_API_*`` API), per upstream-apis.md §3.
+"""Simulated DirectAdmin (legacy ``CMD_API_*`` API).
 
 Speaks both dialects: url-encoded bodies (``list[]=a&list[]=b``, ``error=1&text=…&details=…`` with
 HTTP 200, ``=`` inside values sent as the ``&#61;`` entity as DirectAdmin does) and, with

@@ -1,4 +1,4 @@
-"""Simulated ISPConfig 3 remote JSON API (DNS module), per upstream-apis.md §5a and seed 004.
+"""Simulated ISPConfig 3 remote JSON API (DNS module).
 
 One endpoint, ``POST /remote/json.php?<method>``, with a JSON object of the PHP parameter names;
 every answer is HTTP 200 with ``{"code","message","response"}``. Sessions come from ``login``

@@ -5,7 +5,7 @@ NextPanel's source is not public. What is known of its API comes from the billin
 (@9aa18120) for routes, bodies and success codes, and that repository's notes for the answers
 (FIX_API_KEY_NOW.md, NEXTPANEL_API_KEY_TROUBLESHOOTING.md @9aa18120; the stats fields in
 NEXTPANEL_INTEGRATION_GUIDE.md @ace088b1; the admin login and key creation in
-QUICK_START_INTEGRATION.md, which is seed 002). Where none of them shows an answer, the choice
+QUICK_START_INTEGRATION.md). Where none of them shows an answer, the choice
 is marked *assumed* here and in docs/providers/nextpanel.md.
 
 Capacity is not the panel's business (the billing side counts), so this server takes accounts
@@ -150,7 +150,7 @@ class NextPanelSim(SimPanel):
 
     async def health(self, request: Request) -> Response:
         # NEXTPANEL_API_KEY_TROUBLESHOOTING.md @9aa18120 reads the panel's health as
-        # "Status: Healthy, Database: Connected, Version: 1.0.0"; seed 002: {"status":"healthy",…}.
+        # "Status: Healthy, Database: Connected, Version: 1.0.0".
         return JSONResponse({"status": "healthy", "version": "1.0.0", "database": "connected",
                              "timestamp": iso(time.time())})
 

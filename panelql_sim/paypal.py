@@ -1,4 +1,5 @@
-"""Simulated PayPal Invoicing API v2 with OAuth2 client credentials, per upstream-apis.md §6b.
+"""Simulated PayPal Invoicing API v2 with OAuth2 client credentials, per
+paypal/paypal-rest-api-specifications ``openapi/invoicing_v2.json`` @ec4d8f36.
 
 ``POST /v1/oauth2/token`` (HTTP Basic client id/secret, ``grant_type=client_credentials``) hands
 out bearer tokens that expire after ``token_ttl`` seconds; API calls with a missing, unknown or

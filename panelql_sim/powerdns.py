@@ -1,4 +1,5 @@
-"""Simulated PowerDNS Authoritative HTTP API, per upstream-apis.md §5c.
+"""Simulated PowerDNS Authoritative HTTP API, per PowerDNS/pdns
+``docs/http-api/openapi/authoritative-api-openapi.yaml`` @20096dc7 (the referee validates it).
 
 ``X-API-Key`` auth, ``/api/v1/servers/{server_id}`` with the zone list (no rrsets), one zone with
 all its rrsets, rrset ``PATCH`` (REPLACE/DELETE as 4.7.3 has them, every entry's ``disabled``

@@ -1,4 +1,4 @@
-"""Simulated Proxmox VE cluster, per upstream-apis.md §4, spoken to by the real ``proxmoxer``.
+"""Simulated Proxmox VE cluster, spoken to by the real ``proxmoxer``.
 
 What makes it Proxmox-shaped rather than generic JSON:
 

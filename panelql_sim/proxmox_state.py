@@ -1,6 +1,6 @@
 """State of the simulated Proxmox cluster: guests, tasks and vzdump archives, and their JSON.
 
-Field names and shapes follow what PVE returns (upstream-apis.md §4.2): ``/cluster/resources``
+Field names and shapes follow what PVE returns: ``/cluster/resources``
 entries from ``PVE::API2Tools::extract_vm_stats``, ``status/current`` from qemu-server's
 ``vmstatus``, task status from ``PVE::API2::Tasks``, storage content from pve-storage.
 """

@@ -1,9 +1,9 @@
-"""Simulated ProxmoxWP site backend (seeds 003/004, upstream-apis.md §11).
+"""Simulated ProxmoxWP site backend.
 
-The seeds give the routes the Paymenter extension calls; where they are silent this simulator
+The routes are the ones the Paymenter extension calls; where they are silent this simulator
 and the adapter share the choices written down in docs/providers/proxmoxwp.md: ``GET /sites`` and
 ``GET /nodes`` list routes, ``GET /action/status``, ``POST /action/{start|stop|restart|reset}``,
-snapshot ``state`` values, and a suspended service answered with **401** (as seed 004 says).
+snapshot ``state`` values, and a suspended service answered with **401**.
 
 Errors are ``{"success": false, "error": "…"}``. The real backend blocks until a power action is
 done (5-30 s); here actions answer at once and the site shows a transitional status for
@@ -24,7 +24,7 @@ from starlette.routing import BaseRoute, Route
 
 from panelql_sim.framework import Knobs, SimPanel, iso, json_body
 
-# plan → (RAM MB, disk GB, backups, domains), seed 004 "Plan-Based Features".
+# plan → (RAM MB, disk GB, backups, domains).
 PLANS = {"basic": (2048, 20, 2, 3), "standard": (4096, 40, 3, 5), "premium": (8192, 80, 5, 10)}
 ZONE = "nodepoint.eu"
 SERVICE_ID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -289,7 +289,7 @@ class ProxmoxWPSim(SimPanel):
         if isinstance(found, Response):
             return found
         site = found[0]
-        if not site.suspended:  # idempotent, as seed 003 promises
+        if not site.suspended:  # idempotent
             site.suspended = True
             if site.status in ("running", "starting", "stopping", "restarting"):
                 site.status = "stopped"

@@ -1,4 +1,4 @@
-"""Simulated Pterodactyl Panel (Application + Client API), per upstream-apis.md §1.
+"""Simulated Pterodactyl Panel (Application + Client API), per pterodactyl/panel @706db62c.
 
 Speaks the panel's Fractal envelopes (``{"object","attributes"}`` items, ``{"object":"list",
 "data","meta":{"pagination"}}`` lists, includes under ``attributes.relationships``), its error

@@ -1,4 +1,4 @@
-"""Simulated Stripe API (invoices, customers, events), per upstream-apis.md §6.
+"""Simulated Stripe API (invoices, customers, events), as stripe-python 16.1 reads it.
 
 Speaks what stripe-python expects: form-encoded bodies with bracket notation (``a[b]=c``),
 ``{"object":"list","data":[…],"has_more":…,"url":…}`` lists with ``starting_after`` /

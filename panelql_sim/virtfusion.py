@@ -1,4 +1,4 @@
-"""Simulated VirtFusion API v1, per upstream-apis.md §2 and seed 001.
+"""Simulated VirtFusion API v1.
 
 Speaks the real envelopes: single objects wrapped in ``data``, lists as a Laravel paginator
 (``current_page``, ``last_page``, ``per_page``, ``total``, next/prev URLs) moved through with

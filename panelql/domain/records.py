@@ -268,7 +268,7 @@ class PaymentOutcome:
 
 
 @dataclass(slots=True)
-class DnsRecordRecord:
+class DnsResourceRecord:
     id: str
     type: str
     name: str
@@ -283,7 +283,7 @@ class DnsRecordRecord:
 
 @dataclass(frozen=True, slots=True)
 class NameserverCheck:
-    """Which of the platform's nameservers a domain is delegated to (seed 004 verification)."""
+    """Which of the platform's nameservers a domain is delegated to."""
 
     domain: str
     expected: tuple[str, ...]
@@ -310,7 +310,7 @@ class DnsZoneRecord:
     status: DnsZoneStatus
     raw_status: str | None = None
     nameservers: list[str] = field(default_factory=list)
-    records: list[DnsRecordRecord] | None = None
+    records: list[DnsResourceRecord] | None = None
     account_id: str | None = None
 
 

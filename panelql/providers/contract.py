@@ -24,7 +24,7 @@ from panelql.domain.records import (
     DatabaseRecord,
     DatabaseSpec,
     DnsRecordInput,
-    DnsRecordRecord,
+    DnsResourceRecord,
     DnsZoneRecord,
     InvoiceRecord,
     InvoiceSpec,
@@ -326,14 +326,14 @@ class DnsProvider(Provider):
     async def delete_zone(self, zone_id: str) -> None:
         raise self._unsupported(Capability.DNS_ZONE_WRITE)
 
-    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsResourceRecord:
         raise self._unsupported(Capability.DNS_RECORD_WRITE)
 
     async def delete_record(self, zone_id: str, record_id: str) -> None:
         raise self._unsupported(Capability.DNS_RECORD_WRITE)
 
     async def verify_nameservers(self, domain: str) -> NameserverCheck:
-        """Is the domain delegated to this platform's nameservers (seed 004's check)?"""
+        """Is the domain delegated to this platform's nameservers?"""
         raise self._unsupported(Capability.DNS_NAMESERVER_CHECK)
 
     def resolve_content(self, rtype: str, content: str) -> str:

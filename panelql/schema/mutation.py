@@ -15,8 +15,9 @@ from strawberry.scalars import JSON
 from panelql.application import (
     account_actions,
     backup_actions,
-    dns_invoice_actions,
+    dns_actions,
     ids,
+    invoice_actions,
     placement,
     server_actions,
     server_choices,
@@ -347,7 +348,7 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
         result = await run_action(info, None, idempotency_key,
                                   values(provider=provider, name=name, account=account,
                                          skip_nameserver_check=skip_nameserver_check),
-                                  lambda: dns_invoice_actions.create_zone(
+                                  lambda: dns_actions.create_zone(
                                       info.context, provider, name, account, skip_nameserver_check))
         return DnsZonePayload(result=result)
 
@@ -355,7 +356,7 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
     async def delete_dns_zone(self, info: Info, id: strawberry.ID,
                               idempotency_key: Key = None) -> DeletePayload:
         result = await run_action(info, id, idempotency_key, values(id=id),
-                                  lambda: dns_invoice_actions.delete_zone(info.context, id))
+                                  lambda: dns_actions.delete_zone(info.context, id))
         return DeletePayload(result=result)
 
     @strawberry.mutation
@@ -367,7 +368,7 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
                                txt_strings=record.txt_strings)
         result = await run_action(info, zone, idempotency_key,
                                   values(zone=zone, record=record),
-                                  lambda: dns_invoice_actions.upsert_record(info.context, zone,
+                                  lambda: dns_actions.upsert_record(info.context, zone,
                                                                             value))
         return DnsZonePayload(result=result)
 
@@ -376,7 +377,7 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
                                 idempotency_key: Key = None) -> DnsZonePayload:
         result = await run_action(info, zone, idempotency_key,
                                   values(zone=zone, record_id=record_id),
-                                  lambda: dns_invoice_actions.delete_record(info.context, zone,
+                                  lambda: dns_actions.delete_record(info.context, zone,
                                                                             record_id))
         return DnsZonePayload(result=result)
 
@@ -404,6 +405,6 @@ class Mutation(CustomerMutation, KeyMutation, AutomationMutation, BillingMutatio
 async def _invoice(info: Info, id: strawberry.ID, action: str, key: str | None
                    ) -> InvoicePayload:
     result = await run_action(info, id, key, values(id=id),
-                              lambda: dns_invoice_actions.invoice_action(info.context, id,
+                              lambda: invoice_actions.invoice_action(info.context, id,
                                                                          action))
     return InvoicePayload(result=result)

@@ -10,7 +10,7 @@ from strawberry.types.graphql import OperationType
 from panelql.providers import read_memo
 
 
-class ShareReadsInQueries(SchemaExtension):
+class ReadMemoInQueries(SchemaExtension):
     def on_execute(self) -> Iterator[None]:
         ctx = self.execution_context
         gateway = getattr(ctx.context, "gateway", None)

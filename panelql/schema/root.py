@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSchema
 from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.extensions.disable_introspection import DisableIntrospection
 from strawberry.types import ExecutionContext
@@ -22,7 +22,7 @@ from panelql.schema.mutation import Mutation as LifecycleMutation
 from panelql.schema.onboarding import OnboardingMutation
 from panelql.schema.operation_name import RequireOperationName
 from panelql.schema.query import Query
-from panelql.schema.read_sharing import ShareReadsInQueries
+from panelql.schema.read_memo import ReadMemoInQueries
 from panelql.schema.root_fields import RootWrapper, scope_check, wrap_root_fields
 from panelql.schema.subscription import Subscription
 from panelql.schema.types.compute import CONTEXT_RESOLVERS
@@ -54,15 +54,16 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     the scope check, so a refused field is not timed as if it had run."""
     limits = limits or Limits()
     validated: OrderedDict[str, list[GraphQLError]] = OrderedDict()  # per schema: its limits
+    executable: list[GraphQLSchema] = []  # filled once the schema exists, before any request
     extensions: list[object] = [
         OperationRights,  # first: every other extension sees the operation's own context
         ErrorShaping,
         # Depth and alias limits are checked by CachedValidation (schema/shape.py), each
         # fragment walked once: strawberry's limiters walk it at every spread.
         lambda: MaxTokensLimiter(max_token_count=limits.max_tokens),
-        lambda: CachedValidation(limits, validated),
+        lambda: CachedValidation(executable[0], limits, validated),
         RequireOperationName,
-        ShareReadsInQueries,
+        ReadMemoInQueries,
         RequestDeadline,
         # Dashboards send the same few documents over and over: parse each once (validation
         # is cached by CachedValidation, which still prices every request's variables).
@@ -74,11 +75,20 @@ def build_schema(limits: Limits | None = None, *, introspection: bool = True,
     schema = PanelQLSchema(query=Query, mutation=Mutation, subscription=Subscription,
                            extensions=extensions,  # type: ignore[arg-type]
                            execution_context_class=LeanExecutionContext if lean else None)
+    executable.append(graphql_schema(schema))
     for wrapper in (*root_wrappers, scope_check):
-        wrap_root_fields(schema._schema, wrapper)
+        wrap_root_fields(executable[0], wrapper)
     if lean:
-        lean_fields.install(schema._schema, CONTEXT_RESOLVERS)
+        lean_fields.install(executable[0], CONTEXT_RESOLVERS)
     return schema
+
+
+def graphql_schema(schema: strawberry.Schema) -> GraphQLSchema:
+    """The graphql-core schema strawberry executes, whose root resolvers we wrap and against
+    which documents are validated and priced. Strawberry 0.341 has no public accessor for it
+    (its maintainers point to ``schema._schema``: strawberry-graphql/strawberry#2590), so this
+    is the one place that reads the attribute; pyproject keeps strawberry at 0.341.x."""
+    return schema._schema
 
 
 def export_sdl() -> str:

@@ -25,9 +25,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from panelql.application.dns_invoice_actions import zone_lock
+from panelql.application.dns_actions import zone_lock
 from panelql.application.write_locks import LocalWriteLocks, RedisWriteLocks, WriteLocks
-from panelql.domain.records import DnsRecordInput, DnsRecordRecord
+from panelql.domain.records import DnsRecordInput, DnsResourceRecord
 from panelql.providers import errors
 from panelql.providers.powerdns.adapter import PowerDNSProvider
 from panelql_sim.framework import SimPanel
@@ -124,7 +124,7 @@ async def served(server: pdns_server.RealPowerDNS, name: str, rtype: str) -> lis
     return out
 
 
-async def records(pdns: PowerDNSProvider, name: str, rtype: str) -> list[DnsRecordRecord]:
+async def records(pdns: PowerDNSProvider, name: str, rtype: str) -> list[DnsResourceRecord]:
     zone = (await pdns.get_zones([ZONE]))[ZONE]
     return [r for r in zone.records or [] if r.name == name and r.type == rtype]
 
@@ -238,7 +238,7 @@ async def test_concurrent_writers_in_two_replicas_lose_nothing(
         server: pdns_server.RealPowerDNS, pdns: PowerDNSProvider,
         two_replicas_locks: tuple[WriteLocks, WriteLocks]) -> None:
     """Two adapter instances with their own locks (two replicas) share only the gateway's write
-    lock, taken as dns_invoice_actions takes it."""
+    lock, taken as dns_actions takes it."""
     replicas = [(make(server.url, server.api_key), locks) for locks in two_replicas_locks]
     name = f"shared-{uuid.uuid4().hex[:6]}"
     wanted = {f"203.0.113.{i}" for i in range(10)}

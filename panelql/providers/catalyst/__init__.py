@@ -1,1 +1,1 @@
-"""Catalyst game panel (seed 000, upstream-apis.md §7)."""
+"""Catalyst game panel (catalystctl/catalyst ``catalyst-backend`` @747660b5)."""

@@ -1,4 +1,4 @@
-"""Catalyst lifecycle calls (seed 000 flows), mixed into the adapter.
+"""Catalyst lifecycle calls, mixed into the adapter.
 
 Start/stop/restart/kill/install answer at once and the node agent finishes later, so they
 return None and the gateway follows the server's status.

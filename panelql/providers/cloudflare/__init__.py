@@ -1,1 +1,1 @@
-"""Cloudflare API v4, DNS zones and records (upstream-apis.md §5b)."""
+"""Cloudflare API v4, DNS zones and records (cloudflare/api-schemas ``openapi.json`` @65061ff9)."""

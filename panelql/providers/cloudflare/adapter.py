@@ -18,7 +18,7 @@ from typing import Any, Self
 
 import httpx
 
-from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.domain.records import DnsRecordInput, DnsResourceRecord, DnsZoneRecord
 from panelql.domain.status import DnsZoneStatus, map_status
 from panelql.providers.bounded import Bounded
 from panelql.providers.cloudflare.mapping import ZONE_STATUS, error_class
@@ -176,7 +176,7 @@ class CloudflareProvider(DnsProvider):
                 bodies.append(await page(len(bodies) + 1))
         return [row for body in bodies for row in body["result"]]
 
-    async def _records(self, zone_id: str, **filters: str) -> list[DnsRecordRecord]:
+    async def _records(self, zone_id: str, **filters: str) -> list[DnsResourceRecord]:
         rows = await self._all_pages(f"/zones/{zone_id}/dns_records", RECORDS_PAGE, **filters)
         return [self._record(row) for row in rows]
 
@@ -192,11 +192,11 @@ class CloudflareProvider(DnsProvider):
             account_id=account.get("id"),
         )
 
-    def _record(self, row: Any) -> DnsRecordRecord:
+    def _record(self, row: Any) -> DnsResourceRecord:
         expect(isinstance(row, dict) and {"id", "type", "name"} <= row.keys(), self.name,
                "DNS record")
         ttl, rtype = row.get("ttl"), str(row["type"])
-        return DnsRecordRecord(
+        return DnsResourceRecord(
             id=str(row["id"]), type=rtype, name=str(row["name"]).lower(),
             content=from_data(rtype, row.get("data"), str(row.get("content") or "")),
             ttl=None if ttl == AUTO_TTL or not isinstance(ttl, int | float) else int(ttl),
@@ -220,7 +220,7 @@ class CloudflareProvider(DnsProvider):
         await self._envelope("DELETE", f"/zones/{zone_id}")
         self._zone_names.pop(zone_id, None)
 
-    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsResourceRecord:
         if record.id is not None:
             body = await self._envelope("PATCH", f"/zones/{zone_id}/dns_records/{record.id}",
                                         json=self._body(record))
@@ -250,14 +250,14 @@ class CloudflareProvider(DnsProvider):
     async def apply_changes(
         self, zone_id: str, *, upserts: Sequence[DnsRecordInput] = (),
         deletes: Sequence[str] = (),
-    ) -> list[DnsRecordRecord]:
+    ) -> list[DnsResourceRecord]:
         """Many record changes through ``/dns_records/batch``: inputs with an id are patched,
         the others created; deletes run first. One call per ``batch_limit`` changes."""
         changes: list[tuple[str, dict[str, Any]]] = [("deletes", {"id": rid}) for rid in deletes]
         for rec in upserts:
             body = self._body(rec)
             changes.append(("patches", {**body, "id": rec.id}) if rec.id else ("posts", body))
-        written: list[DnsRecordRecord] = []
+        written: list[DnsResourceRecord] = []
         for start in range(0, len(changes), self.batch_limit):
             payload: dict[str, list[dict[str, Any]]] = {
                 "deletes": [], "patches": [], "puts": [], "posts": []}

@@ -1,1 +1,1 @@
-"""DirectAdmin web-hosting panel: accounts and DNS (seed 001, upstream-apis.md §3)."""
+"""DirectAdmin web-hosting panel: accounts and DNS (its legacy ``CMD_API_*`` API)."""

@@ -16,7 +16,7 @@ import asyncio
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.domain.records import DnsRecordInput, DnsResourceRecord, DnsZoneRecord
 from panelql.domain.status import DnsZoneStatus
 from panelql.providers.contract import DnsProvider
 from panelql.providers.directadmin import wire
@@ -80,7 +80,7 @@ class DirectAdminDns(DirectAdminBase, DnsProvider):
             return None
 
     def _zone(self, user: str, domain: str,
-              records: list[DnsRecordRecord] | None) -> DnsZoneRecord:
+              records: list[DnsResourceRecord] | None) -> DnsZoneRecord:
         nameservers = [r.content.rstrip(".") for r in records or []
                        if r.type == "NS" and r.name == domain]
         return DnsZoneRecord(
@@ -89,7 +89,7 @@ class DirectAdminDns(DirectAdminBase, DnsProvider):
             records=records, account_id=user,
         )
 
-    async def _zone_records(self, user: str, domain: str) -> list[DnsRecordRecord]:
+    async def _zone_records(self, user: str, domain: str) -> list[DnsResourceRecord]:
         async with self._per_user:
             body = await self._call("DNS_CONTROL", params={"domain": domain}, as_user=user,
                                     raw=True)
@@ -101,7 +101,7 @@ class DirectAdminDns(DirectAdminBase, DnsProvider):
             rows = body["records"]
         return [self._dns_record(row, domain) for row in rows if _editable(row)]
 
-    def _dns_record(self, row: Any, domain: str) -> DnsRecordRecord:
+    def _dns_record(self, row: Any, domain: str) -> DnsResourceRecord:
         expect(isinstance(row, dict) and isinstance(row.get("type"), str)
                and isinstance(row.get("name"), str), self.name, "DNS record")
         rtype, name, value = row["type"].upper(), row["name"], str(row.get("value", ""))
@@ -110,7 +110,7 @@ class DirectAdminDns(DirectAdminBase, DnsProvider):
         if rtype in PRIORITY_TYPES and head.isdigit() and tail:
             content, priority = tail, int(head)
         ttl = str(row.get("ttl") or "")
-        return DnsRecordRecord(
+        return DnsResourceRecord(
             id=wire.record_key(rtype, name, value), type=rtype, name=fqdn(name, domain),
             content=content, ttl=int(ttl) if ttl.isdigit() else None, priority=priority,
         )
@@ -131,7 +131,7 @@ class DirectAdminDns(DirectAdminBase, DnsProvider):
         await self._post("DOMAIN", {"action": "select", "confirmed": "Confirm",
                                     "delete": "yes", "select0": domain}, as_user=user)
 
-    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsResourceRecord:
         user, domain = split_zone_id(zone_id)
         rtype = record.type.upper()
         name = da_name(record.name, domain)

@@ -1,6 +1,6 @@
 """DirectAdmin raw values → normalised enums.
 
-DirectAdmin users carry only ``suspended=yes|no`` (upstream-apis.md §0.1); the raw value is kept
+DirectAdmin users carry only ``suspended=yes|no``; the raw value is kept
 as ``rawStatus``. Domains have no status the legacy API reports, so zones are always ACTIVE.
 """
 

@@ -24,7 +24,7 @@ import httpx
 
 from panelql.domain.records import (
     DnsRecordInput,
-    DnsRecordRecord,
+    DnsResourceRecord,
     DnsZoneRecord,
     NameserverCheck,
 )
@@ -221,11 +221,11 @@ class ISPConfigProvider(DnsProvider):
             account_id=_client_of(row),
         )
 
-    def _record(self, row: dict[str, Any], zone: str) -> DnsRecordRecord:
+    def _record(self, row: dict[str, Any], zone: str) -> DnsResourceRecord:
         expect("id" in row and "type" in row, self.name, "record row")
         rtype = str(row["type"]).upper()
         aux = _int(row.get("aux"))
-        return DnsRecordRecord(
+        return DnsResourceRecord(
             id=str(row["id"]), type=rtype, name=record_fqdn(str(row.get("name") or ""), zone),
             content=read_data(rtype, str(row.get("data") or "")), ttl=_int(row.get("ttl")),
             priority=aux if rtype in ("MX", "SRV") else None,
@@ -262,7 +262,7 @@ class ISPConfigProvider(DnsProvider):
         if not affected:  # deleteQuery answers the affected row count: 0 means no such zone
             raise NotFound("DNS zone not found", provider=self.name)
 
-    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsResourceRecord:
         rtype = record.type.upper()
         if rtype not in WRITABLE_TYPES:
             raise InvalidRequest(f"ISPConfig records of type {rtype} are not supported",
@@ -308,7 +308,7 @@ class ISPConfigProvider(DnsProvider):
         return None
 
     async def _add(self, zone_id: str, origin: str, client_id: int,
-                   record: DnsRecordInput) -> DnsRecordRecord:
+                   record: DnsRecordInput) -> DnsResourceRecord:
         new_id = await self._call(f"dns_{record.type.lower()}_add", client_id=client_id,
                                   params=self._params(zone_id, origin, record),
                                   update_serial=True)
@@ -325,9 +325,9 @@ class ISPConfigProvider(DnsProvider):
             "stamp": time.strftime("%Y-%m-%d %H:%M:%S"),
         }
 
-    def _echo(self, record_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+    def _echo(self, record_id: str, record: DnsRecordInput) -> DnsResourceRecord:
         rtype = record.type.upper()
-        return DnsRecordRecord(
+        return DnsResourceRecord(
             id=record_id, type=rtype, name=record.name.rstrip(".").lower(),
             content=read_data(rtype, record.content), ttl=record.ttl,
             priority=record.priority if rtype in ("MX", "SRV") else None,

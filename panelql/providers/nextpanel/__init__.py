@@ -1,1 +1,1 @@
-"""NextPanel hosting panel, several servers behind one API (seed 002, upstream-apis.md §11)."""
+"""NextPanel hosting panel, several servers behind one API (saifulrony/nextpanel-bill @d511c847)."""

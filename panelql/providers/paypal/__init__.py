@@ -1,1 +1,2 @@
-"""PayPal Invoicing API v2 over httpx with OAuth2 client credentials (seed 001, §6b)."""
+"""PayPal Invoicing API v2 over httpx with OAuth2 client credentials
+(paypal/paypal-rest-api-specifications ``openapi/invoicing_v2.json`` @ec4d8f36)."""

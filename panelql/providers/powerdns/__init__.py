@@ -1,1 +1,2 @@
-"""PowerDNS Authoritative HTTP API (upstream-apis.md §5c)."""
+"""PowerDNS Authoritative HTTP API
+(PowerDNS/pdns ``docs/http-api/openapi/authoritative-api-openapi.yaml`` @20096dc7)."""

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 from urllib.parse import quote
 
-from panelql.domain.records import DnsRecordInput, DnsRecordRecord, DnsZoneRecord
+from panelql.domain.records import DnsRecordInput, DnsResourceRecord, DnsZoneRecord
 from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
 from panelql.providers.contract import Capability, DnsProvider, Family
@@ -145,7 +145,7 @@ class PowerDNSProvider(DnsProvider):
             nameservers=nameservers, records=records, account_id=row.get("account") or None,
         )
 
-    def _records(self, rrset: Any) -> list[DnsRecordRecord]:
+    def _records(self, rrset: Any) -> list[DnsResourceRecord]:
         expect(isinstance(rrset, dict) and {"name", "type"} <= rrset.keys(), self.name,
                "rrset")
         out = []
@@ -159,9 +159,9 @@ class PowerDNSProvider(DnsProvider):
 
     @staticmethod
     def _record(name: str, rtype: str, raw: str, ttl: int | None,
-                disabled: bool) -> DnsRecordRecord:
+                disabled: bool) -> DnsResourceRecord:
         content, priority = split_content(rtype, raw)
-        return DnsRecordRecord(
+        return DnsResourceRecord(
             id=record_id(name, rtype, raw), type=rtype, name=name.rstrip(".").lower(),
             content=content, ttl=ttl, priority=priority, disabled=disabled,
             txt_strings=text_strings(raw) if rtype in TEXT_TYPES else None)
@@ -178,7 +178,7 @@ class PowerDNSProvider(DnsProvider):
     async def delete_zone(self, zone_id: str) -> None:
         await self.api.request("DELETE", self._zone_path(zone_id))
 
-    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsRecordRecord:
+    async def upsert_record(self, zone_id: str, record: DnsRecordInput) -> DnsResourceRecord:
         return (await self.apply_changes(zone_id, upserts=[record]))[0]
 
     async def delete_record(self, zone_id: str, record_id: str) -> None:
@@ -187,7 +187,7 @@ class PowerDNSProvider(DnsProvider):
     async def apply_changes(
         self, zone_id: str, *, upserts: Sequence[DnsRecordInput] = (),
         deletes: Sequence[str] = (),
-    ) -> list[DnsRecordRecord]:
+    ) -> list[DnsResourceRecord]:
         """Any number of record changes: one GET of the zone, then one PATCH of the rrsets.
 
         The GET and PATCH run under this zone's lock, so concurrent writers in this process
@@ -197,7 +197,7 @@ class PowerDNSProvider(DnsProvider):
             return await self._apply_changes(zone_id, upserts, deletes)
 
     async def _apply_changes(self, zone_id: str, upserts: Sequence[DnsRecordInput],
-                             deletes: Sequence[str]) -> list[DnsRecordRecord]:
+                             deletes: Sequence[str]) -> list[DnsResourceRecord]:
         zone = await self._zone_body(zone_id)
         sets = {(str(r["name"]).lower(), str(r["type"])): _RRset(
             str(r["name"]).lower(), str(r["type"]), int(r.get("ttl") or DEFAULT_TTL),
@@ -227,7 +227,7 @@ class PowerDNSProvider(DnsProvider):
         raise NotFound("DNS record not found", provider=self.name)
 
     def _put(self, sets: dict[tuple[str, str], _RRset], zone: str,
-             record: DnsRecordInput) -> DnsRecordRecord:
+             record: DnsRecordInput) -> DnsResourceRecord:
         rtype = record.type.upper()
         try:
             name = absolute(record.name, zone)

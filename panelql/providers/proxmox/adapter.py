@@ -1,4 +1,4 @@
-"""Proxmox VE adapter through the real ``proxmoxer`` library (upstream-apis.md §4).
+"""Proxmox VE adapter through the real ``proxmoxer`` library.
 
 Batching: one ``GET /cluster/resources`` returns every VM, container, node and storage of the
 cluster, so servers and nodes cost one call whatever their number. Backups cost that call plus

@@ -1,4 +1,4 @@
-"""Proxmox VE payloads → records, with the one status table (upstream-apis.md §0.1).
+"""Proxmox VE payloads → records, with the one status table.
 
 A guest's state is spread over several fields: ``status`` (``running|stopped|unknown``; on
 ``/cluster/resources`` a running VM's QEMU run state such as ``paused``, because pvestatd

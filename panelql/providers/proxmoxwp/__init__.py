@@ -1,1 +1,1 @@
-"""ProxmoxWP WordPress-site backend (seeds 003/004, upstream-apis.md §11)."""
+"""ProxmoxWP WordPress-site backend: the routes its Paymenter extension calls."""

@@ -53,12 +53,12 @@ from panelql.providers.proxmoxwp.mapping import (
 )
 from panelql.providers.values import parse_time as _time
 
-DEFAULT_PROVISION_TIMEOUT = 60.0  # seed 004: "Long operations (provisioning): 60 seconds"
+DEFAULT_PROVISION_TIMEOUT = 60.0  # creating a site is a long operation: 60 s
 MIB = 1024 * 1024
 
 
 def read_error(body: Any) -> str | None:
-    """``{"success": false, "error": "…"}`` → the message (seed 003 ``cleanError``)."""
+    """``{"success": false, "error": "…"}`` → the message."""
     if isinstance(body, dict) and isinstance(body.get("error"), str) and body["error"].strip():
         return str(body["error"]).strip()
     return None

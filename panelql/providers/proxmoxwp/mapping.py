@@ -27,7 +27,7 @@ SERVER_STATUS: dict[str, ServerStatus] = {
     "unknown": ServerStatus.UNKNOWN,  # Proxmox node unreachable
 }
 
-# Raw values that win over ``suspended: true`` (DESIGN.md precedence: lifecycle > suspended).
+# Raw values that win over ``suspended: true`` (the status precedence: lifecycle > suspended).
 LIFECYCLE_STATUSES = frozenset({"installing", "resetting", "restoring", "deleting", "error"})
 
 NODE_STATUS: dict[str, NodeStatus] = {

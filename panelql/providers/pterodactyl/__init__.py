@@ -1,1 +1,1 @@
-"""Pterodactyl Panel (seed 001, upstream-apis.md §1): Application and Client APIs."""
+"""Pterodactyl Panel (pterodactyl/panel @706db62c): Application and Client APIs."""

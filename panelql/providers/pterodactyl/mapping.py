@@ -1,6 +1,6 @@
 """Pterodactyl raw values → normalised enums.
 
-Server status comes from two places (upstream-apis.md §0.1): the Application API ``status``
+Server status comes from two places: the Application API ``status``
 column (lifecycle and suspension, ``null`` when the server is installed and usable) and, only
 when that is ``null``, the Wings power state from the Client API ``/resources`` call.
 """
@@ -100,7 +100,7 @@ PANEL_PERMISSIONS = frozenset({
     "activity.read",
 })
 
-# The seeds' permission names (seed 000 "Common Permission Sets") → Pterodactyl's. Reading the
+# The gateway's permission names (application/account_actions.py) → Pterodactyl's. Reading the
 # console is the websocket (websocket.connect), writing to it control.console; "file.read"
 # alone lists directories, reading a file is file.read-content; writing is create + update.
 # An empty list: Pterodactyl has no equivalent (a subuser can never delete the server).

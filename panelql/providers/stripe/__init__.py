@@ -1,1 +1,2 @@
-"""Stripe invoices through the stripe library's async client (seed 001, upstream-apis.md §6)."""
+"""Stripe invoices through the stripe library's async client
+(stripe-python 16.1 and the API version it pins)."""

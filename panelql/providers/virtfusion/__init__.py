@@ -1,1 +1,1 @@
-"""VirtFusion VPS platform, API v1 (seed 001, upstream-apis.md §2)."""
+"""VirtFusion VPS platform, API v1."""

@@ -3,7 +3,7 @@
 A VirtFusion server has no single status field. The list call carries lifecycle fields
 (``deleteLevel``, ``buildFailed``, ``state``/``built``, ``rebuild``, ``migrateLevel``,
 ``suspended``); live power only comes from ``remoteState.state`` on a single GET. So the status
-is decided in two steps, by the precedence of upstream-apis.md §0.1:
+is decided in two steps (lifecycle first, then power):
 
 1. :func:`lifecycle_key` names the lifecycle field that decides the status, if any;
 2. otherwise the libvirt domain state in ``remoteState.state`` does.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import strawberry
 
 from panelql.application import queries
-from panelql.domain.records import DnsRecordRecord, DnsZoneRecord, Ref, ResourceType
+from panelql.domain.records import DnsResourceRecord, DnsZoneRecord, Ref, ResourceType
 from panelql.schema.enums import DnsZoneStatus
 from panelql.schema.types.common import Info, global_id
 from panelql.schema.types.provider import Provider, provider_by_name
@@ -25,7 +25,7 @@ class DnsRecord:
         "concatenation); null where the provider keeps one string per record.")
 
     @staticmethod
-    def of(r: DnsRecordRecord) -> DnsRecord:
+    def of(r: DnsResourceRecord) -> DnsRecord:
         return DnsRecord(id=strawberry.ID(r.id), type=r.type, name=r.name, content=r.content,
                          ttl=r.ttl, priority=r.priority, disabled=r.disabled,
                          txt_strings=r.txt_strings)
