@@ -1,7 +1,7 @@
 """VirtFusion users, single sign-on tokens and root password resets, for the simulator.
 
-VirtFusion publishes no source. Routes and bodies come from ../shared/reference/upstream-apis.md
-§2 (``POST /users {name,email,extRelationId,sendMail}`` → 201, ``GET
+VirtFusion publishes no source. Routes and bodies come from its API reference
+(``POST /users {name,email,extRelationId,sendMail}`` → 201, ``GET
 /users/{extRelationId}/byExtRelation``, ``POST /users/{extRelationId}/serverAuthenticationTokens
 /{serverId}``, ``POST /servers/{id}/resetPassword {user,sendMail}``), the endpoint catalogue at
 virtfusion.apidog.io ("Generate a set of login tokens", "Reset a server password") and a public

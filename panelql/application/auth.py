@@ -60,7 +60,7 @@ REQUIRED: dict[str, dict[str, str]] = {
         "retryAutomationRun": "admin", "callOffAutomationRun": "admin",
         "provisionService": "server.create", "createLoginUrl": "login.create",
         "resetServerPassword": "server.password",
-        # A site's custom domains are DNS the customer points at the proxy (seed 004); the
+        # A site's custom domains are DNS the customer points at the proxy; the
         # proxy switch and the plan change the server itself.
         "addSiteDomain": "dns.write", "removeSiteDomain": "dns.write",
         "setSiteProxy": "server.update", "changeServerPlan": "server.update",

@@ -17,7 +17,7 @@ from decimal import Decimal, InvalidOperation
 
 from panelql.application import customers, ids, validation
 from panelql.application.context import Context
-from panelql.application.customers import BILLING_CUSTOMER
+from panelql.application.customer_scope import BILLING_CUSTOMER
 from panelql.application.errors import (
     BadUserInput,
     NotFoundError,
@@ -26,7 +26,6 @@ from panelql.application.errors import (
 )
 from panelql.application.execution import ActionResult, idempotency_key
 from panelql.application.targets import adapter_for, target
-from panelql.db.customer_links import Link
 from panelql.domain.records import (
     BillingCustomer,
     InvoiceLineInput,
@@ -35,6 +34,7 @@ from panelql.domain.records import (
     Ref,
     ResourceType,
 )
+from panelql.domain.state import Link
 from panelql.domain.status import InvoiceStatus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.contract import BillingProvider, Capability

@@ -1,4 +1,4 @@
-"""Databases of hosting accounts (seed 001: DirectAdmin ``CMD_API_DATABASES``)."""
+"""Databases of hosting accounts (DirectAdmin ``CMD_API_DATABASES``)."""
 
 from __future__ import annotations
 

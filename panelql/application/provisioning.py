@@ -1,4 +1,4 @@
-"""The seed's order flow as one convergent action (seed 000 ``provisionGameServer``): make sure
+"""The order flow as one convergent action (a billing system's "provision game server"): make sure
 the customer's panel user exists, create the server owned by that user, hand back the
 Operation to follow and the login details.
 
@@ -35,7 +35,6 @@ from panelql.application.login_actions import link_data, mint
 from panelql.application.operations import Probe, Step
 from panelql.application.probes import ServerWatch
 from panelql.application.targets import adapter_for
-from panelql.db.customer_links import Link
 from panelql.domain.records import (
     AccountRecord,
     AccountSpec,
@@ -45,6 +44,7 @@ from panelql.domain.records import (
     ServerRecord,
     ServerSpec,
 )
+from panelql.domain.state import Link
 from panelql.domain.status import ServerStatus
 from panelql.providers.contract import Capability, ComputeProvider, HostingProvider
 from panelql.providers.errors import ProviderError

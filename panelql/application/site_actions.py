@@ -1,4 +1,4 @@
-"""Site backend actions (seed 004's customer area): custom domains, the proxy, plan changes.
+"""Site backend actions (their customer area): custom domains, the proxy, plan changes.
 
 Each reads the site first, so a request whose goal already holds changes nothing upstream
 (``changed: false``) and a full quota is refused by the gateway with CONFLICT and

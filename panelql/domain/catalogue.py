@@ -1,6 +1,6 @@
 """What a connection offers to choose from: plans, images, locations, storages.
 
-A billing system configures its products from these (seed 004's plans, a VirtFusion package,
+A billing system configures its products from these (a site backend's plans, a VirtFusion package,
 a Pterodactyl egg); each entry says which mutation arguments take its ``id``.
 """
 

@@ -66,7 +66,7 @@ class Usage:
     bandwidth_mb: float | None = None  # traffic counted this billing period (DirectAdmin)
     network_in_bytes: float | None = None  # interface counters since the guest started
     network_out_bytes: float | None = None
-    player_count: int | None = None  # game servers that report it (Catalyst, seed 000)
+    player_count: int | None = None  # game servers that report it (Catalyst)
     limits: UsageLimits | None = None
 
 
@@ -101,7 +101,7 @@ class ServerRecord:
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSpec:
-    """A database for a hosting account (seed 001: DirectAdmin CMD_API_DATABASES)."""
+    """A database for a hosting account (DirectAdmin CMD_API_DATABASES)."""
 
     name: str
     user: str

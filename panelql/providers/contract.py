@@ -94,7 +94,7 @@ class Capability(enum.Enum):
     INVOICE_REFUND = "invoice.refund"
     PAYMENT_CAPTURE = "payment.capture"  # capture what the buyer approved (PayPal orders)
     BILLING_CUSTOMER = "billing.customer"  # find or create the provider's customer
-    # site backends (ProxmoxWP, seed 004): providers/sites.py
+    # site backends (ProxmoxWP): providers/sites.py
     SITE_DOMAINS = "site.domains"
     SITE_PROXY = "site.proxy"
     SERVER_PLAN = "server.plan"

@@ -1,4 +1,4 @@
-"""What a site backend does besides the compute contract (seed 004's customer actions).
+"""What a site backend does besides the compute contract (its customer actions).
 
 ProxmoxWP is the one kind today. The site's domains, proxy state and quotas are read with the
 server itself (``ServerRecord.site``), so only the writes are here; an adapter declares them in

@@ -1,5 +1,5 @@
-"""What some panels offer beyond the lifecycle: a hosting account's databases (DirectAdmin,
-seed 001); kinds without them answer NOT_SUPPORTED. Kept apart from schema/mutation.py; the
+"""What some panels offer beyond the lifecycle: a hosting account's databases
+(DirectAdmin); kinds without them answer NOT_SUPPORTED. Kept apart from schema/mutation.py; the
 root Mutation inherits them. (The VirtFusion console link is createLoginUrl's.)"""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Mutations of a site backend's customer area (seed 004): domains, proxy, plan.
+"""Mutations of a site backend's customer area: domains, proxy, plan.
 
 Kept apart from schema/mutation.py; the root Mutation inherits them. Each runs through
 ``schema.actions.run_action`` (idempotency key, audit; the action is the field's name) like

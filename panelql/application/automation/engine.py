@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 
 from panelql.application.automation import services
 from panelql.application.automation.runner import Runner
-from panelql.application.customers import BILLING_CUSTOMER
+from panelql.application.customer_scope import BILLING_CUSTOMER
 from panelql.application.gateway import Gateway
 from panelql.db.automation import AutomationStore
 from panelql.domain.automation import (
@@ -74,7 +74,7 @@ DISPUTABLE = (InvoiceStatus.OPEN, InvoiceStatus.PAID, InvoiceStatus.PARTIALLY_RE
 SETTLED = (InvoiceStatus.PAID, InvoiceStatus.VOID)
 
 REASONS = {
-    Trigger.OVERDUE: "Payment overdue - Invoice #{}",  # seed 000's words
+    Trigger.OVERDUE: "Payment overdue - Invoice #{}",
     Trigger.PAYMENT_FAILED: "Payment failed - Invoice #{}",
     Trigger.DISPUTE: "Payment disputed - Invoice #{}",
 }
@@ -277,7 +277,7 @@ class Automation:
     async def cancel(self, policy: PolicyRow, customer_ref: str, terminate_at: datetime,
                      source: str, *, dry_run: bool = False) -> tuple[RunRow | None,
                                                                      RunRow | None]:
-        """Suspend now, terminate at ``terminate_at`` (seed 000: cancellation at period end)."""
+        """Suspend now, terminate at ``terminate_at`` (cancellation at period end)."""
         dry = dry_run or policy.dry_run
         found = await services.of_customer(self.gateway, customer_ref, policy)
         stamp = terminate_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -22,7 +22,7 @@ from panelql.application.automation.steps import StepFailed, StepRunner
 from panelql.application.errors import GatewayError
 from panelql.application.gateway import Gateway
 from panelql.db.automation import AutomationStore
-from panelql.db.repositories import AUTOMATION, OperationRow
+from panelql.db.repositories import AUTOMATION
 from panelql.domain.automation import (
     OPEN_STEPS,
     RunRow,
@@ -30,6 +30,7 @@ from panelql.domain.automation import (
     StepRow,
     StepStatus,
 )
+from panelql.domain.state import OperationRow
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.observability import AUTOMATION_FAILURES, AUTOMATION_RUNS, AUTOMATION_STEPS
 from panelql.providers.errors import NotFound, ProviderError

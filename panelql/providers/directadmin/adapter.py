@@ -171,7 +171,7 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
 
     async def login_url(self, resource: str, resource_id: str) -> LoginLink:
         """A one-time login URL: ``CMD_API_LOGIN_KEYS`` as ``admin|user`` with
-        ``action=create&type=one_time_url`` (upstream-apis.md §3, after Upmind's DirectAdmin
+        ``action=create&type=one_time_url`` (after Upmind's DirectAdmin
         provider @3bfa0a7 "Fix getLoginUrl() for newer versions of DA"; the docs' login keys
         page and ``directadmin --create-login-url``). The URL is in ``result`` (JSON) or
         ``details`` (url-encoded)."""
@@ -222,8 +222,8 @@ class DirectAdminProvider(DirectAdminDns, HostingProvider):
                                          "package": package})
 
     async def create_database(self, account_id: str, spec: DatabaseSpec) -> DatabaseRecord:
-        """User level ``CMD_API_DATABASES action=create`` (seed 001 createDatabase; the legacy
-        API as the DirectAdmin modules call it): DirectAdmin prefixes the database and its user
+        """User level ``CMD_API_DATABASES action=create`` (the legacy API, as the
+        DirectAdmin modules call it): DirectAdmin prefixes the database and its user
         with ``<account>_``. The account is checked first: acting as a user that does not exist
         fails as a login, which would read as the gateway's own key being wrong."""
         if account_id not in await self._user_names():

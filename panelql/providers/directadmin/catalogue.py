@@ -1,7 +1,7 @@
 """DirectAdmin's catalogue: the reseller's user packages.
 
 ``CMD_API_PACKAGES_USER`` lists the package names and, with ``package=<name>``, one package's
-limits (upstream-apis.md §3, DirectAdmin legacy API): one call plus one per package,
+limits (DirectAdmin legacy API): one call plus one per package,
 concurrently. Names go to changeAccountPackage and createAccount's package.
 """
 

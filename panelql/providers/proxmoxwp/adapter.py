@@ -205,7 +205,7 @@ class ProxmoxWPProvider(ComputeProvider):
     @staticmethod
     def _site(raw: Mapping[str, Any], plan: Plan | None, domains: list[str]) -> SiteInfo:
         """Quotas as the site reports them (``domains_limit``, ``backup_quota: "2/3"``), else
-        from the plan table; the backend resets them on a plan change (seed 004)."""
+        from the plan table; the backend resets them on a plan change."""
         domain_limit = _int(raw.get("domains_limit"))
         if domain_limit is None and plan is not None:
             domain_limit = plan.domains
@@ -230,7 +230,7 @@ class ProxmoxWPProvider(ComputeProvider):
             cpu_percent=round(cpu * 100, 2) if isinstance(cpu, int | float) else None,
             uptime_seconds=_int(raw.get("uptime")),
             limits=UsageLimits(memory_mb=plan.memory_mb, disk_mb=plan.disk_gb * 1024)
-            if plan else None,  # seed 004's plan table: the site's RAM and disk
+            if plan else None,  # the plan table: the site's RAM and disk
         )
 
     # -- nodes --------------------------------------------------------------------------------
@@ -380,7 +380,7 @@ class ProxmoxWPProvider(ComputeProvider):
 
     # -- catalogue ------------------------------------------------------------------------------
     async def catalogue(self) -> list[CatalogueEntry]:
-        """The plans of seed 004 ("Plan-Based Features"): the backend has no route listing
+        """The backend's plans (RAM, disk, backups, domains): it has no route listing
         them, so they come from the same table the adapter sizes sites by."""
         return [CatalogueEntry(
             kind=EntryKind.PLAN, id=plan.name, name=plan.name.capitalize(),
@@ -399,8 +399,8 @@ class ProxmoxWPProvider(ComputeProvider):
 
     async def add_domain(self, server_id: str, domain: str) -> None:
         """The backend checks the domain's A record before creating the proxy host; its
-        refusal ("Domain does not point to …") is a 400 whose message, cleaned as seed 003's
-        ``cleanError`` does, reaches the client as BAD_USER_INPUT on the ``domain`` field."""
+        refusal ("Domain does not point to …") is a 400 whose message, cleaned of its envelope,
+        reaches the client as BAD_USER_INPUT on the ``domain`` field."""
         try:
             await self._action("/action/setdomain", server_id, domain=domain)
         except InvalidRequest as exc:

@@ -1,6 +1,6 @@
 """VirtFusion's catalogue: packages, and the OS templates each package can install.
 
-``GET /packages`` (upstream-apis.md §2; the unit servers are created and resized by) and
+``GET /packages`` (the unit servers are created and resized by) and
 ``GET /media/templates/fromServerPackageSpec/{packageId}`` per enabled package (templates grouped
 ``[{name, templates: [{id, name, version, variant}]}]``), concurrently and merged: one call plus
 one per enabled package, cached by the gateway. Package ids go to updateServerResources(package:)

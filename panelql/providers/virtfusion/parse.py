@@ -71,7 +71,7 @@ def _usage(remote: dict[str, Any], limits: UsageLimits | None) -> Usage | None:
 
 
 def _limits(resources: dict[str, Any]) -> UsageLimits | None:
-    """``settings.resources`` (upstream-apis.md §2): memory in MB, storage and the traffic
+    """``settings.resources``: memory in MB, storage and the traffic
     allowance per period in GB (0 traffic: unmetered)."""
     memory, storage = as_num(resources.get("memory")), as_num(resources.get("storage"))
     traffic = as_num(resources.get("traffic"))

@@ -1,6 +1,6 @@
 """VirtFusion users as Accounts, and the 422 of a taken email or relation id as CONFLICT.
 
-VirtFusion has no public source; this follows ../shared/reference/upstream-apis.md §2 (users
+VirtFusion has no public source; this follows its API reference (users
 ``{name,email,extRelationId,sendMail}``, lookup ``/users/{extRelationId}/byExtRelation``) and the
 endpoint catalogue at virtfusion.apidog.io. The API has no user list, so the Accounts the
 gateway can show are the owners embedded in the server list plus users it created itself.

@@ -22,7 +22,7 @@ class Quota:
         return Quota(used=q.used, allowed=q.allowed, remaining=q.remaining, display=str(q))
 
 
-@strawberry.type(description="What a site backend adds to a server (seed 004's client area).")
+@strawberry.type(description="What a site backend adds to a server (its customer area).")
 class Site:
     plan: str | None = strawberry.field(description="The plan name; changeServerPlan takes "
                                                     "another one from the catalogue.")
