@@ -17,6 +17,7 @@ from aiodataloader import DataLoader
 
 from panelql.application.errors import NotFoundError
 from panelql.application.gateway import Gateway
+from panelql.domain.catalogue import CatalogueEntry
 from panelql.domain.records import (
     AccountRecord,
     BackupRecord,
@@ -94,7 +95,8 @@ class Loaders:
         self.account = make(HostingProvider, _accounts)
         self.zone = make(DnsProvider, _zones)
         self.invoice = make(BillingProvider, _invoices)
-        self.catalogue: DataLoader[str, Any] = DataLoader(_catalogues(gateway), **opts)
+        self.catalogue: DataLoader[str, list[CatalogueEntry]] = DataLoader(_catalogues(gateway),
+                                                                          **opts)
 
     def forget(self) -> None:
         """Drop what this request has read (after a write: the payload must see the write)."""
@@ -107,16 +109,19 @@ class Loaders:
             self.server.prime(Ref(server.connection, ResourceType.SERVER, server.id), server)
 
 
-def _catalogues(gateway: Gateway) -> Callable[[list[str]], Coroutine[Any, Any, list[Any]]]:
+def _catalogues(gateway: Gateway) -> Callable[
+    [list[str]], Coroutine[Any, Any, list[list[CatalogueEntry]]]
+]:
     """Catalogues by connection name, every connection asked concurrently."""
     from panelql.application import catalogues
 
-    async def load(names: list[str]) -> list[Any]:
+    async def load(names: list[str]) -> list[list[CatalogueEntry]]:
         known = [n for n in names if n in gateway.providers]
         found = dict(zip(known, await catalogues.read_many(
             [gateway.providers[n] for n in known]), strict=True))
-        return [found[n] if n in found else NotFoundError(f"no provider connection named {n!r}")
-                for n in names]
+        out = [found[n] if n in found else NotFoundError(f"no provider connection named {n!r}")
+               for n in names]
+        return cast(list[list[CatalogueEntry]], out)  # an exception fails its key (see _batch)
     return load
 
 
