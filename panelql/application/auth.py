@@ -89,7 +89,7 @@ NOT_FOR_CUSTOMERS = frozenset({"auditLog", "apiKeys", "createApiKey", "revokeApi
                                "createInvoice", "refundInvoice",
                                "provisionService",
                                # a plan raises the site's quotas: the billing system sells it
-                               # (seed 004 upgradeServer; customers cannot bypass quotas)
+                               # (its upgradeServer); customers cannot bypass quotas
                                "changeServerPlan"})
 
 

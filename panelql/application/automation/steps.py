@@ -165,7 +165,7 @@ class StepRunner:
 
     async def _start(self, run: RunRow, step: StepRow) -> str:
         """Power a server back on that was running when the policy suspended it (suspending
-        stops it; seed 000's flow starts it again after payment)."""
+        stops it; it is started again after payment)."""
         try:
             await self._call(run, step, "start", {},
                              lambda ctx, gid: server_actions.power(ctx, gid, PowerAction.START))
