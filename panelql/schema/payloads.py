@@ -7,7 +7,7 @@ from datetime import datetime
 
 import strawberry
 
-from panelql.application import ids, queries
+from panelql.application import activity, ids, queries
 from panelql.application.errors import GatewayError
 from panelql.application.execution import ActionResult
 from panelql.domain.records import ResourceType
@@ -52,7 +52,7 @@ class Payload:
     async def operation(self, info: Info) -> Operation | None:
         if self.result.operation_id is None:
             return None
-        row = await info.context.gateway.operations.get(self.result.operation_id)
+        row = await activity.operation_of_result(info.context, self.result.operation_id)
         return Operation(row=row) if row else None
 
 

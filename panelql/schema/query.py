@@ -6,8 +6,7 @@ from typing import Annotated
 
 import strawberry
 
-from panelql.application import auth, ids, placement, prefetch, queries
-from panelql.application.errors import BadUserInput, NotFoundError
+from panelql.application import activity, auth, ids, placement, prefetch, queries
 from panelql.application.filters import sort_key
 from panelql.domain.records import (
     AccountRecord,
@@ -157,10 +156,7 @@ class Query(CustomerQuery, KeyQuery, AutomationQuery, CatalogueQuery):
 
     @strawberry.field(description="Progress of long upstream work started by a mutation.")
     async def operation(self, info: Info, id: strawberry.ID) -> Operation:
-        row = await info.context.gateway.operations.get(str(id))
-        if row is None or not await queries.operation_visible(info.context, row):
-            raise NotFoundError("operation not found")
-        return Operation(row=row)
+        return Operation(row=await activity.operation(info.context, str(id)))
 
     @strawberry.field(description="Nodes that can take a new server, least loaded first.")
     async def placement_candidates(
@@ -177,25 +173,15 @@ class Query(CustomerQuery, KeyQuery, AutomationQuery, CatalogueQuery):
                         actor: str | None = None, outcome: str | None = None,
                         first: int = 100, before: strawberry.ID | None = None
                         ) -> list[AuditEntry]:
-        rows = await info.context.gateway.audit.search(
-            action=action, target=target, actor=actor, outcome=outcome,
-            limit=max(1, min(first, 1000)), before_id=_audit_cursor(before))
+        rows = await activity.audit_entries(info.context, action=action, target=target,
+                                            actor=actor, outcome=outcome, first=first,
+                                            before=before)
         return [AuditEntry(row=r) for r in rows]
 
     @strawberry.field(description="Who the gateway thinks is asking.")
     def viewer(self, info: Info) -> Viewer:
         v = info.context.viewer
         return Viewer(name=v.name, scopes=sorted(v.scopes), customer_ref=v.customer_ref)
-
-
-def _audit_cursor(before: str | None) -> int | None:
-    # An entry id is a small positive integer; anything else (found by fuzzing) used to reach
-    # int() or the database and come back as INTERNAL.
-    if not before:
-        return None
-    if not (before.isascii() and before.isdigit() and len(before) <= 18):
-        raise BadUserInput("before must be the id of an audit entry", field="before")
-    return int(before)
 
 
 async def _typed(info: Info, id: strawberry.ID, kind: ResourceType) -> Resource:
