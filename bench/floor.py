@@ -207,30 +207,31 @@ def rows(repeats: int = 3) -> list[Row]:
 
 
 def _rows(sims: Sims, repeats: int) -> list[Row]:
-    gateways = Gateways(gateway_configs(sims))
-    try:
-        bare = Bare(max(SIZES))
-    except BaseException:
-        gateways.stop()  # a floor that does not start must not leave the gateways running
-        raise
+    bare = Bare(max(SIZES))
     http = httpx.Client(timeout=120)
+    configs = gateway_configs(sims)
     try:
         sims.knobs(latency_ms=0)
         results: dict[int, tuple[Sample, Sample]] = {}
         for n in SIZES:
-            ours: list[Sample] = []
-            floor: list[Sample] = []
-            for _ in range(repeats):
-                ours.append(measure(poster(http, gateways.urls[f"floor{n}"],
-                                           gateways.keys[f"floor{n}"], n),
-                                    gateways.cpu_seconds, gateways.rss_mb, n))
-                floor.append(measure(poster(http, bare.url, None, n),
-                                     lambda: bare.ask("cpu"), lambda: bare.ask("rss"), n))
+            # One gateway process per size, serving that one configuration as `panelql serve`
+            # does (and as the bare process serves one app): its resident set is one gateway's.
+            gateways = Gateways({f"floor{n}": configs[f"floor{n}"]})
+            try:
+                ours: list[Sample] = []
+                floor: list[Sample] = []
+                for _ in range(repeats):
+                    ours.append(measure(poster(http, gateways.urls[f"floor{n}"],
+                                               gateways.keys[f"floor{n}"], n),
+                                        gateways.cpu_seconds, gateways.rss_mb, n))
+                    floor.append(measure(poster(http, bare.url, None, n),
+                                         lambda: bare.ask("cpu"), lambda: bare.ask("rss"), n))
+            finally:
+                gateways.stop()
             results[n] = (_best(ours), _best(floor))
     finally:
         http.close()
         bare.stop()
-        gateways.stop()
     out = [Row("7 floor: servers(first: N) { id name status node { name } owner { email } }, "
                "1 Catalyst panel, no latency", "PanelQL ÷ bare Strawberry", "", "")]
     for n in SIZES:
