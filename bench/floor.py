@@ -4,9 +4,9 @@ A bare Strawberry schema (plain attributes, no resolvers, no extensions) serves 
 ``servers(first: N) { totalCount edges { node { id name status node { name } owner { email } } } }``
 from objects built once in memory, on uvicorn + uvloop as the gateway runs. PanelQL answers the
 same document over one Catalyst simulator with N servers and no injected latency. Each side runs
-in its own process (PanelQL: one gateway process per N), and its CPU per query comes from that process's own counters
-(``time.process_time``), not from wall time, so the ratio is CPU against CPU; the resident set
-after the largest query is read from ``/proc/self/statm``.
+in its own process (PanelQL: one gateway process per N), and its CPU per query comes from that
+process's own counters (``time.process_time``), not from wall time, so the ratio is CPU against
+CPU; the resident set after the largest query is read from ``/proc/self/statm``.
 """
 
 from __future__ import annotations
