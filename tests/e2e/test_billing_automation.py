@@ -7,12 +7,16 @@ time passes through the Stripe simulator's clock (POST /__sim/clock).
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 
 from panelql.application.ids import encode
 from panelql.domain.records import Ref, ResourceType
@@ -22,8 +26,9 @@ from panelql_sim.directadmin import DirectAdminSim
 from panelql_sim.proxmoxwp import ProxmoxWPSim
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.stripe import StripeSim
-from tests.e2e.harness import GatewayUnderTest, start_gateway
-from tests.waits import wait_until
+from tests.e2e.harness import GatewayUnderTest, gateway_of, start_gateway, wait_for_subscribers
+from tests.e2e.wsclient import ws_client
+from tests.waits import SAFETY_SECONDS, wait_until
 
 POLICY = """mutation($input: AutomationPolicyInput!) {
   createAutomationPolicy(input: $input) { policy { id name trigger overdueDays } replayed } }"""
@@ -67,23 +72,27 @@ class Customer:
 
 
 def new_customer(gw: GatewayUnderTest, ref: str) -> Customer:
-    """A Stripe customer linked to a running Catalyst server, an active DirectAdmin account,
-    a live ProxmoxWP site, and a Catalyst server an admin suspended by hand."""
+    """A Stripe customer linked to a new running Catalyst server, a new DirectAdmin account, a
+    new ProxmoxWP site, and a Catalyst server an admin suspended by hand (each test its own,
+    so tests in any order never share a service)."""
     stripe, catalyst = gw.sims["stripe"], gw.sims["catalyst-main"]
     directadmin, wp = gw.sims["directadmin"], gw.sims["wp-sites"]
     assert isinstance(stripe, StripeSim) and isinstance(catalyst, CatalystSim)
     assert isinstance(directadmin, DirectAdminSim) and isinstance(wp, ProxmoxWPSim)
-    taken = _taken(gw)
-    servers = [s for s in catalyst.servers.values()
-               if s.suspended_at is None and s.status in ("running", "stopped")
-               and s.id not in taken]
-    account = next(u for u in directadmin.users.values()
-                   if not u.suspended and u.username not in taken)
-    site = next(s for s in wp.sites.values()
-                if not s.suspended and s.status == "running" and s.service_id not in taken)
+    n = ref.rsplit(":", 1)[-1]
+    node = next(i for i, x in catalyst.nodes.items() if x["isOnline"])
+    owner = next(iter(catalyst.users))
+    game, by_hand = (catalyst.add_server(
+        name=f"c{n}-{what}", node_id=node, owner_id=owner, status="running", memory_mb=1024,
+        cpu_cores=1, disk_mb=10240, backup_allocation_mb=2048) for what in ("game", "spare"))
+    package = next(iter(directadmin.users.values())).package
+    account = directadmin.add_user(f"c{n}", f"c{n}@example.com", package, f"c{n}.example",
+                                   password="Acct-pass-1!")
+    site = wp.add_site(service_id=f"2{n}", email=f"c{n}@example.com", plan="basic",
+                       subdomain=f"c{n}.nodepoint.eu", status="running", node="pve1",
+                       created=time.time())
     customer = Customer(ref, stripe.add_customer(ref, f"{ref.replace(':', '-')}@example.com"),
-                        servers[0].id, account.username, site.service_id, servers[1].id)
-    taken.update({customer.catalyst, customer.account, customer.site, customer.by_hand})
+                        game.id, account.username, site.service_id, by_hand.id)
     refs = [Ref("catalyst-main", ResourceType.SERVER, customer.catalyst),
             Ref("directadmin", ResourceType.ACCOUNT, customer.account),
             Ref("wp-sites", ResourceType.SERVER, customer.site),
@@ -95,13 +104,6 @@ def new_customer(gw: GatewayUnderTest, ref: str) -> Customer:
                    '{ server { suspended } } }', {"id": encode(refs[3])})
     assert suspended["suspendServer"]["server"]["suspended"] is True
     return customer
-
-
-_TAKEN: dict[str, set[str]] = {}  # per gateway (each has its own simulators)
-
-
-def _taken(gw: GatewayUnderTest) -> set[str]:
-    return _TAKEN.setdefault(gw.url, set())
 
 
 def open_invoice(gw: GatewayUnderTest, customer: Customer) -> tuple[str, str]:
@@ -256,8 +258,6 @@ _PASS_COUNT: list[int] = []
 
 def _passes(gw: GatewayUnderTest) -> int:
     """Scheduled passes since the first call (reads the pass counter of the engine)."""
-    from tests.e2e.harness import gateway_of
-
     count = int(gateway_of(gw).automation.passes)
     if not _PASS_COUNT:
         _PASS_COUNT.append(count)
@@ -364,3 +364,103 @@ def test_webhooks_act_at_once_without_waiting_for_the_pass(webhook_only: Gateway
     lifted = run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
     assert lifted["source"] == "WEBHOOK"
     assert panel_state(gw, c)["catalyst"][0] is False
+
+
+CANCEL = """mutation($p: ID!, $c: String!, $at: DateTime) {
+  cancelCustomerServices(policy: $p, customerRef: $c, terminateAt: $at) {
+    runs { id action status notBefore reason } } }"""
+
+
+def test_cancellation_suspends_now_and_terminates_at_the_time_given(gw: GatewayUnderTest
+                                                                    ) -> None:
+    created = ok(gw, POLICY, {"input": {"name": "cancel at period end",
+                                        "trigger": "CANCELLATION", "finalBackup": True}})
+    policy_id = created["createAutomationPolicy"]["policy"]["id"]
+    c = new_customer(gw, "whmcs:2107")
+    when = datetime.now(UTC) + timedelta(seconds=2)
+    runs_ = ok(gw, CANCEL, {"p": policy_id, "c": c.ref, "at": when.isoformat()}
+               )["cancelCustomerServices"]["runs"]
+    assert [(r["action"], r["status"]) for r in runs_] == [("SUSPEND", "PENDING"),
+                                                            ("TERMINATE", "SCHEDULED")]
+    assert runs_[0]["reason"].startswith("Service cancelled - will be deleted at")
+    run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    state = panel_state(gw, c)
+    assert state["catalyst"][0] and state["directadmin"][0] and state["wp"][0]
+    wait_until(lambda: any(r["action"] == "TERMINATE" and r["status"] in ("SUCCEEDED", "FAILED")
+                           for r in runs(gw, c.ref)), "the termination ended")
+    terminated = next(r for r in runs(gw, c.ref) if r["action"] == "TERMINATE")
+    assert terminated["status"] == "SUCCEEDED", terminated
+    notes = {s["provider"] + ":" + s["resource"]: s["note"] for s in terminated["steps"]}
+    catalyst, directadmin, wp = (gw.sims["catalyst-main"], gw.sims["directadmin"],
+                                 gw.sims["wp-sites"])
+    assert isinstance(catalyst, CatalystSim) and isinstance(directadmin, DirectAdminSim)
+    assert isinstance(wp, ProxmoxWPSim)
+    assert c.catalyst not in catalyst.servers and c.account not in directadmin.users
+    assert c.site not in wp.sites
+    assert c.by_hand not in catalyst.servers  # cancelled means every service goes
+    # Panels refuse to back up a suspended server: the termination lifts it for the backup.
+    assert "terminated after a final backup" in notes[
+        "catalyst-main:" + encode(Ref("catalyst-main", ResourceType.SERVER, c.catalyst))]
+
+
+SUBSCRIBE = """subscription($c: String) { automationRunUpdated(customerRef: $c) {
+  id action status customerRef steps { provider status } } }"""
+
+
+async def test_a_failed_payment_suspends_at_once_and_subscribers_see_the_run(
+        gw: GatewayUnderTest) -> None:
+    def setup() -> tuple[Customer, str]:
+        ok(gw, POLICY, {"input": {"name": "games on failed payment",
+                                  "trigger": "PAYMENT_FAILED", "kinds": ["CATALYST"]}})
+        c = new_customer(gw, "whmcs:2108")
+        stripe = gw.sims["stripe"]
+        assert isinstance(stripe, StripeSim)
+        stripe.customers[c.stripe_id]["_method"] = "declined"
+        invoice_id, number = open_invoice(gw, c)
+        return c, encode(Ref("stripe", ResourceType.INVOICE, invoice_id)) + "|" + number
+
+    c, both = await asyncio.to_thread(setup)
+    invoice, number = both.split("|")
+    def succeeded() -> float:
+        return REGISTRY.get_sample_value("panelql_automation_runs_total",
+                                         {"action": "SUSPEND", "outcome": "succeeded"}) or 0.0
+
+    created = succeeded()
+    other = await asyncio.to_thread(gw.create_key, ["billing.read"],
+                                    customer_ref="whmcs:someone-else")
+    async with ws_client(gw.url) as mine, ws_client(gw.url) as theirs:
+        assert (await mine.init({"x-api-key": gw.admin_key}))["type"] == "connection_ack"
+        assert (await theirs.init({"x-api-key": other}))["type"] == "connection_ack"
+        await mine.subscribe(SUBSCRIBE, {"c": c.ref})
+        await theirs.subscribe(SUBSCRIBE, {"c": None})
+        await wait_for_subscribers(gw, "automation", 2)
+        declined = await asyncio.to_thread(
+            gw.query, "mutation($id: ID!) { payInvoice(id: $id) { invoice { status } } }",
+            {"id": invoice})
+        assert "declined" in declined["errors"][0]["message"]  # the card was declined
+        seen: list[dict[str, Any]] = []
+
+        async def until_succeeded() -> None:
+            while not any(r["status"] == "SUCCEEDED" for r in seen):
+                message = await mine.recv(timeout=SAFETY_SECONDS)
+                seen.append(message["payload"]["data"]["automationRunUpdated"])
+        # A safety net only (keep-alive pings would otherwise keep recv waiting forever).
+        await asyncio.wait_for(until_succeeded(), SAFETY_SECONDS)
+        assert {r["action"] for r in seen} == {"SUSPEND"}
+        assert seen[0]["status"] == "PENDING"
+        final = seen[-1]
+        # Only the Catalyst servers: the policy's kinds; the one suspended by hand is skipped.
+        assert sorted((s["provider"], s["status"]) for s in final["steps"]) == [
+            ("catalyst-main", "DONE"), ("catalyst-main", "SKIPPED")]
+        with pytest.raises(TimeoutError):  # another customer's key hears nothing of it
+            await theirs.recv(timeout=0.5)
+    (run,) = [r for r in runs(gw, c.ref) if r["action"] == "SUSPEND"]
+    assert run["reason"] == f"Payment failed - Invoice #{number}"
+    assert run["source"] == "WEBHOOK" and run["cause"] == "invoice.payment_failed"
+    state = panel_state(gw, c)
+    assert state["catalyst"] == (True, f"Payment failed - Invoice #{number}")
+    assert state["directadmin"][0] is False and state["wp"][0] is False
+    assert succeeded() >= created + 1  # (other tests' runs may settle meanwhile)
+    metrics = await asyncio.to_thread(httpx.get, f"{gw.url}/metrics")
+    assert 'panelql_automation_runs_total{action="SUSPEND",outcome="succeeded"}' in metrics.text
+    assert "panelql_automation_steps_total" in metrics.text

@@ -282,7 +282,7 @@ class Automation:
         found = await services.of_customer(self.gateway, customer_ref, policy)
         stamp = terminate_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         base = f"{policy.id}:{customer_ref}:{stamp}"
-        reason = f"Cancelled - terminating at {stamp}"
+        reason = f"Service cancelled - will be deleted at {stamp}"  # seed 000's words
         now_key = None if dry_run else f"{'dry:' if dry else ''}CANCEL-SUSPEND:{base}"
         later_key = None if dry_run else f"{'dry:' if dry else ''}TERMINATE:{base}"
         suspended = await self._create(

@@ -38,6 +38,7 @@ from panelql.domain.automation import (
     unsuspend_key,
 )
 from panelql.domain.records import PowerAction, Ref, ResourceType
+from panelql.domain.status import ServerStatus
 from panelql.providers.contract import Capability, ComputeProvider
 from panelql.providers.errors import ProviderError
 
@@ -205,6 +206,12 @@ class StepRunner:
             provider = self.gateway.providers.get(step.connection)
             backup = bool(step.detail.get("final_backup", True)) and provider is not None \
                 and provider.supports(Capability.BACKUP_CREATE)
+            if backup and isinstance(provider, ComputeProvider) \
+                    and await read_status(provider, step.resource_id) is ServerStatus.SUSPENDED:
+                # Panels refuse to back up a suspended server (Catalyst 423, ProxmoxWP 401):
+                # lift the suspension for the backup; the deletion stops it again first.
+                await self._call(run, step, "unsuspend", {"for": "final backup"},
+                                 lambda ctx, gid: server_actions.unsuspend(ctx, gid))
             result = await self._call(
                 run, step, "delete", {"final_backup": backup},
                 lambda ctx, gid: server_actions.delete(ctx, gid, backup))
