@@ -199,7 +199,7 @@ class Automation:
         for policy in policies:
             if policy.trigger is Trigger.CANCELLATION:
                 continue
-            fires = self._fires(policy, invoice, event_type, payment, now)
+            fires = self.fires(policy, invoice, event_type, payment, now)
             if fires is None and invoice.status in SETTLED:
                 # A dispute is not settled by the invoice reading paid: lifted by hand only.
                 if policy.unsuspend_on_payment and policy.trigger is not Trigger.DISPUTE:
@@ -211,7 +211,7 @@ class Automation:
         return [r for r in created if r is not None]
 
     @staticmethod
-    def _fires(policy: PolicyRow, invoice: InvoiceRecord, event_type: str | None,
+    def fires(policy: PolicyRow, invoice: InvoiceRecord, event_type: str | None,
                payment: str | None, now: datetime) -> str | None:
         """The cause this policy acts on for this invoice now, or None."""
         if policy.trigger is Trigger.OVERDUE:
