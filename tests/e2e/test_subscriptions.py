@@ -181,3 +181,19 @@ async def test_bad_key_is_refused_as_documented(gw: GatewayUnderTest,
                 await client.init({"x-api-key": "pql_unknown_key"})
                 await client.recv()
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 4403
+
+
+@pytest.mark.parametrize("cls", [TransportWS, LegacyWS], ids=["transport-ws", "legacy-ws"])
+async def test_messages_are_text_frames(gw: GatewayUnderTest, cls: type[TransportWS]) -> None:
+    # Browsers' graphql-ws clients JSON.parse each frame: a binary frame arrives as a Blob and
+    # the client gives up (the dashboard once stayed "disconnected" while Python clients, which
+    # parse bytes as readily as text, saw nothing wrong).
+    async with ws_client(gw.url, cls) as client:
+        await client.ws.send(json.dumps({"type": "connection_init",
+                                         "payload": {"x-api-key": gw.admin_key}}))
+        ack = await asyncio.wait_for(client.ws.recv(), 10)
+        assert isinstance(ack, str) and json.loads(ack)["type"] == "connection_ack"
+        await client.subscribe("subscription { serverStatusChanged(filter: {ids: [\"x\"]}) "
+                               "{ id } }")
+        error = await asyncio.wait_for(client.ws.recv(), 10)
+        assert isinstance(error, str), error
