@@ -368,9 +368,12 @@ class RefereeMiddleware:
                 parts.append(message.get("body", b""))
                 if not message.get("more_body"):
                     answer = b"".join(parts)
+                    # Registered before the client can have the answer: a test that settles
+                    # right after its call returns must find this check pending (submitted
+                    # after the send, a loaded machine let settle() run first and miss it).
+                    _submit(lambda: self._check(scope, body, start, answer))
                     await send(start)
                     await send({"type": "http.response.body", "body": answer})
-                    _submit(lambda: self._check(scope, body, start, answer))
             else:
                 await send(message)
 

@@ -31,7 +31,10 @@ START = """mutation($id: ID!, $key: String) {
   startServer(id: $id, idempotencyKey: $key) { replayed operation { id } } }"""
 STOPPED = """{ servers(filter: {provider: ["idem-bad"], status: [STOPPED]}) {
   edges { node { id } } } }"""
-COOLDOWN = 0.3
+# Long enough that the fail-fast request surely lands while the circuit is open, even on a
+# loaded machine (at 0.3 s a CI run saw the cool-down pass first and the start go through);
+# the test then waits it out by watching the breaker, not by sleeping.
+COOLDOWN = 5.0
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +97,7 @@ def test_retry_after_the_open_circuit_performs_the_start(pair: Pair) -> None:
     failing_fast = pair.gw.query(START, {"id": server, "key": "idem-circuit"})
     assert code(failing_fast) == "PROVIDER_UNAVAILABLE"
     assert pair.bad.total_requests == sent  # the circuit stopped it before it left
-    deadline = time.monotonic() + 15
+    deadline = time.monotonic() + COOLDOWN + 30  # a safety net only
     while gateway_of(pair.gw).breaker_states()["idem-bad"] == "open":  # the cool-down passes
         assert time.monotonic() < deadline
         time.sleep(0.05)
