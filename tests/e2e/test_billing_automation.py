@@ -19,6 +19,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from panelql.application.ids import encode
+from panelql.domain.automation import InvoiceCause, ServiceRef, suspend_key
 from panelql.domain.records import Ref, ResourceType
 from panelql_sim.catalyst import CatalystSim
 from panelql_sim.demo import start_panels
@@ -50,6 +51,7 @@ def gw(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
     stripe = sims["stripe"]
     assert isinstance(stripe, StripeSim)
     stripe.webhook_url = f"{gateway.url}/webhooks/stripe/stripe"
+    _SIM_URLS[gateway.url] = {e.name: str(e.base_url) for e in entries}
     yield gateway
 
 
@@ -134,9 +136,12 @@ def pay_on_stripe(gw: GatewayUnderTest, invoice_id: str) -> None:
     assert response.status_code == 200, response.text
 
 
+_SIM_URLS: dict[str, dict[str, str]] = {}  # gateway URL -> simulator name -> its URL
+
+
 def _sim_url(gw: GatewayUnderTest, name: str) -> str:
-    assert gw.background is not None
-    return str(gw.background.served[name].url)
+    """The URL of this gateway's simulator (each module gateway has simulators of its own)."""
+    return _SIM_URLS[gw.url][name].rstrip("/")
 
 
 def runs(gw: GatewayUnderTest, ref: str) -> list[dict[str, Any]]:
@@ -343,6 +348,7 @@ def webhook_only(background: BackgroundServers, tmp_path_factory: pytest.TempPat
     stripe = sims["stripe"]
     assert isinstance(stripe, StripeSim)
     stripe.webhook_url = f"{gateway.url}/webhooks/stripe/stripe"
+    _SIM_URLS[gateway.url] = {e.name: str(e.base_url) for e in entries}
     yield gateway
 
 
@@ -464,3 +470,46 @@ async def test_a_failed_payment_suspends_at_once_and_subscribers_see_the_run(
     metrics = await asyncio.to_thread(httpx.get, f"{gw.url}/metrics")
     assert 'panelql_automation_runs_total{action="SUSPEND",outcome="succeeded"}' in metrics.text
     assert "panelql_automation_steps_total" in metrics.text
+
+
+def test_a_run_left_by_a_dead_replica_is_resumed_and_its_half_done_step_counted(
+        gw: GatewayUnderTest) -> None:
+    """A replica took a run, suspended the Catalyst server (the call reached the panel) and
+    died before writing the step down: the pass of another replica resumes the run once the
+    lease has passed, and the server counts as the policy's, so the payment lifts it."""
+    policy_id = int(policy(gw, OVERDUE_POLICY))
+    c = new_customer(gw, "whmcs:2109")
+    invoice_id, number = open_invoice(gw, c)
+    automation = gateway_of(gw).automation
+    store = automation.store
+    assert gw.background is not None
+    cause = InvoiceCause("stripe", invoice_id, number)
+    row = gw.background.call(store.policy(policy_id))
+    # Paused while the dead replica's state is laid out, so no pass takes the run half-laid.
+    ok(gw, "mutation { setAutomationPaused(paused: true) }")
+    services = [ServiceRef("catalyst-main", "catalyst", "Server", c.catalyst),
+                ServiceRef("directadmin", "directadmin", "Account", c.account)]
+    run = gw.background.call(store.create_run(
+        dedupe_key=suspend_key(policy_id, cause, False), policy=row, customer_ref=c.ref,
+        action="SUSPEND", cause="overdue 4 day(s)", source="SCHEDULE", status="RUNNING",
+        dry_run=False, invoice=cause, reason=f"Payment overdue - Invoice #{number}",
+        not_before=None, services=services, statuses=["PENDING", "PENDING"]))
+    assert run is not None
+    # The dead replica's state: its lease ran out, its first step ACTING after the panel call.
+    assert gw.background.call(store.claim(run.id, "deadreplica", timedelta(seconds=-1)))
+    gw.background.call(store.update_step(run.steps[0].id, status="ACTING", attempts=1))
+    catalyst = gw.sims["catalyst-main"]
+    assert isinstance(catalyst, CatalystSim)
+    server = catalyst.servers[c.catalyst]
+    server.status, server.suspended_at = "suspended", time.time()
+    server.suspension_reason = f"Payment overdue - Invoice #{number}"
+    ok(gw, "mutation { setAutomationPaused(paused: false) }")
+
+    resumed = run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    assert [(s["provider"], s["status"]) for s in resumed["steps"]] == [
+        ("catalyst-main", "DONE"), ("directadmin", "DONE")]
+    assert panel_state(gw, c)["directadmin"][0] is True
+    pay_on_stripe(gw, invoice_id)
+    run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
+    state = panel_state(gw, c)
+    assert state["catalyst"][0] is False and state["directadmin"][0] is False
