@@ -513,3 +513,36 @@ def test_a_run_left_by_a_dead_replica_is_resumed_and_its_half_done_step_counted(
     run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
     state = panel_state(gw, c)
     assert state["catalyst"][0] is False and state["directadmin"][0] is False
+
+
+@pytest.fixture(scope="module")
+def polling_only(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
+                 ) -> Iterator[GatewayUnderTest]:
+    """Stripe sends no webhooks here and the scheduled pass never comes round after start-up:
+    only the watcher's invoice polling can tell the gateway an invoice was paid."""
+    sims, entries = start_panels(background, transition_seconds=0.2)
+    gateway = start_gateway(background, "gw-automation-polling", dict(sims), entries,
+                            tmp_path_factory.mktemp("automation-polling") / "p.db",
+                            automation={"pass_seconds": 3600},
+                            watcher={"enabled": True, "fast_seconds": 1.0,
+                                     "slow_seconds": 1.0, "lease_seconds": 5})
+    _SIM_URLS[gateway.url] = {e.name: str(e.base_url) for e in entries}
+    yield gateway
+
+
+def test_the_watchers_invoice_polling_lifts_a_suspension_without_webhooks(
+        polling_only: GatewayUnderTest) -> None:
+    gw = polling_only
+    policy_id = policy(gw, OVERDUE_POLICY)
+    c = new_customer(gw, "whmcs:2110")
+    invoice_id, number = open_invoice(gw, c)
+    applied = ok(gw, "mutation($p: ID!, $i: ID!) { runAutomationPolicy(policy: $p, invoice: $i) "
+                 "{ runs { action status } } }",
+                 {"p": policy_id, "i": encode(Ref("stripe", ResourceType.INVOICE, invoice_id))})
+    assert [r["action"] for r in applied["runAutomationPolicy"]["runs"]] == ["SUSPEND"]
+    run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    assert panel_state(gw, c)["catalyst"] == (True, f"Payment overdue - Invoice #{number}")
+    pay_on_stripe(gw, invoice_id)  # no webhook: the simulator has nowhere to send it
+    lifted = run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
+    assert lifted["source"] == "WATCHER"
+    assert panel_state(gw, c)["catalyst"][0] is False
