@@ -296,6 +296,27 @@ class StripeSim(SimPanel):
                  "number": e["data"]["object"]["number"]} for e in events]})
         return JSONResponse({"offset_seconds": self.clock_offset})
 
+    async def open_dispute(self, request: Request) -> Response:
+        """``POST /__sim/disputes {"payment_intent": "pi_…"}``: the cardholder disputes the
+        charge, as Stripe's test card 4000 0000 0000 0259 does some time after a payment; the
+        ``charge.dispute.created`` event carries a Dispute object (Stripe API reference, "The
+        Dispute object": ``charge``, ``payment_intent``, ``amount``, ``reason``, ``status``;
+        stripe-python 16.1.0 ``Dispute``)."""
+        body = await json_body(request)
+        intent = self.intents.get(str(body.get("payment_intent")))
+        if intent is None:
+            return JSONResponse({"error": "unknown payment_intent"}, status_code=404)
+        charge = self.charges[intent["latest_charge"]]
+        dispute = {
+            "id": "dp_" + self._id("")[1:], "object": "dispute", "amount": charge["amount"],
+            "charge": charge["id"], "currency": charge["currency"],
+            "payment_intent": intent["id"], "reason": str(body.get("reason", "fraudulent")),
+            "status": "needs_response", "is_charge_refundable": False,
+            "created": int(time.time()), "livemode": False, "metadata": {}}
+        charge["disputed"] = True
+        event = self.record_event("charge.dispute.created", dispute)
+        return JSONResponse({"dispute": dispute["id"], "event": event["id"]})
+
     def add_invoice(self, customer_id: str, lines: list[tuple[str, int, int]], *,
                     created: int | None = None,
                     collection_method: str = "send_invoice") -> Invoice:
@@ -432,6 +453,7 @@ class StripeSim(SimPanel):
             Route("/v1/customers/{cid}", self.get_customer, methods=["GET"]),
             Route("/v1/events", self.list_events, methods=["GET"]),
             Route(f"{SIM_PREFIX}/clock", self.clock, methods=["GET", "POST"]),
+            Route(f"{SIM_PREFIX}/disputes", self.open_dispute, methods=["POST"]),
         ]
 
     @staticmethod

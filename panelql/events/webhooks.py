@@ -147,8 +147,10 @@ STRIPE_PAYMENT = {"invoice.paid": "SUCCEEDED", "invoice.payment_succeeded": "SUC
 
 class StripeReceiver:
     """``invoice.*`` deliveries, and the payment events that concern an invoice:
-    ``checkout.session.completed`` (the session's payment is credited to its invoice here)
-    and ``charge.refunded``. Verification is the stripe adapter's (stripe library)."""
+    ``checkout.session.completed`` (the session's payment is credited to its invoice here),
+    ``charge.refunded`` and ``charge.dispute.created`` (billing automation's DISPUTE trigger;
+    the invoice's status does not change, so it carries no ``payment`` mark). Verification is
+    the stripe adapter's (stripe library)."""
 
     def __init__(self, webhooks: StripeWebhooks, provider: StripeProvider) -> None:
         self.webhooks = webhooks

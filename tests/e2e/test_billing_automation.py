@@ -546,3 +546,48 @@ def test_the_watchers_invoice_polling_lifts_a_suspension_without_webhooks(
     lifted = run_of(gw, c.ref, "UNSUSPEND", "SUCCEEDED")
     assert lifted["source"] == "WATCHER"
     assert panel_state(gw, c)["catalyst"][0] is False
+
+
+def test_a_dispute_suspends_and_the_paid_invoice_does_not_lift_it(gw: GatewayUnderTest) -> None:
+    """The cardholder disputes a paid invoice's charge (Stripe charge.dispute.created): a
+    DISPUTE policy suspends at once, and the invoice reading paid never lifts it."""
+    ok(gw, POLICY, {"input": {"name": "games on dispute", "trigger": "DISPUTE",
+                              "kinds": ["CATALYST"]}})
+    c = new_customer(gw, "whmcs:2111")
+    invoice_id, number = open_invoice(gw, c)
+    invoice = encode(Ref("stripe", ResourceType.INVOICE, invoice_id))
+    link = ok(gw, 'mutation($id: ID!) { checkout(id: $id, returnUrl: "https://shop.example/ok")'
+                  " { paymentLink { url } } }", {"id": invoice})["checkout"]["paymentLink"]
+    paid = httpx.post(link["url"], data={"card": "success"})
+    assert paid.status_code == 303, paid.text
+
+    def status() -> str:
+        found = ok(gw, "query($id: ID!) { invoice(id: $id) { status } }", {"id": invoice})
+        return str(found["invoice"]["status"])
+    wait_until(lambda: status() == "PAID", "the checkout paid the invoice")
+    stripe = gw.sims["stripe"]
+    assert isinstance(stripe, StripeSim)
+    (intent,) = [s["payment_intent"] for s in stripe.sessions.values()
+                 if s.get("payment_intent") and s["customer"] == c.stripe_id]
+    opened = httpx.post(f"{_sim_url(gw, 'stripe')}/__sim/disputes",
+                        json={"payment_intent": intent})
+    assert opened.status_code == 200, opened.text
+    run = run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    assert run["source"] == "WEBHOOK" and run["cause"] == "charge.dispute.created"
+    assert run["reason"] == f"Payment disputed - Invoice #{number}"
+    assert panel_state(gw, c)["catalyst"] == (True, f"Payment disputed - Invoice #{number}")
+    # The invoice reads paid, and news of that payment (a fresh webhook, then scheduled
+    # passes reading the invoice) lifts nothing: a dispute is settled by hand.
+    assert status() == "PAID"
+    paid_event = next(e for e in reversed(stripe.events) if e["type"] == "invoice.paid"
+                      and e["data"]["object"]["id"] == invoice_id)
+    body, signature = stripe.signed({**paid_event, "id": paid_event["id"] + "d",
+                                     "type": "invoice.payment_succeeded"})
+    news = httpx.post(f"{gw.url}/webhooks/stripe/stripe", content=body, headers={
+        "Stripe-Signature": signature, "Content-Type": "application/json"})
+    assert news.json()["duplicate"] is False
+    passes = int(gateway_of(gw).automation.passes)
+    wait_until(lambda: int(gateway_of(gw).automation.passes) >= passes + 3,
+               "three more scheduled passes")
+    assert not [r for r in runs(gw, c.ref) if r["action"] == "UNSUSPEND"]
+    assert panel_state(gw, c)["catalyst"][0] is True

@@ -21,9 +21,12 @@ from panelql.providers.errors import InvalidRequest, UnexpectedResponse
 from panelql.providers.stripe.mapping import invoice_record, timestamp
 
 DEFAULT_TOLERANCE = 300
-# Payment events whose object is not an invoice; the receiver finds the invoice they concern.
+# Payment events whose object is not an invoice; the receiver finds the invoice they concern
+# through the object's ``payment_intent`` (a Checkout Session, a Charge, or a Dispute: Stripe
+# API reference "The Dispute object", stripe-python 16.1.0 ``Dispute.payment_intent``).
 PAYMENT_EVENTS = frozenset({"checkout.session.completed",
-                            "checkout.session.async_payment_succeeded", "charge.refunded"})
+                            "checkout.session.async_payment_succeeded", "charge.refunded",
+                            "charge.dispute.created"})
 
 
 @dataclass(frozen=True, slots=True)
