@@ -32,7 +32,6 @@ from panelql.db.engine import create_engine, session_factory
 from panelql.db.migrate import upgrade
 from panelql.events.redis_bus import open_bus
 from panelql.events.watcher import Watcher
-from panelql.events.webhooks import webhook_routes
 from panelql.observability import RequestIdMiddleware, tracing_extension
 from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
@@ -49,6 +48,7 @@ from panelql.web.metrics import (
     timed_root_field,
     upstream_event_hooks,
 )
+from panelql.web.webhooks import webhook_routes
 
 log = logging.getLogger("panelql.app")
 

@@ -11,8 +11,9 @@ from __future__ import annotations
 import enum
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import ClassVar, Protocol, Self, runtime_checkable
+from typing import Any, ClassVar, Protocol, Self, runtime_checkable
 
 from panelql.domain.records import (
     AccessGrant,
@@ -115,6 +116,35 @@ class NodeSource(Protocol):
     async def get_nodes(self, ids: Sequence[str]) -> Mapping[str, NodeRecord]: ...
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookChange:
+    """One resource's status as a verified webhook delivery tells it."""
+
+    # The event topic's value ("invoice"): the events layer, which owns the Topic enum, sits
+    # above the providers and turns it into one.
+    topic: str
+    resource_id: str
+    status: str
+    raw_status: str | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    event_id: str  # the provider's id for the delivery: the gateway dedupes on it
+    changes: list[WebhookChange]
+
+
+class WebhookReceiver(Protocol):
+    """Reads one connection's signed deliveries; kinds that can call back return one from
+    :meth:`Provider.webhook_receiver`, so the gateway's endpoint knows no concrete kind."""
+
+    async def receive(self, body: bytes, headers: Mapping[str, str]) -> WebhookDelivery:
+        """Verify and convert one delivery; raise InvalidRequest when it is not genuine (and
+        another ProviderError when the provider could not be asked)."""
+        ...
+
+
 class Provider(ABC):
     """Base for every adapter: identity, capabilities, health and shutdown."""
 
@@ -164,6 +194,11 @@ class Provider(ABC):
 
     async def aclose(self) -> None:  # noqa: B027 - optional hook, not abstract
         """Release connections. Adapters whose client is injected have nothing to close."""
+
+    def webhook_receiver(self) -> WebhookReceiver | None:
+        """The receiver of this connection's webhook deliveries; None when the kind cannot
+        call back or the connection has no webhook configured (its endpoint answers 404)."""
+        return None
 
     def _unsupported(self, capability: Capability) -> CapabilityNotSupported:
         return CapabilityNotSupported(

@@ -14,12 +14,12 @@ from starlette.applications import Starlette
 from panelql.db.snapshots import SnapshotRow, Snapshots
 from panelql.events.bus import InProcessBus
 from panelql.events.model import Source, StatusEvent, Topic
-from panelql.events.webhooks import webhook_routes
 from panelql.providers.config import ConnectionConfig, Secret
 from panelql.providers.contract import Provider
 from panelql.providers.http import ClientFactory
 from panelql.providers.registry import build_provider
 from panelql.settings import Settings
+from panelql.web.webhooks import webhook_routes
 from panelql_sim.stripe import StripeSim
 from tests.events.conftest import Sessions
 

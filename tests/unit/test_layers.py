@@ -43,6 +43,8 @@ def test_the_code_keeps_its_layers(tmp_path: Path) -> None:
      "Layers point one way"),
     ("panelql/schema/enums.py", "import panelql.db.repositories",
      "The schema reaches the database only through the application layer"),
+    ("panelql/events/webhooks.py", "import panelql.providers.stripe.adapter",
+     "Events know the provider contract, no concrete provider"),
 ])
 def test_a_forbidden_import_fails(tmp_path: Path, module: str, line: str, contract: str) -> None:
     tree = _copy(tmp_path)

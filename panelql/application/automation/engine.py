@@ -56,7 +56,7 @@ log = logging.getLogger("panelql.automation")
 PASS_LEASE = "automation-pass"
 
 # What makes PAYMENT_FAILED and DISPUTE policies act. The webhook receivers mark payment events
-# with ``payment`` (SUCCEEDED, FAILED, REFUNDED; events/webhooks.py); a FAILED one on an open
+# with ``payment`` (SUCCEEDED, FAILED, REFUNDED; providers/*/receiver.py); a FAILED one on an open
 # invoice is a failed payment. Event types besides, per the providers' own event lists: Stripe
 # (docs.stripe.com/api/events/types: invoice.payment_failed, charge.failed,
 # charge.dispute.created) and PayPal (developer.paypal.com/api/rest/webhooks/event-names:

@@ -36,7 +36,7 @@ from panelql.domain.records import (
 )
 from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
-from panelql.providers.contract import BillingProvider, Capability, Family
+from panelql.providers.contract import BillingProvider, Capability, Family, WebhookReceiver
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -52,6 +52,8 @@ from panelql.providers.paypal.mapping import (
     invoice_record,
     paypal_payments,
 )
+from panelql.providers.paypal.receiver import PayPalReceiver
+from panelql.providers.paypal.webhooks import PayPalWebhooks
 
 PAGE = 100
 CONCURRENCY = 8
@@ -113,6 +115,12 @@ class PayPalProvider(BillingProvider):
                    client_secret=config.credential("client_secret"))
 
     # -- webhooks -----------------------------------------------------------------------------
+    def webhook_receiver(self) -> WebhookReceiver | None:
+        if "webhook_id" not in self.config.options:  # webhooks are not configured
+            return None
+        webhook_id = str(self.config.options["webhook_id"])
+        return PayPalReceiver(PayPalWebhooks(self.name, webhook_id, self.verify_webhook), self)
+
     async def verify_webhook(self, fields: dict[str, Any]) -> bool:
         """PayPal's own check of a delivery (providers/paypal/webhooks.py)."""
         body = await self._json("POST", "/v1/notifications/verify-webhook-signature",

@@ -34,7 +34,7 @@ from panelql.domain.records import (
 )
 from panelql.providers.bounded import Bounded
 from panelql.providers.config import ConnectionConfig
-from panelql.providers.contract import BillingProvider, Capability, Family
+from panelql.providers.contract import BillingProvider, Capability, Family, WebhookReceiver
 from panelql.providers.errors import (
     AuthenticationFailed,
     Conflict,
@@ -53,6 +53,7 @@ from panelql.providers.stripe.mapping import (
     is_state_error,
     timestamp,
 )
+from panelql.providers.stripe.receiver import StripeReceiver
 from panelql.providers.stripe.webhooks import StripeWebhooks
 from panelql.providers.transport import ResponseTooLarge
 
@@ -203,6 +204,12 @@ class StripeProvider(BillingProvider):
     def webhooks(self) -> StripeWebhooks:
         """The verifier for this connection's webhook endpoint (credential ``webhook_secret``)."""
         return StripeWebhooks.from_config(self.config)
+
+    def webhook_receiver(self) -> WebhookReceiver | None:
+        try:
+            return StripeReceiver(self.webhooks(), self)
+        except KeyError:  # the connection has no webhook secret: webhooks are not configured
+            return None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def finalize_invoice(self, invoice_id: str) -> InvoiceRecord:
