@@ -1,6 +1,6 @@
 """A bounded fuzz pass over the parser and validation limits: fragment, alias and depth bombs
 generated from a seeded random source (not hand-picked), each answered within a fixed CPU
-budget measured with ``time.process_time`` in-process (generous: the exponential walks it
+budget measured with ``time.thread_time`` in-process (generous: the exponential walks it
 guards against need minutes to hours)."""
 
 from __future__ import annotations
@@ -52,9 +52,12 @@ def test_bombs_answer_within_a_cpu_budget(kind: str) -> None:
     slowest = 0.0
     for _ in range(CASES // len(GENERATORS)):
         document = GENERATORS[kind](rng)
-        started = time.process_time()
+        # This thread's CPU only: the parse and validation run here, while the suite's
+        # background servers (other modules' simulators and gateways) spend the process's CPU
+        # in threads of their own; process_time counted theirs too (a CI run: 2.4 s "spent").
+        started = time.thread_time()
         result = asyncio.run(schema.execute(document, operation_name="Fuzz"))
-        spent = time.process_time() - started
+        spent = time.thread_time() - started
         slowest = max(slowest, spent)
         assert spent < CPU_BUDGET_SECONDS, (kind, spent, document[:200])
         # Executed without a gateway context (what counts here is the parser and validation):
