@@ -41,6 +41,7 @@ CHANNEL = "events"
 INTEREST = "watchers:"
 DEFAULT_PREFIX = "panelql:"
 MAX_BACKOFF = 5.0
+CLOSE_SECONDS = 5.0  # how long aclose waits for the relay and interest loops
 
 
 class RedisBus:
@@ -58,6 +59,9 @@ class RedisBus:
         self.reconnects = 0
         self._remote: dict[Topic, int] = {}
         self._subscribed = asyncio.Event()
+        # Set by aclose: the loops end at their next turn even when a cancellation is lost
+        # inside the redis client (a CI run hung in aclose after the relay had reconnected).
+        self._closing = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self, *, wait: float = 5.0) -> None:
@@ -96,11 +100,16 @@ class RedisBus:
         return self.local.subscriber_count(topic) + self._remote.get(topic, 0)
 
     async def aclose(self) -> None:
+        self._closing.set()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        if self._tasks:
+            # Bounded: each loop also checks _closing within about a second (get_message's
+            # timeout); a task still running after that is left behind, not waited forever.
+            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_SECONDS)
+            if stuck:
+                log.warning("redis bus tasks did not stop in time",
+                            extra={"tasks": sorted(t.get_name() for t in stuck)})
         self._tasks = []
         await self.local.aclose()
         with contextlib.suppress(RedisError):
@@ -110,11 +119,13 @@ class RedisBus:
     # -- relay: one Redis subscription feeds every local subscriber ---------------------------
     async def _relay(self) -> None:
         backoff = 0.1
-        while True:
+        while not self._closing.is_set():
             try:
                 await self._listen()
             except (RedisError, OSError) as exc:
                 self._subscribed.clear()
+                if self._closing.is_set():
+                    return
                 self.reconnects += 1
                 log.warning("redis subscription lost; reconnecting",
                             extra={"error": repr(exc), "backoff": backoff})
@@ -128,7 +139,7 @@ class RedisBus:
         try:
             await pubsub.subscribe(self.channel)
             self._subscribed.set()
-            while True:
+            while not self._closing.is_set():
                 # A bounded wait keeps the loop responsive to cancellation and dead sockets.
                 message = await pubsub.get_message(timeout=1.0)
                 if message is not None:
@@ -148,7 +159,7 @@ class RedisBus:
 
     # -- interest: which topics some replica is watching --------------------------------------
     async def _advertise(self) -> None:
-        while True:
+        while not self._closing.is_set():
             try:
                 await self._exchange_interest()
             except (RedisError, OSError) as exc:
