@@ -59,6 +59,7 @@ DELETED = "DELETED"
 # Marker row per (connection, topic): "a first poll was recorded", so later polls may announce.
 BASELINE = "baseline"
 MIN_WAIT = 0.01
+CLOSE_SECONDS = 5.0  # how long aclose waits for the per-connection loops
 # How long a status announced by another source may take to show up in a poll (and how long
 # the watcher defers to a tracker that announced a transitional status and then went quiet).
 ANNOUNCED_TTL = 120.0
@@ -212,6 +213,10 @@ class Watcher:
         self._topics = {name: watched_topics(p) for name, p in providers.items()}
         self._transitional: dict[str, bool] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Set by aclose. The loops also stop on it, not only on cancellation: the redis client
+        # can turn a cancellation into a connection error, which _hold then logs and survives,
+        # and a CI run hung for ten minutes in aclose waiting for such a loop.
+        self._closing = False
         # (connection, resource type, id) -> (status another source published, when)
         self._announced: dict[tuple[str, str, str], tuple[str, float]] = {}
         self._untap: Callable[[], None] | None = None
@@ -236,6 +241,7 @@ class Watcher:
         """Start one loop per connection that has something to watch (no-op when disabled)."""
         if not self.settings.enabled or self._tasks:
             return
+        self._closing = False
         if isinstance(self.bus, Tappable):
             self._untap = self.bus.tap(self._note)
         for name, topics in self._topics.items():
@@ -243,11 +249,16 @@ class Watcher:
                 self._tasks[name] = asyncio.create_task(self._run(name), name=f"watch:{name}")
 
     async def aclose(self) -> None:
+        self._closing = True
         tasks = list(self._tasks.values())
         self._tasks.clear()
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        if tasks:
+            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_SECONDS)
+            if stuck:
+                log.warning("watcher loops did not stop in time",
+                            extra={"loops": sorted(t.get_name() for t in stuck)})
         if self._untap is not None:
             self._untap()
             self._untap = None
@@ -355,7 +366,7 @@ class Watcher:
     # -- the per-connection loop --------------------------------------------------------------
     async def _run(self, name: str) -> None:
         last = -math.inf
-        while True:
+        while not self._stopping():
             if not await self._hold(name):
                 await asyncio.sleep(self._tick)
                 continue
@@ -365,10 +376,16 @@ class Watcher:
             wait = last + self.interval(name) - time.monotonic()
             await asyncio.sleep(min(max(wait, MIN_WAIT), self._tick))
 
+    def _stopping(self) -> bool:
+        task = asyncio.current_task()
+        return self._closing or (task is not None and task.cancelling() > 0)
+
     async def _hold(self, name: str) -> bool:
         try:
             return await self.leases.hold(name)
         except Exception as exc:  # a broken lease store must not kill the loop
+            if self._stopping():  # the error was our own cancellation, converted
+                raise asyncio.CancelledError from exc
             log.warning("lease check failed", extra={"connection": name, "error": repr(exc)})
             return False
 
