@@ -31,6 +31,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from bench.procs import Gateways, Sims, SimSpec
 from bench.report import Row
+from bench.subscribers import pct
 from panelql.application import ids
 
 SIM = "ws-cat"
@@ -48,13 +49,6 @@ class Result:
     expected: int = 0
     rss_kb_per_subscription: float = 0.0
     cpu_ms_per_event: float = 0.0
-
-
-def pct(values: list[float], q: float) -> float:
-    if not values:
-        return float("nan")
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Client:

@@ -12,10 +12,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from panelql.settings import Settings
 
 log = logging.getLogger("panelql.events.lease")
 
@@ -122,3 +125,12 @@ class RedisLeases:
             await self.release(name)
         if self._owns_client:
             await self.client.aclose()
+
+
+def leases_for(settings: Settings, ttl_seconds: float) -> Leases:
+    """The deployment's leases: shared through Redis when scaled out (under the deployment's
+    prefix), otherwise every lease is this process's."""
+    if not settings.redis_url:
+        return LocalLeases()
+    return RedisLeases.from_url(settings.redis_url, ttl_seconds=ttl_seconds,
+                                prefix=settings.redis_prefix + "lease:")

@@ -29,6 +29,7 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from panelql.events import background
 from panelql.events.bus import EventBus, InProcessBus, Subscriber
 from panelql.events.model import StatusEvent, Topic
 
@@ -41,7 +42,6 @@ CHANNEL = "events"
 INTEREST = "watchers:"
 DEFAULT_PREFIX = "panelql:"
 MAX_BACKOFF = 5.0
-CLOSE_SECONDS = 5.0  # how long aclose waits for the relay and interest loops
 
 
 class RedisBus:
@@ -100,16 +100,8 @@ class RedisBus:
         return self.local.subscriber_count(topic) + self._remote.get(topic, 0)
 
     async def aclose(self) -> None:
-        self._closing.set()
-        for task in self._tasks:
-            task.cancel()
-        if self._tasks:
-            # Bounded: each loop also checks _closing within about a second (get_message's
-            # timeout); a task still running after that is left behind, not waited forever.
-            _, stuck = await asyncio.wait(self._tasks, timeout=CLOSE_SECONDS)
-            if stuck:
-                log.warning("redis bus tasks did not stop in time",
-                            extra={"tasks": sorted(t.get_name() for t in stuck)})
+        self._closing.set()  # each loop checks it within about a second (get_message's timeout)
+        await background.stop(self._tasks, "redis bus loops")
         self._tasks = []
         await self.local.aclose()
         with contextlib.suppress(RedisError):

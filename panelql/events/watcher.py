@@ -40,8 +40,9 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from panelql.db.snapshots import Key, SnapshotRow, Snapshots
 from panelql.domain.status import TRANSITIONAL_SERVER_STATUSES, ServerStatus
+from panelql.events import background
 from panelql.events.bus import EventBus, Tappable
-from panelql.events.lease import Leases, LocalLeases, RedisLeases
+from panelql.events.lease import Leases, LocalLeases, leases_for
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.contract import (
     BillingProvider,
@@ -59,7 +60,6 @@ DELETED = "DELETED"
 # Marker row per (connection, topic): "a first poll was recorded", so later polls may announce.
 BASELINE = "baseline"
 MIN_WAIT = 0.01
-CLOSE_SECONDS = 5.0  # how long aclose waits for the per-connection loops
 # How long a status announced by another source may take to show up in a poll (and how long
 # the watcher defers to a tracker that announced a transitional status and then went quiet).
 ANNOUNCED_TTL = 120.0
@@ -229,13 +229,9 @@ class Watcher:
     @classmethod
     def for_gateway(cls, runtime: EventRuntime) -> Watcher:
         settings = runtime.settings
-        leases: Leases = LocalLeases()
-        if settings.redis_url:
-            leases = RedisLeases.from_url(settings.redis_url,
-                                          ttl_seconds=settings.watcher.lease_seconds,
-                                          prefix=settings.redis_prefix + "lease:")
         return cls(runtime.providers, runtime.bus, Snapshots(runtime.sessions),
-                   settings=settings.watcher, leases=leases)
+                   settings=settings.watcher,
+                   leases=leases_for(settings, settings.watcher.lease_seconds))
 
     async def start(self) -> None:
         """Start one loop per connection that has something to watch (no-op when disabled)."""
@@ -252,13 +248,7 @@ class Watcher:
         self._closing = True
         tasks = list(self._tasks.values())
         self._tasks.clear()
-        for task in tasks:
-            task.cancel()
-        if tasks:
-            _, stuck = await asyncio.wait(tasks, timeout=CLOSE_SECONDS)
-            if stuck:
-                log.warning("watcher loops did not stop in time",
-                            extra={"loops": sorted(t.get_name() for t in stuck)})
+        await background.stop(tasks, "watcher loops")
         if self._untap is not None:
             self._untap()
             self._untap = None

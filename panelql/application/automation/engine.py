@@ -46,7 +46,7 @@ from panelql.domain.automation import (
 from panelql.domain.records import InvoiceRecord
 from panelql.domain.status import InvoiceStatus, ServerStatus
 from panelql.events.bus import Tappable
-from panelql.events.lease import Leases, LocalLeases, RedisLeases
+from panelql.events.lease import Leases, LocalLeases, leases_for
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.observability import AUTOMATION_RUNS
 from panelql.providers.contract import BillingProvider
@@ -102,12 +102,7 @@ class Automation:
     @classmethod
     def for_gateway(cls, gateway: Gateway) -> Automation:
         settings = gateway.settings
-        leases: Leases = LocalLeases()
-        if settings.redis_url:
-            leases = RedisLeases.from_url(settings.redis_url,
-                                          ttl_seconds=settings.automation.lease_seconds,
-                                          prefix=settings.redis_prefix + "lease:")
-        return cls(gateway, leases)
+        return cls(gateway, leases_for(settings, settings.automation.lease_seconds))
 
     # -- lifecycle --------------------------------------------------------------------------
     async def start(self) -> None:
