@@ -59,7 +59,8 @@ LIST_Q_CALLS: dict[str, dict[str, Route]] = {
     },
     "proxmox": {
         "GET /*/json/cluster/resources": once(
-            "one unfiltered read: guests, nodes and storages (pve-manager PVE/API2/Cluster.pm)"),
+            "one unfiltered read: guests, nodes and storages "
+            "(pve-manager PVE/API2/Cluster.pm @14a22df3, resources: type optional)"),
         "GET /*/json/nodes/*/storage/local/content": once(
             "backup archives per node-local backup storage (two nodes)", times=2),
         "GET /*/json/nodes/*/storage/nfs-backup/content": once(
@@ -75,10 +76,13 @@ LIST_Q_CALLS: dict[str, dict[str, Route]] = {
     },
 }
 
-# Pterodactyl pages its Application API lists with no per_page cap (pterodactyl/panel @706db62c,
-# see providers/pterodactyl/adapter.py); the gateway asks for 1,000 per page so one answer stays
-# bounded. (This said 100, older than the adapter's page size: at N = 1,000 the bench reported
-# one page where it expected three, a NO about the declaration, not the gateway.)
+# Pterodactyl pages its Application API lists with no per_page cap (pterodactyl/panel @706db62c
+# app/Http/Controllers/Api/Application/Servers/ServerController.php index:
+# ``paginate($request->query('per_page') ?? 50)``, no bound); the gateway asks for 1,000 per page
+# so one answer stays bounded. (A newer branch of the panel refuses per_page outside 1..100 with
+# QueryValueOutOfRangeHttpException; the adapter would need 100 there.) This said 100, older
+# than the adapter's page size: at N = 1,000 the bench reported one page where it expected
+# three, a NO about the declaration, not the gateway.
 PTERODACTYL_PAGE = 1000
 
 

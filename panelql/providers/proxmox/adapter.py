@@ -140,10 +140,12 @@ class ProxmoxProvider(ComputeProvider):
 
     # -- cluster/resources --------------------------------------------------------------------
     async def _resources(self) -> list[dict[str, Any]]:
-        # Servers, nodes and backups all read the unfiltered list (guests, nodes and storages
-        # in one answer): within a query they share one call, and the backup storages are known
-        # in the same round as the servers, so a page with backups takes two rounds, not three
-        # (a ``type=vm`` read for servers and then a full one for backups made three).
+        # Servers, nodes and backups all read the unfiltered list: pve-manager
+        # PVE/API2/Cluster.pm @14a22df3 ``resources`` makes ``type`` optional and then answers
+        # guests, nodes and storages together (storages with ``content`` and ``shared``).
+        # Within a query they share one call, and the backup storages are known in the same
+        # round as the servers, so a page with backups takes two rounds, not three (a
+        # ``type=vm`` read for servers and then a full one for backups made three).
         data = await read_memo.shared(
             (self.name, "cluster/resources"),
             lambda: self._call(lambda api: api.cluster.resources.get(), "cluster/resources"))
