@@ -116,6 +116,12 @@ class CircuitBreaker:
 
     The probe's success closes it, its failure opens it for another cool-down. Single event
     loop, no awaits inside: no lock needed.
+
+    Only the probe speaks for an open circuit. A call admitted while it was still closed can
+    finish after it opened; its answer is older than the failures that opened it, so it
+    neither closes it nor starts a new cool-down (a CI run saw such a late 200, from an
+    operation's status poll sent before the panel failed, close the circuit and let a write
+    through in the middle of the outage).
     """
 
     def __init__(self, name: str, threshold: int, cooldown: float,
@@ -148,17 +154,21 @@ class CircuitBreaker:
                           "failures; failing fast until the upstream recovers",
                           provider=self.name, debug={"breaker": state.value})
 
-    def success(self) -> None:
+    def success(self, probe: bool = False) -> None:
         if self._opened_at is not None:
+            if not probe:
+                return  # admitted before the circuit opened: stale news
             log.info("circuit closed", extra={"provider": self.name})
         self._failures = 0
         self._opened_at = None
         self._probing = False
 
-    def failure(self) -> None:
+    def failure(self, probe: bool = False) -> None:
+        if self._opened_at is not None and not probe:
+            return  # admitted before the circuit opened; the failures that opened it count
         self._failures += 1
-        if self._probing or (self.threshold and self._failures >= self.threshold):
-            if self._opened_at is None or self._probing:
+        if probe or (self.threshold and self._failures >= self.threshold):
+            if self._opened_at is None or probe:
                 log.warning("circuit open", extra={"provider": self.name,
                                                    "failures": self._failures})
             self._opened_at = self._clock()
@@ -293,16 +303,16 @@ class ConnectionGuard:
         try:
             result = await call()
         except (httpx.TransportError, Unavailable):
-            self.breaker.failure()
+            self.breaker.failure(probe)
             raise
         except BaseException:
             # Cancellation or an error that says nothing about the upstream's health.
             self.breaker.abandon(probe)
             raise
         if failed(result):
-            self.breaker.failure()
+            self.breaker.failure(probe)
         else:
-            self.breaker.success()
+            self.breaker.success(probe)
         return result
 
 

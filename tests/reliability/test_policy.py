@@ -203,8 +203,25 @@ async def test_half_open_admits_one_probe_at_a_time() -> None:
         breaker.before()  # the probe is still out
     breaker.abandon(probe=True)  # cancelled: the next call may probe
     assert breaker.before() is True
-    breaker.success()
+    breaker.success(probe=True)
     assert breaker.before() is False
+
+
+async def test_answers_to_calls_sent_before_the_circuit_opened_do_not_move_it() -> None:
+    clock = [0.0]
+    breaker = CircuitBreaker("b", threshold=2, cooldown=5, clock=lambda: clock[0])
+    assert breaker.before() is False  # a slow call leaves while all is well…
+    breaker.failure()
+    breaker.failure()  # …the panel fails meanwhile and the circuit opens…
+    clock[0] = 1.0
+    breaker.success()  # …then the slow call's old 200 arrives: the circuit stays open
+    assert breaker.state.value == "open"
+    clock[0] = 4.0
+    breaker.failure()  # a late failure does not start the cool-down again either
+    clock[0] = 5.0
+    assert breaker.before() is True  # half-open at 5 s after the opening, not at 9 s
+    breaker.failure(probe=True)
+    assert breaker.state.value == "open"
 
 
 async def test_concurrency_is_limited_per_connection() -> None:
