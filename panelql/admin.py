@@ -16,11 +16,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from panelql.db.api_keys import ApiKeys
 from panelql.db.connections import ProviderConnections, load_connections
-from panelql.db.engine import create_engine, session_factory
+from panelql.db.engine import Sessions, create_engine, session_factory
 from panelql.db.migrate import upgrade
 from panelql.db.repositories import Audit
 from panelql.domain.state import AuditRow, KeyInfo
@@ -43,7 +41,7 @@ class CliError(Exception):
 
 
 @contextlib.asynccontextmanager
-async def database(settings: Settings) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+async def database(settings: Settings) -> AsyncIterator[Sessions]:
     if settings.auto_migrate:
         await upgrade(settings.database_url)
     engine = create_engine(settings.database_url)

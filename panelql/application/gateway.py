@@ -9,14 +9,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
 from panelql.application.errors import NotFoundError
 from panelql.application.rate_limit import LocalRateLimiter, RateLimiter
 from panelql.application.write_locks import LocalWriteLocks, WriteLocks
 from panelql.db.account_ledger import DatabaseLedger
 from panelql.db.api_keys import ApiKeys
 from panelql.db.customer_links import CustomerLinks
+from panelql.db.engine import Sessions
 from panelql.db.repositories import Audit, Idempotency, Operations
 from panelql.events.bus import EventBus, InProcessBus
 from panelql.providers.contract import Provider
@@ -41,7 +40,7 @@ class Health:
 class Gateway:
     settings: Settings
     providers: dict[str, Provider]
-    sessions: async_sessionmaker[Any]
+    sessions: Sessions
     bus: EventBus = field(default_factory=InProcessBus)
     # The billing automation engine (application/automation/engine.py), set by the app's
     # lifespan; typed loosely because that package builds on this module.

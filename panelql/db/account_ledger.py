@@ -12,20 +12,20 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panelql.db.engine import Sessions
 from panelql.db.models import AccountSlotCount, LedgerAccount
 from panelql.providers.ledger import LedgerEntry
 
 
 class DatabaseLedger:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def _ensure(self, connection: str, baseline: int) -> None:
         """Create the counter at ``baseline``, or shift it when the option changed."""
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 row = await session.get(AccountSlotCount, connection)
                 if row is None:
                     session.add(AccountSlotCount(connection=connection, baseline=baseline,
@@ -51,7 +51,7 @@ class DatabaseLedger:
 
     async def reserve(self, connection: str, capacity: int, baseline: int) -> bool:
         await self._ensure(connection, baseline)
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(update(AccountSlotCount).where(
                 AccountSlotCount.connection == connection, AccountSlotCount.used < capacity,
             ).values(used=AccountSlotCount.used + 1, updated_at=datetime.now(UTC)))
@@ -59,13 +59,13 @@ class DatabaseLedger:
 
     async def release(self, connection: str, baseline: int) -> None:
         await self._ensure(connection, baseline)
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(AccountSlotCount).where(
                 AccountSlotCount.connection == connection, AccountSlotCount.used > 0,
             ).values(used=AccountSlotCount.used - 1, updated_at=datetime.now(UTC)))
 
     async def record(self, connection: str, entry: LedgerEntry) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.merge(LedgerAccount(
                 connection=connection, account_id=entry.account_id, username=entry.username,
                 email=entry.email, external_ref=entry.external_ref, status=entry.status,
@@ -85,14 +85,14 @@ class DatabaseLedger:
 
     async def set_status(self, connection: str, account_id: str, status: str,
                          reason: str | None) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(LedgerAccount).where(
                 LedgerAccount.connection == connection, LedgerAccount.account_id == account_id,
             ).values(status=status, suspension_reason=reason))
 
     async def forget(self, connection: str, account_id: str, baseline: int) -> bool:
         await self._ensure(connection, baseline)
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(delete(LedgerAccount).where(
                 LedgerAccount.connection == connection, LedgerAccount.account_id == account_id))
             if not getattr(result, "rowcount", 0):

@@ -12,8 +12,8 @@ import time
 from datetime import UTC, datetime
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panelql.db.engine import Sessions
 from panelql.db.models import ApiKey
 from panelql.domain.state import KeyInfo
 
@@ -41,7 +41,7 @@ CACHE_SECONDS = 5.0
 
 
 class ApiKeys:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession],
+    def __init__(self, sessions: Sessions,
                  cache_seconds: float = CACHE_SECONDS) -> None:
         self.sessions = sessions
         self.cache_seconds = cache_seconds
@@ -56,7 +56,7 @@ class ApiKeys:
         row = ApiKey(name=name, prefix=prefix, key_hash=hash_key(raw), scopes=sorted(set(scopes)),
                      customer_ref=customer_ref, rate_limit_per_minute=rate_limit_per_minute,
                      expires_at=expires_at, created_at=datetime.now(UTC))
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             session.add(row)
         return raw, _info(row)
 
@@ -80,7 +80,7 @@ class ApiKeys:
             return [_info(r) for r in await session.scalars(select(ApiKey).order_by(ApiKey.id))]
 
     async def revoke(self, key_id: int) -> KeyInfo | None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(ApiKey).where(
                 ApiKey.id == key_id, ApiKey.revoked_at.is_(None)).values(
                 revoked_at=datetime.now(UTC)))

@@ -17,8 +17,8 @@ from typing import Any
 
 from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panelql.db.engine import Sessions
 from panelql.db.models import (
     AutomationPolicy,
     AutomationRun,
@@ -79,7 +79,7 @@ def _run(row: AutomationRun, steps: Sequence[AutomationStep] = ()) -> RunRow:
 
 
 class AutomationStore:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     # -- policies ---------------------------------------------------------------------------
@@ -93,7 +93,7 @@ class AutomationStore:
             terminate_after_days=spec.terminate_after_days, final_backup=spec.final_backup,
             dry_run=spec.dry_run, created_at=now, updated_at=now)
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(row)
         except IntegrityError:
             raise ValueError(spec.name) from None
@@ -103,7 +103,7 @@ class AutomationStore:
         if "trigger" in values and isinstance(values["trigger"], Trigger):
             values["trigger"] = values["trigger"].value
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 await session.execute(update(AutomationPolicy).where(
                     AutomationPolicy.id == policy_id).values(updated_at=utcnow(), **values))
                 row = await session.get(AutomationPolicy, policy_id)
@@ -112,7 +112,7 @@ class AutomationStore:
             raise ValueError(str(values.get("name"))) from None
 
     async def delete_policy(self, policy_id: int) -> bool:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(
                 delete(AutomationPolicy).where(AutomationPolicy.id == policy_id))
             return bool(getattr(result, "rowcount", 0))
@@ -134,7 +134,7 @@ class AutomationStore:
             return bool(row and row.value)
 
     async def set_paused(self, value: bool, by: str) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             row = await session.get(AutomationSwitch, PAUSED)
             if row is None:
                 session.add(AutomationSwitch(name=PAUSED, value=value, updated_by=by,
@@ -165,7 +165,7 @@ class AutomationStore:
             detail=dict(details[i]) if details else {}, updated_at=now)
             for i, s in enumerate(services)]
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(run)
                 await session.flush()  # the unique key decides here, before the steps
                 session.add_all(steps)
@@ -212,12 +212,12 @@ class AutomationStore:
         return await self.run(row.id) if row else None
 
     async def update_run(self, run_id: str, **values: Any) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(AutomationRun).where(AutomationRun.id == run_id)
                                   .values(updated_at=utcnow(), **values))
 
     async def update_step(self, step_id: int, **values: Any) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(AutomationStep).where(AutomationStep.id == step_id)
                                   .values(updated_at=utcnow(), **values))
 
@@ -225,7 +225,7 @@ class AutomationStore:
     async def claim(self, run_id: str, owner: str, lease: timedelta) -> bool:
         """Take the run unless another live replica holds it (one UPDATE decides)."""
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(update(AutomationRun).where(
                 AutomationRun.id == run_id,
                 AutomationRun.status.in_([*UNFINISHED_RUNS, RunStatus.SCHEDULED.value]),
@@ -235,7 +235,7 @@ class AutomationStore:
             return bool(getattr(result, "rowcount", 0) == 1)
 
     async def release(self, run_id: str, owner: str) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(AutomationRun).where(
                 AutomationRun.id == run_id, AutomationRun.owner == owner)
                 .values(lease_until=None))
@@ -267,7 +267,7 @@ class AutomationStore:
     async def hold(self, service: ServiceRef, holder: str, run_id: str | None,
                    reason: str | None) -> None:
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(ServiceHold(
                     connection=service.connection, resource_type=service.resource_type,
                     resource_id=service.resource_id, holder=holder, run_id=run_id,
@@ -283,7 +283,7 @@ class AutomationStore:
             ServiceHold.resource_id == service.resource_id)
         if holder is not None:
             query = query.where(ServiceHold.holder == holder)
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(query)
 
     async def holders(self, service: ServiceRef) -> list[str]:

@@ -16,8 +16,8 @@ from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panelql.db.engine import Sessions
 from panelql.db.models import ProviderConnection
 from panelql.providers.config import ConnectionConfig, Secret
 
@@ -65,7 +65,7 @@ def _stored(row: ProviderConnection) -> StoredConnection:
 
 
 class ProviderConnections:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def add(self, *, name: str, kind: str, base_url: str, credentials: Mapping[str, str],
@@ -78,7 +78,7 @@ class ProviderConnections:
             created_at=datetime.now(UTC),
         )
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(row)
         except IntegrityError:
             raise DuplicateConnection(f"a stored connection named {name!r} exists") from None
@@ -97,14 +97,14 @@ class ProviderConnections:
             return _stored(row) if row else None
 
     async def remove(self, name: str) -> bool:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(delete(ProviderConnection)
                                            .where(ProviderConnection.name == name))
             return bool(getattr(result, "rowcount", 0))
 
     async def rotate(self, rotate: Rotate) -> int:
         """Re-encrypt every row under the newest key, in one transaction (all or nothing)."""
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             rows = list(await session.scalars(select(ProviderConnection)))
             for row in rows:
                 row.credentials_encrypted = rotate(row.credentials_encrypted)
@@ -118,7 +118,7 @@ class StoredConnectionError(Exception):
     """Stored connections that cannot be loaded (no key, wrong key, name clash)."""
 
 
-async def load_connections(sessions: async_sessionmaker[AsyncSession], secret_key: str | None,
+async def load_connections(sessions: Sessions, secret_key: str | None,
                            taken: set[str]) -> list[ConnectionConfig]:
     """The stored connections, decrypted, for the gateway to build at start. ``taken`` are the
     config file's names: a stored connection may not shadow one."""

@@ -6,14 +6,14 @@ from datetime import UTC, datetime
 
 from sqlalchemy import delete, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panelql.db.engine import Sessions
 from panelql.db.models import CustomerLink
 from panelql.domain.state import Link
 
 
 class CustomerLinks:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def link(self, link: Link) -> tuple[Link, bool]:
@@ -25,7 +25,7 @@ class CustomerLinks:
                 raise ValueError(existing.customer_ref)
             return existing, False
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(CustomerLink(
                     customer_ref=link.customer_ref, connection=link.connection,
                     resource_type=link.resource_type, resource_id=link.resource_id,
@@ -35,7 +35,7 @@ class CustomerLinks:
         return link, True
 
     async def unlink(self, link: Link) -> bool:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(delete(CustomerLink).where(
                 CustomerLink.customer_ref == link.customer_ref,
                 CustomerLink.connection == link.connection,

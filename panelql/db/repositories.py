@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import delete, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from panelql.db.engine import Sessions
 from panelql.db.models import AuditEntry, IdempotencyRecord, Operation
 from panelql.domain.state import AuditRow, OperationRow
 
@@ -36,7 +36,7 @@ def operation_row(op: Operation) -> OperationRow:
 
 
 class Operations:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def create(self, action: str, connection: str, target_id: str,
@@ -47,12 +47,12 @@ class Operations:
                        target_id=target_id, status=status, result={}, created_at=now,
                        updated_at=now, owner=owner,
                        lease_until=now + lease if lease is not None else None)
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             session.add(op)
         return operation_row(op)
 
     async def update(self, op_id: str, **values: Any) -> OperationRow:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(
                 update(Operation).where(Operation.id == op_id).values(
                     **{"updated_at": utcnow(), **values}))
@@ -75,7 +75,7 @@ class Operations:
     async def renew(self, owner: str, lease: timedelta) -> set[str]:
         """Extend the lease of every unfinished operation ``owner`` follows (one statement,
         whatever their number); returns their ids, so the owner notices any taken from it."""
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(
                 update(Operation).where(Operation.owner == owner,
                                         Operation.status.in_(UNFINISHED))
@@ -99,7 +99,7 @@ class Operations:
         The lease test sits in the UPDATE itself, so of two replicas claiming at once exactly
         one matches a row."""
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             claimed = await session.execute(
                 update(Operation).where(
                     Operation.id == op_id, Operation.status.in_(UNFINISHED),
@@ -115,7 +115,7 @@ class Operations:
         one's successor) takes them over at its next look instead of after the lease time."""
         if not op_ids:
             return
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(
                 update(Operation).where(Operation.id.in_(op_ids), Operation.owner == owner,
                                         Operation.status.in_(UNFINISHED))
@@ -131,17 +131,17 @@ class Claim:
 
 
 class Idempotency:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def claim(self, scope: str, key: str, request_hash: str, ttl: timedelta) -> Claim:
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
                 IdempotencyRecord.expires_at < now))
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(IdempotencyRecord(scope=scope, key=key, request_hash=request_hash,
                                               state="in_progress", response=None,
                                               created_at=now, expires_at=now + ttl))
@@ -164,7 +164,7 @@ class Idempotency:
         died with its process. The age test sits in the UPDATE, so of two retries taking over
         at once exactly one wins (the other sees the fresh claim and waits)."""
         now = utcnow()
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(update(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
                 IdempotencyRecord.request_hash == request_hash,
@@ -174,32 +174,32 @@ class Idempotency:
             return int(getattr(result, "rowcount", 0) or 0) == 1
 
     async def complete(self, scope: str, key: str, response: dict[str, Any]) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(update(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key,
             ).values(state="done", response=response))
 
     async def release(self, scope: str, key: str) -> None:
         """Forget a claim whose action failed before reaching the upstream, so a retry runs."""
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await session.execute(delete(IdempotencyRecord).where(
                 IdempotencyRecord.scope == scope, IdempotencyRecord.key == key))
 
     async def purge_expired(self) -> int:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             result = await session.execute(
                 delete(IdempotencyRecord).where(IdempotencyRecord.expires_at < utcnow()))
             return int(getattr(result, "rowcount", 0) or 0)
 
 
 class Audit:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def append(self, *, actor: str, action: str, target: str | None,
                      input_summary: dict[str, Any], outcome: str, error_code: str | None,
                      upstream_request_id: str | None, duration_ms: float) -> None:
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             session.add(AuditEntry(at=utcnow(), actor=actor, action=action, target=target,
                                    input_summary=input_summary, outcome=outcome,
                                    error_code=error_code, upstream_request_id=upstream_request_id,

@@ -16,8 +16,9 @@ from typing import Any
 from sqlalchemy import delete, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from panelql.db.engine import Sessions
 from panelql.db.models import StatusSnapshot, WebhookEvent
 
 # Rows per INSERT: 5 bound values each keeps us far below SQLite's variable limit.
@@ -39,7 +40,7 @@ class SnapshotRow:
 
 
 class Snapshots:
-    def __init__(self, sessions: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessions: Sessions) -> None:
         self.sessions = sessions
 
     async def load(self, connection: str) -> dict[Key, SnapshotRow]:
@@ -61,7 +62,7 @@ class Snapshots:
         gone = list(deletes)
         if not upserts and not gone:
             return
-        async with self.sessions.begin() as session:
+        async with self.sessions.write() as session:
             await _upsert(session, connection, upserts)
             await _delete(session, connection, gone)
 
@@ -72,7 +73,7 @@ class Snapshots:
         Returns each row's previous status (None when the resource had no snapshot).
         """
         try:
-            async with self.sessions.begin() as session:
+            async with self.sessions.write() as session:
                 session.add(WebhookEvent(provider=provider, event_id=event_id,
                                          received_at=_now()))
                 await session.flush()  # a replay fails here, before anything else changes
