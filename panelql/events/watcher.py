@@ -32,12 +32,12 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Protocol
 
-from sqlalchemy.ext.asyncio import async_sessionmaker
-
+from panelql.db.engine import Sessions
 from panelql.db.snapshots import Key, SnapshotRow, Snapshots
 from panelql.domain.status import TRANSITIONAL_SERVER_STATUSES, ServerStatus
 from panelql.events import background
@@ -80,7 +80,7 @@ class EventRuntime(Protocol):
     def bus(self) -> EventBus: ...
 
     @property
-    def sessions(self) -> async_sessionmaker[Any]: ...
+    def sessions(self) -> Sessions: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,11 +163,14 @@ def watched_topics(provider: Provider) -> list[Topic]:
 
 # -- comparing with the snapshots ---------------------------------------------------------------
 def diff(connection: str, obs: Observation, stored: Mapping[Key, SnapshotRow],
-         announced: Mapping[str, str] | None = None) -> Delta:
+         announced: Mapping[str, str] | None = None,
+         newer: AbstractSet[str] = frozenset()) -> Delta:
     """Events and snapshot writes that take ``stored`` to what ``obs`` saw.
 
     ``announced`` maps resource ids to the status another source has already published; a
-    change to exactly that status updates the snapshot silently.
+    change to exactly that status updates the snapshot silently. ``newer`` are ids another
+    source announced after the poll began: what the poll read of them may predate that news,
+    so they are left to the next poll.
     """
     kind = obs.topic.value
     told = announced or {}
@@ -181,8 +184,8 @@ def diff(connection: str, obs: Observation, stored: Mapping[Key, SnapshotRow],
                 previous=previous, source=Source.WATCHER, at=obs.at, data={"raw_status": raw}))
 
     for resource_id, seen in obs.seen.items():
-        if told.get(resource_id) in IN_FLIGHT:
-            continue  # an operation tracker is following it and will announce the outcome
+        if told.get(resource_id) in IN_FLIGHT or resource_id in newer:
+            continue  # an operation tracker is following it, or the read is older than news
         old = stored.get((kind, resource_id))
         if old is None or (old.status, old.raw_status) != (seen.status, seen.raw_status):
             delta.upserts.append(SnapshotRow(kind, resource_id, seen.status, seen.raw_status))
@@ -190,7 +193,7 @@ def diff(connection: str, obs: Observation, stored: Mapping[Key, SnapshotRow],
             event(resource_id, seen.status, old.status if old else None, seen.raw_status)
     for (rtype, resource_id), old in stored.items():
         if rtype == kind and resource_id not in obs.seen and resource_id not in obs.unknown \
-                and told.get(resource_id) not in IN_FLIGHT:
+                and told.get(resource_id) not in IN_FLIGHT and resource_id not in newer:
             delta.deletes.append((rtype, resource_id))
             event(resource_id, DELETED, old.status, None)
     if not announce:
@@ -219,6 +222,11 @@ class Watcher:
         self._closing = False
         # (connection, resource type, id) -> (status another source published, when)
         self._announced: dict[tuple[str, str, str], tuple[str, float]] = {}
+        # (connection, resource type, id) -> when another source last said anything about it
+        # (a status, or the end of the operation following it). A poll that began before
+        # that read an older state: a CI run saw a poll's STOPPING, read just before the
+        # tracker announced STOPPED, announced again as the watcher's own change.
+        self._news: dict[tuple[str, str, str], float] = {}
         self._untap: Callable[[], None] | None = None
         # Connections whose last poll failed: a panel that is down is reported once when it
         # goes and once when it comes back, not once per topic per poll.
@@ -262,6 +270,7 @@ class Watcher:
             return
         key = (event.connection, event.topic.value, event.resource_id)
         self._announced[key] = (event.status, time.monotonic())
+        self._news[key] = time.monotonic()
 
     def _operation_ended(self, event: StatusEvent) -> None:
         """An operation that ended without announcing its server's final status (it failed,
@@ -270,6 +279,7 @@ class Watcher:
         if event.status not in FINISHED:
             return
         key = (event.connection, Topic.SERVER.value, str(event.data.get("target")))
+        self._news[key] = time.monotonic()
         announced = self._announced.get(key)
         if announced is not None and announced[0] in IN_FLIGHT:
             del self._announced[key]
@@ -286,7 +296,7 @@ class Watcher:
         """Poll one connection, store what changed, publish it; returns the events."""
         provider = self.providers[name]
         topics = self._topics.get(name) or watched_topics(provider)
-        started = datetime.now(UTC)
+        started, began = datetime.now(UTC), time.monotonic()
         results = await asyncio.gather(*(FETCHES[t][2](provider) for t in topics),
                                        return_exceptions=True)
         observations = [replace(r, at=started) for r in results if isinstance(r, Observation)]
@@ -303,7 +313,7 @@ class Watcher:
         stored = await self.snapshots.load(name)
         delta = Delta()
         for obs in observations:  # a failed topic is skipped, never read as "all gone"
-            part = diff(name, obs, stored, self._told(name, obs))
+            part = diff(name, obs, stored, self._told(name, obs), self._newer(name, obs, began))
             delta.events += part.events
             delta.upserts += part.upserts
             delta.deletes += part.deletes
@@ -334,6 +344,20 @@ class Watcher:
             if confirmed:
                 del self._announced[key]
         return told
+
+    def _newer(self, name: str, obs: Observation, began: float) -> set[str]:
+        """Ids of this topic another source spoke about after the poll began; news older
+        than any poll could still be running is forgotten."""
+        kind, now, newer = obs.topic.value, time.monotonic(), set()
+        for key, at in list(self._news.items()):
+            connection, rtype, resource_id = key
+            if connection != name or rtype != kind:
+                continue
+            if at > began:
+                newer.add(resource_id)
+            elif now - at > ANNOUNCED_TTL:
+                del self._news[key]
+        return newer
 
     def _log_failure(self, name: str, failed: list[tuple[Topic, BaseException]]) -> None:
         for _, exc in failed:

@@ -313,3 +313,48 @@ async def test_an_operation_that_ends_silently_hands_its_server_back_to_the_poll
         assert (inbox[-1].status, inbox[-1].source) == ("RUNNING", Source.WATCHER)
     finally:
         await watcher.aclose()
+
+
+class HeldPanel(LiveOnlyPanel):
+    """Reads its states when asked, then answers only when released: a poll whose read is
+    older than what other sources announce while it is on the wire."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.hold = False
+        self.read, self.release = asyncio.Event(), asyncio.Event()
+
+    async def get_live_states(self, ids: Sequence[str]) -> Mapping[str, LiveState]:
+        answer = await super().get_live_states(ids)
+        if self.hold:
+            self.read.set()
+            await self.release.wait()
+        return answer
+
+
+async def test_a_poll_older_than_the_news_leaves_that_resource_to_the_next_poll(
+        sessions: Sessions) -> None:
+    panel, bus = HeldPanel(), InProcessBus()
+    slow = WatcherSettings(fast_seconds=60, slow_seconds=60, lease_seconds=180)
+    watcher = Watcher({"live": panel}, bus, Snapshots(sessions), settings=slow)
+    await watcher.start()  # taps the bus; its loop records the baseline, then waits a minute
+    try:
+        await until(lambda: watcher.polls["live"] == 1, "the baseline poll")
+        async with subscribers(bus, 1, {Topic.SERVER}) as (inbox,):
+            panel.hold, panel.states["a"] = True, ServerStatus.STOPPING
+            poll = asyncio.create_task(watcher.poll_once("live"))
+            await panel.read.wait()  # the poll read STOPPING…
+            for previous, status in (("RUNNING", "STOPPING"), ("STOPPING", "STOPPED")):
+                await bus.publish(StatusEvent(Topic.SERVER, "live", "a", status, previous,
+                                              Source.MUTATION))
+            panel.states["a"] = ServerStatus.STOPPED  # …the tracker announced STOPPED since
+            panel.release.set()
+            assert await poll == []  # its STOPPING is older than that: no second announcement
+            panel.hold = False
+            assert await watcher.poll_once("live") == []  # the next one confirms silently
+        assert [(e.previous, e.status, e.source) for e in inbox] == [
+            ("RUNNING", "STOPPING", Source.MUTATION), ("STOPPING", "STOPPED", Source.MUTATION)]
+        stored = await Snapshots(sessions).find("live", "server", "a")
+        assert stored is not None and stored.status == "STOPPED"
+    finally:
+        await watcher.aclose()
