@@ -88,6 +88,13 @@ def not_found() -> JSONResponse:
                  "The requested resource could not be found on the server.")
 
 
+def per_page_out_of_range(bound: int) -> JSONResponse:
+    # QueryValueOutOfRangeHttpException (develop @64c78971): a 400 whose message is built in
+    # single-quoted PHP, where \" is not an escape, so the backslashes reach the client.
+    return error(400, "QueryValueOutOfRangeHttpException",
+                 f'\\"per_page\\" query parameter must be between 1 and {bound}')
+
+
 def item(obj: str, attributes: dict[str, Any], status: int = 200) -> JSONResponse:
     return JSONResponse({"object": obj, "attributes": attributes}, status_code=status)
 
@@ -134,6 +141,10 @@ class PterodactylSim(SimPanel):
         super().__init__(seed=seed, knobs=knobs)
         self.application_key = application_key
         self.client_key = client_key
+        # The 1.x release line (1.0-develop @706db62c) takes any per_page on Application
+        # lists; the develop branch (v2, @64c78971, e.g. Servers/ServerController::index)
+        # refuses one outside 1..100. None here is 1.x; 100 plays develop.
+        self.app_per_page_bound: int | None = None
         self.locations: dict[int, dict[str, Any]] = {}
         self.nodes: dict[int, dict[str, Any]] = {}
         self.allocations: dict[int, dict[str, Any]] = {}
@@ -381,6 +392,11 @@ class PterodactylSim(SimPanel):
 
     def paginate(self, request: Request, items: list[dict[str, Any]], *, default: int = 50,
                  cap: int | None = None, meta: dict[str, Any] | None = None) -> JSONResponse:
+        bound = self.app_per_page_bound
+        if bound is not None and request.url.path.startswith("/api/application"):
+            asked = request.query_params.get("per_page") or "10"
+            if not asked.lstrip("-").isdigit() or not 1 <= int(asked) <= bound:
+                return per_page_out_of_range(bound)
         try:
             per_page = max(1, int(request.query_params.get("per_page") or default))
             page = max(1, int(request.query_params.get("page") or 1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -84,6 +85,9 @@ def matches_text(search: str | None, values: Iterable[str | None]) -> bool:
 _DIGITS = re.compile(r"(\d+)")
 
 
+# Every page sorts its whole list by these keys on every query, and ids like Catalyst's
+# "cm5srv0001" take a regex each; a dashboard asks about the same ids again and again.
+@functools.lru_cache(maxsize=1 << 16)
 def sort_key(connection: str, upstream_id: str) -> str:
     """Stable natural order (server 9 before server 10) within each connection."""
     # isdecimal() is exactly what \d matches (Unicode Nd): an all-digit id needs no regex.

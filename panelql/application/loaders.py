@@ -26,7 +26,6 @@ from panelql.domain.records import (
     LiveState,
     NodeRecord,
     Ref,
-    ResourceType,
     ServerRecord,
 )
 from panelql.observability import observe_batch
@@ -77,6 +76,36 @@ def _batch(gateway: Gateway, family: type, fetch: Fetch[P, V]) -> Callable[
     return load
 
 
+class ServerLoader(DataLoader[Ref, ServerRecord | None]):
+    """The server loader, which also knows the servers this request listed.
+
+    A lookup of a listed server is answered from the list without a batch. Priming the loader
+    with a listed page instead cost a Future and a Ref per server, 1,000 of each for a
+    dashboard that looks none of them up again (``make bench``, the floor rows).
+    """
+
+    def __init__(self, batch: Callable[[list[Ref]], Coroutine[Any, Any, list[ServerRecord | None]]],
+                 **options: Any) -> None:
+        super().__init__(batch, **options)
+        self.listed: dict[tuple[str, str], ServerRecord] = {}
+
+    def load(self, key: Ref) -> asyncio.Future[ServerRecord | None]:
+        found = self.listed.get((key.connection, key.id))
+        if found is None:
+            return super().load(key)
+        future: asyncio.Future[ServerRecord | None] = self.loop.create_future()
+        future.set_result(found)
+        return future
+
+    def clear(self, key: Ref) -> ServerLoader:
+        self.listed.pop((key.connection, key.id), None)
+        return super().clear(key)
+
+    def clear_all(self) -> ServerLoader:
+        self.listed.clear()
+        return super().clear_all()
+
+
 class Loaders:
     """Fresh for every request: caches live exactly as long as one GraphQL operation."""
 
@@ -88,7 +117,8 @@ class Loaders:
             return DataLoader(_batch(gateway, family, fetch), **opts)
 
         # Each resolves a Ref to its record, or None when the panel does not have it.
-        self.server = make(ComputeProvider, _servers)
+        self.server = ServerLoader(_batch(gateway, ComputeProvider, _servers), **opts)
+        self._listing = batching  # unbatched: every lookup is its own call, the baseline
         self.node = make(NodeSource, _nodes)
         self.live_state = make(ComputeProvider, _live_states)
         self.backups = make(ComputeProvider, _backups)
@@ -105,8 +135,8 @@ class Loaders:
                 loader.clear_all()
 
     def prime_servers(self, servers: Sequence[ServerRecord]) -> None:
-        for server in servers:
-            self.server.prime(Ref(server.connection, ResourceType.SERVER, server.id), server)
+        if self._listing:
+            self.server.listed.update({(s.connection, s.id): s for s in servers})
 
 
 def _catalogues(gateway: Gateway) -> Callable[

@@ -57,3 +57,27 @@ async def shared(key: Hashable, read: Callable[[], Awaitable[T]]) -> T:
 async def shared_list(key: Hashable, read: Callable[[], Awaitable[list[T]]]) -> list[T]:
     """:func:`shared` for a list of immutable records: each caller gets its own list."""
     return list(await shared(key, read))
+
+
+class LastAnswer:
+    """Records mapped from an upstream list, kept for as long as the panel's answer is the same.
+
+    A dashboard asks for the same list again and again, and most of the time the panel answers
+    byte for byte what it answered last time: the records mapped then are the records now, and
+    decoding and mapping a thousand servers again is most of what such a query costs the
+    gateway (``make bench``, the floor rows). Comparing the bytes is one ``memcmp``. Only for
+    records nobody changes after mapping (each caller gets its own list of them); a body that
+    fails to map is not kept.
+    """
+
+    __slots__ = ("_body", "_records")
+
+    def __init__(self) -> None:
+        self._body: bytes | None = None
+        self._records: list[Any] = []
+
+    def records(self, body: bytes, build: Callable[[bytes], list[T]]) -> list[T]:
+        if body != self._body:
+            records = build(body)
+            self._body, self._records = body, records
+        return list(self._records)

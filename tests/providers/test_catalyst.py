@@ -99,3 +99,20 @@ async def test_error_envelopes_become_provider_errors(provider: CatalystProvider
     respx.get(f"{BASE}/api/nodes").mock(return_value=httpx.Response(200, json={"nodes": []}))
     with pytest.raises(errors.UnexpectedResponse):
         await provider.check_health()
+
+
+async def test_an_unchanged_server_list_is_mapped_once_and_a_change_is_seen(
+        sim: tuple[CatalystSim, str]) -> None:
+    panel, url = sim
+    provider = builder("catalyst", url, api_key=panel.api_key)()
+    first = {s.id: s for s in await provider.list_servers()}
+    again = {s.id: s for s in await provider.list_servers()}
+    target = next(iter(first))
+    assert again[target] is first[target]  # same bytes from the panel: the same records
+    before = panel.servers[target].status
+    panel.servers[target].status = "stopped" if before != "stopped" else "running"
+    try:
+        changed = {s.id: s for s in await provider.list_servers()}
+    finally:
+        panel.servers[target].status = before
+    assert changed[target].raw_status != first[target].raw_status

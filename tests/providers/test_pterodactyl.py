@@ -287,6 +287,27 @@ async def test_calls_per_list_are_constant(live: tuple[PterodactylSim, str],
     assert panel.total_requests == 2
 
 
+async def test_a_panel_that_bounds_per_page_is_read_in_pages_of_100(
+        background: BackgroundServers) -> None:
+    """The develop branch (@64c78971) answers 400 QueryValueOutOfRange to per_page > 100 on
+    every Application list; 1.x (@706db62c) takes 1000. The first refusal costs one call."""
+    panel = PterodactylSim(servers=230, users=120)
+    panel.app_per_page_bound = 100
+    served = background.serve("pterodactyl-bounded", panel.app())
+    provider = _build(served.url, panel)
+    servers = await provider.list_servers()
+    assert len(servers) == 230
+    refused_then_pages = 1 + 3
+    assert panel.stats["GET /api/application/servers"] == refused_then_pages
+    panel.reset_stats()
+    assert len(await provider.list_accounts()) == 120
+    assert panel.stats["GET /api/application/users"] == 2  # 100 from the start now
+    # A bound tighter than 100 is not guessed at: the panel's message reaches the caller.
+    panel.app_per_page_bound = 50
+    with pytest.raises(errors.InvalidRequest, match="per_page"):
+        await provider.list_servers()
+
+
 async def test_power_cycle(live: tuple[PterodactylSim, str], lp: PterodactylProvider) -> None:
     panel, _ = live
     sid = await _server_where(lp, panel, lambda s: s.status is None and s.power == "offline")

@@ -58,3 +58,22 @@ async def test_a_failure_reaches_every_caller_and_one_caller_leaving_does_not_ca
             await impatient
         assert await patient == "answer 2"
     assert panel.calls == 2
+
+
+def test_last_answer_maps_a_body_once_until_it_changes() -> None:
+    memo, built = read_memo.LastAnswer(), []
+
+    def build(body: bytes) -> list[str]:
+        built.append(body)
+        if body == b"garbage":
+            raise ValueError("not a server list")
+        return body.decode().split(",")
+
+    first = memo.records(b"a,b", build)
+    first.append("changed by its caller")  # each caller has its own list
+    assert memo.records(bytes(b"a,b"), build) == ["a", "b"]  # equal bytes, another object
+    assert memo.records(b"a,c", build) == ["a", "c"]  # the panel changed: mapped again
+    with pytest.raises(ValueError):
+        memo.records(b"garbage", build)
+    assert memo.records(b"a,c", build) == ["a", "c"]  # the failure was not kept
+    assert built == [b"a,b", b"a,c", b"garbage"]

@@ -130,6 +130,10 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
         super().__init__(config)
         self.api = upstream
         self._per_server = Bounded(PER_SERVER_CONCURRENCY)
+        # The list carries each server's latest metrics row (routes/servers/core.ts
+        # @747660b5, latestMetricsByServer), so its bytes change when an agent reports, not on
+        # every call: the dashboards asking in between get the records already mapped.
+        self._server_list = read_memo.LastAnswer()
 
     @classmethod
     def from_config(cls, config: ConnectionConfig, clients: ClientFactory) -> Self:
@@ -158,13 +162,15 @@ class CatalystProvider(CatalystLifecycle, CatalystCatalogue, ComputeProvider, Ho
     async def _list_servers(self) -> list[ServerRecord]:
         response = await self.api.request("GET", "/api/servers")
         try:
-            servers = wire.SERVER_LIST.decode(response.content).data
+            return self._server_list.records(response.content, self._decode_servers)
         except msgspec.MsgspecError:  # not the usual shape: the general path names the fault
             body = self.api.decoded(response, "/api/servers")
             expect(isinstance(body, dict) and "data" in body, self.name, "envelope")
             expect(isinstance(body["data"], list), self.name, "server list")
             return [self._server(item) for item in body["data"]]
-        return [self._wire_server(server) for server in servers]
+
+    def _decode_servers(self, content: bytes) -> list[ServerRecord]:
+        return [self._wire_server(server) for server in wire.SERVER_LIST.decode(content).data]
 
     def _server(self, raw: dict[str, Any]) -> ServerRecord:
         expect(isinstance(raw, dict) and "id" in raw, self.name, "server object")

@@ -2,7 +2,8 @@
 
 Batching (upstream calls per query):
 - servers: ``GET /api/application/servers?include=allocations&per_page=1000`` → one call per
-  1000 servers (the Application API has no per_page cap);
+  1000 servers (the 1.x Application API has no per_page cap; a panel on the develop branch,
+  which caps it at 100, is read in pages of 100 after its first refusal: client.app_list);
 - nodes: ``GET /nodes?include=location`` → one call; accounts: ``GET /users`` → one call;
 - power state: the Application API only knows lifecycle states (``status`` non-null); for the
   rest Wings' state is in the Client API ``/servers/{identifier}/resources``, one call per

@@ -9,6 +9,7 @@ them once, so the adapter only sees attribute dicts.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import httpx
@@ -21,12 +22,16 @@ from panelql.providers.errors import (
 )
 from panelql.providers.http import Upstream, expect
 
+log = logging.getLogger("panelql.providers.pterodactyl")
+
 APP = "/api/application"
 CLIENT = "/api/client"
 # The Client API caps backup pages at 50 (BackupController::index).
 CLIENT_BACKUPS_PAGE = 50
 # Safety net against an upstream whose pagination never ends.
 MAX_PAGES = 10_000
+# The largest per_page every Pterodactyl version takes (develop's bound, see app_list).
+BOUNDED_PAGE_SIZE = 100
 
 Attributes = dict[str, Any]
 
@@ -122,11 +127,23 @@ class PterodactylApi:
 
     # -- reads --------------------------------------------------------------------------------
     async def app_list(self, path: str, *, include: str | None = None) -> list[Attributes]:
-        """Every page of an Application API list; per_page has no upper bound there."""
-        params: dict[str, Any] = {"per_page": self.page_size}
-        if include:
-            params["include"] = include
-        return await self._pages(self.app, APP + path, params)
+        """Every page of an Application API list, in pages of ``page_size``.
+
+        The 1.x release line takes any per_page there (1.0-develop @706db62c,
+        Servers/ServerController::index paginates what it is given); the develop branch
+        (@64c78971) answers 400 QueryValueOutOfRange outside 1..100. A panel that refuses
+        the size is asked again at 100, and this connection keeps 100 from then on.
+        """
+        params: dict[str, Any] = {"include": include} if include else {}
+        try:
+            return await self._pages(self.app, APP + path, {**params, "per_page": self.page_size})
+        except InvalidRequest as exc:
+            if self.page_size <= BOUNDED_PAGE_SIZE or "per_page" not in exc.message:
+                raise
+            log.info("panel bounds per_page; using %d", BOUNDED_PAGE_SIZE,
+                     extra={"provider": self.provider, "refused": self.page_size})
+            self.page_size = BOUNDED_PAGE_SIZE
+            return await self._pages(self.app, APP + path, {**params, "per_page": self.page_size})
 
     async def client_list(self, path: str, per_page: int) -> list[Attributes]:
         return await self._pages(self.client, CLIENT + path, {"per_page": per_page})
