@@ -4,10 +4,10 @@ dead process left RUNNING are taken over by the tracker's heartbeat, see operati
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
 from panelql.application.gateway import Gateway
+from panelql.events import background
 
 log = logging.getLogger("panelql.housekeeping")
 INTERVAL_SECONDS = 600.0
@@ -34,10 +34,10 @@ class Housekeeping:
                 if purged:
                     log.info("purged %d expired idempotency record(s)", purged)
             except Exception:  # a failed clean-up is retried next time, never fatal
+                if background.being_cancelled():
+                    raise asyncio.CancelledError from None
                 log.exception("housekeeping failed")
 
     async def aclose(self) -> None:
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            await background.stop([self._task], "housekeeping loop")

@@ -20,6 +20,7 @@ from typing import Any
 
 from panelql.db.repositories import UNFINISHED, Operations
 from panelql.domain.state import OperationRow
+from panelql.events import background
 from panelql.events.bus import EventBus
 from panelql.events.model import Source, StatusEvent, Topic
 from panelql.providers.errors import ProviderError
@@ -173,6 +174,8 @@ class OperationTracker:
             try:
                 await self.heartbeat()
             except Exception:  # the database may be away for a moment; try again next beat
+                if background.being_cancelled():
+                    raise asyncio.CancelledError from None
                 log.exception("operation heartbeat failed")
             await asyncio.sleep(self.heartbeat_seconds)
 
@@ -218,8 +221,7 @@ class OperationTracker:
         """Stop following; the operations are handed back (their lease ends now) so another
         replica, or this one's successor, takes them over at its next heartbeat."""
         if self._heartbeat is not None:
-            self._heartbeat.cancel()
-            await asyncio.gather(self._heartbeat, return_exceptions=True)
+            await background.stop([self._heartbeat], "operation heartbeat")
             self._heartbeat = None
         following = dict(self._tasks)
         for task in following.values():

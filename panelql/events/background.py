@@ -1,5 +1,5 @@
-"""Stopping the event layer's background loops (the Redis relay, the watcher's per-connection
-loops): cancel, then wait a bounded time.
+"""Stopping background loops (the Redis relay, the watcher's per-connection loops, and the
+application's heartbeat, housekeeping and automation loops): cancel, then wait a bounded time.
 
 The bound is there because a cancellation can be lost inside the redis client (it may surface
 as a connection error, which a loop that survives connection errors then logs and outlives);
@@ -12,13 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection
+from typing import Any
 
 STOP_SECONDS = 5.0
 
 log = logging.getLogger("panelql.events.background")
 
 
-async def stop(tasks: Collection[asyncio.Task[None]], what: str) -> None:
+async def stop(tasks: Collection[asyncio.Task[Any]], what: str) -> None:
     """Cancel ``tasks`` and wait at most :data:`STOP_SECONDS` for them; log any left running."""
     for task in tasks:
         task.cancel()
@@ -28,3 +29,14 @@ async def stop(tasks: Collection[asyncio.Task[None]], what: str) -> None:
     if stuck:
         log.warning("%s did not stop in time", what,
                     extra={"tasks": sorted(t.get_name() for t in stuck)})
+
+
+def being_cancelled() -> bool:
+    """True while the current task is being cancelled.
+
+    A loop that survives errors asks this in its ``except Exception``: a client library may
+    hand our own cancellation back as an error of its own (the redis client does), and a loop
+    that logged it and went on would outlive the ``stop`` that cancelled it.
+    """
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0

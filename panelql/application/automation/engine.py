@@ -45,6 +45,7 @@ from panelql.domain.automation import (
 )
 from panelql.domain.records import InvoiceRecord
 from panelql.domain.status import InvoiceStatus, ServerStatus
+from panelql.events import background
 from panelql.events.bus import Tappable
 from panelql.events.lease import Leases, LocalLeases, leases_for
 from panelql.events.model import Source, StatusEvent, Topic
@@ -124,10 +125,7 @@ class Automation:
     async def aclose(self) -> None:
         if callable(self._untap):
             self._untap()
-        tasks = list(self._tasks)
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await background.stop(list(self._tasks), "automation loops")
         await self.leases.aclose()
 
     def _note(self, event: StatusEvent) -> None:
@@ -143,6 +141,8 @@ class Automation:
             try:
                 await self.on_invoice_event(event)
             except Exception:  # one bad event must not stop the automation
+                if background.being_cancelled():
+                    raise asyncio.CancelledError from None
                 log.exception("automation could not handle an invoice event")
 
     async def _pass_forever(self) -> None:
@@ -150,6 +150,8 @@ class Automation:
             try:
                 await self.scheduled_pass()
             except Exception:  # the database or a panel may be away; next pass
+                if background.being_cancelled():
+                    raise asyncio.CancelledError from None
                 log.exception("automation pass failed")
             await asyncio.sleep(self.settings.pass_seconds)
 
