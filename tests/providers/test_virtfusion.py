@@ -18,6 +18,7 @@ from panelql_sim.runner import BackgroundServers
 from panelql_sim.virtfusion import VirtFusionSim
 from tests.providers.contract import ComputeContract, ContractEnv
 from tests.providers.helpers import builder, clients, config, fixture
+from tests.waits import SAFETY_SECONDS, held
 
 BASE = "http://vf.test/api/v1"
 
@@ -372,12 +373,16 @@ async def test_resize_moves_to_the_fitting_package(
 ) -> None:
     panel, _ = life
     sid = _pick(panel, power="running", suspended=False, migrate_level=0, delete_level=0)
-    handle = await vf.resize_server(sid, Resources(memory_mb=6000, cpu_cores=3))
-    assert handle is not None  # followed by the server's configLevel
-    assert (await vf.poll_task(handle)).done is False
-    with pytest.raises(errors.Conflict):  # the package change is queued
-        await vf.resize_server(sid, Resources(memory_mb=1024))
-    await asyncio.sleep(TRANSITION * 2)
+    with held(panel):  # the package change stays queued until the block ends
+        handle = await vf.resize_server(sid, Resources(memory_mb=6000, cpu_cores=3))
+        assert handle is not None  # followed by the server's configLevel
+        assert (await vf.poll_task(handle)).done is False
+        with pytest.raises(errors.Conflict):  # the package change is queued
+            await vf.resize_server(sid, Resources(memory_mb=1024))
+    for _ in range(int(SAFETY_SECONDS / 0.05)):
+        if (await vf.poll_task(handle)).done:
+            break
+        await asyncio.sleep(0.05)
     assert (await vf.poll_task(handle)).done is True
     server = await vf.get_server(sid)
     assert server.resources == Resources(memory_mb=8192, cpu_cores=4, disk_mb=160 * 1024)
@@ -391,8 +396,9 @@ async def test_reinstall_rebuilds_with_the_same_template(
     panel, _ = life
     sid = _pick(panel, power="running", suspended=False, migrate_level=0, delete_level=0)
     template = panel.servers[int(sid)].os_template_id
-    await vf.reinstall_server(sid)
-    assert (await vf.get_server(sid)).status is ServerStatus.INSTALLING
+    with held(panel):
+        await vf.reinstall_server(sid)
+        assert (await vf.get_server(sid)).status is ServerStatus.INSTALLING
     await _settled(vf, sid, ServerStatus.RUNNING)
     assert panel.servers[int(sid)].os_template_id == template
 
@@ -401,9 +407,13 @@ async def test_delete_is_delayed_then_gone(vf: VirtFusionProvider,
                                            life: tuple[VirtFusionSim, str]) -> None:
     panel, url = life
     sid = _pick(panel, power="shutoff", suspended=False, delete_level=0, build_failed=False)
-    await vf.delete_server(sid)  # delete_delay_minutes=0: gone after the transition
-    assert (await vf.get_server(sid)).status is ServerStatus.DELETING
-    await asyncio.sleep(TRANSITION * 3)
+    with held(panel):
+        await vf.delete_server(sid)  # delete_delay_minutes=0: gone after the transition
+        assert (await vf.get_server(sid)).status is ServerStatus.DELETING
+    for _ in range(int(SAFETY_SECONDS / 0.05)):
+        if int(sid) not in panel.servers:
+            break
+        await asyncio.sleep(0.05)
     with pytest.raises(errors.NotFound):
         await vf.get_server(sid)
     graceful = _build(url, panel.api_token)  # upstream default: a 5-minute grace period

@@ -81,10 +81,10 @@ class Upstream:
 
 
 def replica(operations: Operations, bus: InProcessBus, upstream: Upstream,
-            name: str) -> OperationTracker:
+            name: str, lease: float = LEASE) -> OperationTracker:
     def resume(op: OperationRow, spec: dict[str, Any]) -> Resumable | None:
         return upstream.resumable() if spec == {"kind": "test-job"} else None
-    return OperationTracker(operations, bus, poll_seconds=0.02, lease_seconds=LEASE,
+    return OperationTracker(operations, bus, poll_seconds=0.02, lease_seconds=lease,
                             heartbeat_seconds=0.1, owner=name, resumer=resume)
 
 
@@ -133,11 +133,14 @@ async def watch_final(bus: InProcessBus, op_id: str) -> asyncio.Task[StatusEvent
 async def test_a_dead_replicas_operation_is_followed_to_its_end_by_another(
         operations: Operations) -> None:
     bus, upstream = InProcessBus(), Upstream()
-    first, second = (replica(operations, bus, upstream, "first"),
+    # The dead replica's lease is long enough that "still running" below holds on a loaded
+    # machine (at 1 s a CI run saw it run out first); the takeover then waits it out.
+    first, second = (replica(operations, bus, upstream, "first", lease=4 * LEASE),
                      replica(operations, bus, upstream, "second"))
     op = await first.start("stopServer", "cat", "s1", [waiting_step(upstream)])
     await until_followed(operations, op.id)
     ended = await watch_final(bus, op.id)
+    await first.heartbeat()  # its last renewal before it dies
     kill(op.id)
     assert await second.heartbeat() == []  # the lease is still running: nothing to take
     second.start_heartbeat()
