@@ -33,7 +33,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import BaseRoute, Route
 
 from panelql_sim import referee
-from panelql_sim.framework import Knobs, SimPanel, json_body
+from panelql_sim.framework import SIM_PREFIX, Knobs, SimPanel, json_body
 
 INVOICES = "/v2/invoicing/invoices"
 PAID_STATES = {"PAID", "MARKED_AS_PAID", "PARTIALLY_REFUNDED", "REFUNDED", "MARKED_AS_REFUNDED"}
@@ -93,7 +93,7 @@ class PayPalInvoice:
         body: dict[str, Any] = {
             "id": self.id, "status": self.status,
             "detail": {
-                "invoice_number": self.number, "reference": self.reference,
+                "invoice_number": self.number,
                 "invoice_date": self.invoice_date.isoformat(), "currency_code": self.currency,
                 "note": self.note, "term": "Due on receipt",
                 "payment_term": {"term_type": "NET_30", "due_date": self.due.isoformat()},
@@ -119,6 +119,8 @@ class PayPalInvoice:
                        "breakdown": {"item_total": self._money(self.total)}},
             "links": [{"href": f"{base}{INVOICES}/{self.id}", "rel": "self", "method": "GET"}],
         }
+        if self.reference is not None:  # a string in the document, never null
+            body["detail"]["reference"] = self.reference
         if self.status != "DRAFT":
             owed = Decimal("0") if self.status in PAID_STATES | {"CANCELLED"} \
                 else self.total - self.paid
@@ -269,6 +271,7 @@ class PayPalSim(SimPanel):
             Route("/checkoutnow", self.approve, methods=["POST"]),
             Route("/v1/notifications/verify-webhook-signature", self.verify_webhook,
                   methods=["POST"]),
+            Route(f"{SIM_PREFIX}/disputes", self.open_dispute, methods=["POST"]),
         ]
 
     # -- webhooks -----------------------------------------------------------------------------
@@ -401,6 +404,8 @@ class PayPalSim(SimPanel):
             items = [inv for inv in items if inv.status in body["status"]]
         if "currency_code" in body:
             items = [inv for inv in items if inv.currency == body["currency_code"]]
+        if "invoice_number" in body:
+            items = [inv for inv in items if inv.number == body["invoice_number"]]
         return self._page(request, items)
 
     def _invoice(self, request: Request) -> PayPalInvoice | Response:
@@ -618,9 +623,11 @@ class PayPalSim(SimPanel):
         return {k: v for k, v in order.items() if not k.startswith("_")}
 
     def _not_found(self, what: str) -> JSONResponse:
+        # The description is an enum of one text in checkout_orders_v2.json and
+        # payments_payment_v2.json: ``what`` (order, capture) cannot be added to it.
         return error(404, "RESOURCE_NOT_FOUND", "The specified resource does not exist.",
-                     issue="INVALID_RESOURCE_ID", description=f"Specified resource ID does not "
-                     f"exist. Please check the resource ID and try again. ({what})")
+                     issue="INVALID_RESOURCE_ID", description="Specified resource ID does not "
+                     "exist. Please check the resource ID and try again.")
 
     async def create_order(self, request: Request) -> Response:
         """``POST /v2/checkout/orders`` with ``intent: CAPTURE``. With
@@ -747,6 +754,52 @@ class PayPalSim(SimPanel):
                       f"Payment completed for {unit['amount']['value']} "
                       f"{unit['amount']['currency_code']}")
         return JSONResponse(self._order_json(order), status_code=201)
+
+    # -- disputes -----------------------------------------------------------------------------
+    async def open_dispute(self, request: Request) -> Response:
+        """``POST /__sim/disputes {"invoice_id": "INV2-…"}``: the payer disputes the PayPal
+        payments recorded on an invoice, and ``CUSTOMER.DISPUTE.CREATED`` goes out with the
+        dispute as its resource (customer_disputes_v1.json @ec4d8f36 ``dispute`` and
+        ``transaction_info``). ``"invoice_number": false`` leaves the number out, as on
+        PayPal's own sample; ``"transactions": [{"seller_transaction_id", "invoice_number"}]``
+        disputes those instead (payments the gateway never invoiced)."""
+        body = await json_body(request)
+        disputed = body.get("transactions")
+        if not isinstance(disputed, list):
+            invoice = self.invoices.get(str(body.get("invoice_id")))
+            if invoice is None:
+                return JSONResponse({"error": "unknown invoice_id"}, status_code=404)
+            number = invoice.number if body.get("invoice_number", True) is not False else None
+            disputed = [{"seller_transaction_id": t["payment_id"], "invoice_number": number,
+                         "gross_amount": t.get("amount")}
+                        for t in invoice.transactions if t.get("method") == "PAYPAL"]
+            if not disputed:
+                return JSONResponse({"error": "no PayPal payment on that invoice"},
+                                    status_code=409)
+        dispute = self.dispute(disputed, str(body.get(
+            "reason", "MERCHANDISE_OR_SERVICE_NOT_RECEIVED")))
+        event = self.emit("CUSTOMER.DISPUTE.CREATED", "dispute", dispute,
+                          f"A new dispute opened with Case # {dispute['dispute_id']}")
+        return JSONResponse({"dispute": dispute["dispute_id"], "event": event["id"]})
+
+    def dispute(self, transactions: list[dict[str, Any]], reason: str) -> dict[str, Any]:
+        stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        dispute_id = f"PP-D-{self.random.randrange(10_000, 100_000)}"
+        amount = next((t["gross_amount"] for t in transactions
+                       if isinstance(t.get("gross_amount"), dict)), None)
+        return {
+            "dispute_id": dispute_id, "create_time": stamp, "update_time": stamp,
+            "disputed_transactions": [
+                {**{k: v for k, v in t.items() if v is not None}, "create_time": stamp,
+                 "transaction_status": "COMPLETED",
+                 "seller": {"merchant_id": "RD465XN5VS364", "name": "PanelQL Hosting (sim)"}}
+                for t in transactions],
+            "reason": reason, "status": "OPEN",
+            **({"dispute_amount": amount} if amount else {}),
+            "dispute_life_cycle_stage": "INQUIRY", "dispute_channel": "INTERNAL",
+            "links": [{"href": f"https://api-m.sandbox.paypal.com/v1/customer/disputes/"
+                               f"{dispute_id}", "rel": "self", "method": "GET"}],
+        }
 
     async def get_capture(self, request: Request) -> Response:
         capture = self.captures.get(request.path_params["cid"])

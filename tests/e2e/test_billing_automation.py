@@ -1,8 +1,11 @@
 """Billing automation end to end: a policy suspends a customer's services on every panel when
 an invoice is overdue by N days, and a payment (a signed Stripe webhook) lifts exactly those.
+A dispute (Stripe ``charge.dispute.created``, PayPal ``CUSTOMER.DISPUTE.CREATED``) suspends at
+once and no payment lifts it.
 
-Real HTTP to the simulators, a real SQLite file, the real stripe library verifying webhooks;
-time passes through the Stripe simulator's clock (POST /__sim/clock).
+Real HTTP to the simulators, a real SQLite file, the real stripe library verifying webhooks,
+PayPal's deliveries verified by the PayPal simulator's verify-webhook-signature; time passes
+through the Stripe simulator's clock (POST /__sim/clock).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from panelql.domain.records import Ref, ResourceType
 from panelql_sim.catalyst import CatalystSim
 from panelql_sim.demo import start_panels
 from panelql_sim.directadmin import DirectAdminSim
+from panelql_sim.paypal import PayPalSim
 from panelql_sim.proxmoxwp import ProxmoxWPSim
 from panelql_sim.runner import BackgroundServers
 from panelql_sim.stripe import StripeSim
@@ -51,6 +55,9 @@ def gw(background: BackgroundServers, tmp_path_factory: pytest.TempPathFactory
     stripe = sims["stripe"]
     assert isinstance(stripe, StripeSim)
     stripe.webhook_url = f"{gateway.url}/webhooks/stripe/stripe"
+    paypal = sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    paypal.webhook_url = f"{gateway.url}/webhooks/paypal/paypal"
     _SIM_URLS[gateway.url] = {e.name: str(e.base_url) for e in entries}
     yield gateway
 
@@ -348,6 +355,9 @@ def webhook_only(background: BackgroundServers, tmp_path_factory: pytest.TempPat
     stripe = sims["stripe"]
     assert isinstance(stripe, StripeSim)
     stripe.webhook_url = f"{gateway.url}/webhooks/stripe/stripe"
+    paypal = sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    paypal.webhook_url = f"{gateway.url}/webhooks/paypal/paypal"
     _SIM_URLS[gateway.url] = {e.name: str(e.base_url) for e in entries}
     yield gateway
 
@@ -548,11 +558,14 @@ def test_the_watchers_invoice_polling_lifts_a_suspension_without_webhooks(
     assert panel_state(gw, c)["catalyst"][0] is False
 
 
+# One DISPUTE policy for Stripe and PayPal alike (a second would make a second run per dispute).
+DISPUTE_POLICY = "games on dispute"
+
+
 def test_a_dispute_suspends_and_the_paid_invoice_does_not_lift_it(gw: GatewayUnderTest) -> None:
     """The cardholder disputes a paid invoice's charge (Stripe charge.dispute.created): a
     DISPUTE policy suspends at once, and the invoice reading paid never lifts it."""
-    ok(gw, POLICY, {"input": {"name": "games on dispute", "trigger": "DISPUTE",
-                              "kinds": ["CATALYST"]}})
+    policy(gw, DISPUTE_POLICY, trigger="DISPUTE", kinds=["CATALYST"], overdueDays=0)
     c = new_customer(gw, "whmcs:2111")
     invoice_id, number = open_invoice(gw, c)
     invoice = encode(Ref("stripe", ResourceType.INVOICE, invoice_id))
@@ -591,3 +604,135 @@ def test_a_dispute_suspends_and_the_paid_invoice_does_not_lift_it(gw: GatewayUnd
                "three more scheduled passes")
     assert not [r for r in runs(gw, c.ref) if r["action"] == "UNSUSPEND"]
     assert panel_state(gw, c)["catalyst"][0] is True
+
+
+# -- PayPal disputes -------------------------------------------------------------------------
+
+def paypal_paid_invoice(gw: GatewayUnderTest, c: Customer) -> tuple[str, str]:
+    """A PayPal invoice for the customer (createInvoice links its PayPal recipient to the
+    customer), paid through checkout, the payer's approval and capturePayment:
+    (upstream id, number)."""
+    email = f"{c.ref.replace(':', '-')}@paypal.example"
+    made = ok(gw, """mutation($input: CreateInvoiceInput!) { createInvoice(input: $input) {
+      invoice { id number } } }""", {"input": {
+        "provider": "paypal", "customerRef": c.ref, "email": email, "name": "Ada Lovelace",
+        "currency": "USD", "lines": [{"description": "Game server", "unitAmount": "9.00",
+                                      "quantity": 1}]}})["createInvoice"]["invoice"]
+    link = ok(gw, 'mutation($id: ID!) { checkout(id: $id, returnUrl: "https://shop.example/ok",'
+                  ' cancelUrl: "https://shop.example/no") { paymentLink { url id } } }',
+              {"id": made["id"]})["checkout"]["paymentLink"]
+    approved = httpx.post(link["url"], data={"funding": "balance"})
+    assert approved.status_code == 303, approved.text
+    captured = ok(gw, """mutation($id: ID!, $order: String!) {
+      capturePayment(id: $id, orderId: $order) { invoice { status number } } }""",
+                  {"id": made["id"], "order": link["id"]})["capturePayment"]
+    assert captured["invoice"]["status"] == "PAID"
+    paypal = gw.sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    (upstream,) = [i.id for i in paypal.invoices.values() if i.recipient == email]
+    return upstream, str(made["number"])
+
+
+def open_paypal_dispute(gw: GatewayUnderTest, body: dict[str, Any]) -> dict[str, Any]:
+    """The payer opens a dispute in the PayPal simulator, which delivers the signed
+    CUSTOMER.DISPUTE.CREATED to the gateway; returns that event."""
+    opened = httpx.post(f"{_sim_url(gw, 'paypal')}/__sim/disputes", json=body)
+    assert opened.status_code == 200, opened.text
+    paypal = gw.sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    return next(e for e in paypal.deliveries if e["id"] == opened.json()["event"])
+
+
+def deliver_paypal(gw: GatewayUnderTest, event: dict[str, Any]) -> httpx.Response:
+    paypal = gw.sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    body, headers = paypal.signed(event)
+    return httpx.post(f"{gw.url}/webhooks/paypal/paypal", content=body, headers=headers)
+
+
+def test_a_paypal_dispute_suspends_and_later_payment_news_does_not_lift_it(
+        gw: GatewayUnderTest) -> None:
+    """The payer disputes a PayPal invoice's payment (CUSTOMER.DISPUTE.CREATED names the
+    capture, not the invoice): a DISPUTE policy suspends at once with the invoice's number in
+    the reason, and news of the payment afterwards lifts nothing."""
+    policy(gw, DISPUTE_POLICY, trigger="DISPUTE", kinds=["CATALYST"], overdueDays=0)
+    c = new_customer(gw, "whmcs:2121")
+    invoice_id, number = paypal_paid_invoice(gw, c)
+    assert not [r for r in runs(gw, c.ref) if r["action"] == "SUSPEND"]  # paid: nothing yet
+
+    event = open_paypal_dispute(gw, {"invoice_id": invoice_id, "invoice_number": False})
+    (tx,) = event["resource"]["disputed_transactions"]
+    assert "invoice_number" not in tx and event["resource"]["status"] == "OPEN"
+    run = run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    assert run["source"] == "WEBHOOK" and run["cause"] == "CUSTOMER.DISPUTE.CREATED"
+    assert run["reason"] == f"Payment disputed - Invoice #{number}"
+    assert run["invoiceNumber"] == number
+    assert panel_state(gw, c)["catalyst"] == (True, f"Payment disputed - Invoice #{number}")
+
+    # News of the payment (PayPal's capture and invoice events under fresh ids, then
+    # scheduled passes reading the paid invoice) lifts nothing: a dispute is settled by hand.
+    paypal = gw.sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    completed = next(e for e in reversed(paypal.deliveries)
+                     if e["event_type"] == "PAYMENT.CAPTURE.COMPLETED"
+                     and e["resource"]["custom_id"] == invoice_id)
+    news = deliver_paypal(gw, {**completed, "id": completed["id"] + "N"})
+    assert news.json()["duplicate"] is False
+    body, headers = paypal.delivery("INVOICING.INVOICE.PAID", invoice_id)
+    paid = httpx.post(f"{gw.url}/webhooks/paypal/paypal", content=body, headers=headers)
+    assert paid.json() == {"received": True, "duplicate": False, "events": 1}
+    passes = int(gateway_of(gw).automation.passes)
+    wait_until(lambda: int(gateway_of(gw).automation.passes) >= passes + 3,
+               "three more scheduled passes")
+    assert not [r for r in runs(gw, c.ref) if r["action"] == "UNSUSPEND"]
+    assert panel_state(gw, c)["catalyst"][0] is True
+
+
+def test_a_replayed_or_repeated_paypal_dispute_acts_once(gw: GatewayUnderTest) -> None:
+    policy(gw, DISPUTE_POLICY, trigger="DISPUTE", kinds=["CATALYST"], overdueDays=0)
+    c = new_customer(gw, "whmcs:2122")
+    invoice_id, _ = paypal_paid_invoice(gw, c)
+    event = open_paypal_dispute(gw, {"invoice_id": invoice_id})
+    run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")
+    replay = deliver_paypal(gw, event)  # PayPal redelivers the same event
+    assert replay.json() == {"received": True, "duplicate": True}
+    # A second delivery about the same payment under a new event id finds the run there.
+    again = deliver_paypal(gw, {**event, "id": event["id"] + "R"})
+    assert again.json() == {"received": True, "duplicate": False, "events": 1}
+    passes = int(gateway_of(gw).automation.passes)
+    wait_until(lambda: int(gateway_of(gw).automation.passes) >= passes + 2,
+               "two more scheduled passes")
+    assert [(r["action"], r["status"]) for r in runs(gw, c.ref)] == [("SUSPEND", "SUCCEEDED")]
+
+
+def test_a_paypal_dispute_about_money_the_gateway_never_invoiced_changes_nothing(
+        gw: GatewayUnderTest) -> None:
+    policy(gw, DISPUTE_POLICY, trigger="DISPUTE", kinds=["CATALYST"], overdueDays=0)
+    c = new_customer(gw, "whmcs:2123")
+    invoice_id, number = paypal_paid_invoice(gw, c)
+    paypal = gw.sims["paypal"]
+    assert isinstance(paypal, PayPalSim)
+    strangers = [{"seller_transaction_id": "0UN45678KN0WN0000", "invoice_number": "NOPE-404"},
+                 {"seller_transaction_id": "5AB45678CD9012345"}]
+    unknown = paypal.event("CUSTOMER.DISPUTE.CREATED", "dispute", paypal.dispute(
+        strangers, "UNAUTHORISED"), "A new dispute opened")
+    answer = deliver_paypal(gw, unknown)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == {"received": True, "duplicate": False, "events": 0}
+    # The customer's own invoice number on a payment that did not pay it is no link either.
+    borrowed = paypal.event("CUSTOMER.DISPUTE.CREATED", "dispute", paypal.dispute(
+        [{"seller_transaction_id": "7XY45678CD9012345", "invoice_number": number}],
+        "UNAUTHORISED"), "A new dispute opened")
+    assert deliver_paypal(gw, borrowed).json()["events"] == 0
+    passes = int(gateway_of(gw).automation.passes)
+    wait_until(lambda: int(gateway_of(gw).automation.passes) >= passes + 2,
+               "two more scheduled passes")
+    assert not runs(gw, c.ref)
+    assert panel_state(gw, c)["catalyst"][0] is False
+    # Among several disputed transactions, the one that paid the invoice still counts.
+    mixed = paypal.event("CUSTOMER.DISPUTE.CREATED", "dispute", paypal.dispute(
+        [*strangers, {"seller_transaction_id": paypal.invoices[invoice_id].transactions[0][
+            "payment_id"]}], "UNAUTHORISED"), "A new dispute opened")
+    assert deliver_paypal(gw, mixed).json()["events"] == 1
+    assert run_of(gw, c.ref, "SUSPEND", "SUCCEEDED")["reason"] == \
+        f"Payment disputed - Invoice #{number}"

@@ -101,3 +101,60 @@ async def test_paypal_down_answers_503_and_the_redelivery_is_processed(
     async with httpx.AsyncClient(base_url=gw.url) as http:
         later = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
     assert later.json() == {"received": True, "duplicate": False, "events": 1}
+
+
+def _paid_on_paypals_page(sim: PayPalSim, transaction_id: str) -> str:
+    """An invoice the payer paid on PayPal's own invoice page: its PAYPAL payment is no
+    capture of the Payments API, so a dispute about it is found by its invoice number."""
+    invoice = sim.invoices[_sent_invoice(sim)]
+    invoice.transactions.append({"payment_id": transaction_id, "type": "PAYPAL",
+                                 "method": "PAYPAL", "amount": invoice._money(invoice.total)})
+    invoice.paid, invoice.status = invoice.total, "PAID"
+    return invoice.id
+
+
+# 400: PayPal refusing the gateway's own search is no fault of the delivery; answered 400 it
+# would count as a forgery against PayPal's address (web/webhooks.py).
+@pytest.mark.parametrize("failure", [503, 400])
+async def test_a_dispute_whose_invoice_search_fails_answers_503_and_is_redelivered(
+        paypal: tuple[GatewayUnderTest, PayPalSim], failure: int) -> None:
+    gw, sim = paypal
+    transaction = f"8MC58540DF{failure}0000"
+    invoice_id = _paid_on_paypals_page(sim, transaction)
+    dispute = sim.dispute([{"seller_transaction_id": transaction,
+                            "invoice_number": sim.invoices[invoice_id].number}],
+                          "MERCHANDISE_OR_SERVICE_NOT_RECEIVED")
+    body, headers = sim.signed(sim.event("CUSTOMER.DISPUTE.CREATED", "dispute", dispute,
+                                         "A new dispute opened"))
+    sim.knobs.fail_status = failure
+    sim.knobs.fault_paths = ["/v2/invoicing/search-invoices"]
+    try:
+        async with httpx.AsyncClient(base_url=gw.url, timeout=30) as http:
+            down = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
+    finally:
+        sim.knobs.fail_status = None
+        sim.knobs.fault_paths = None
+    # Verified, but not processed: not refused as a forgery, and not marked as seen.
+    assert down.status_code == 503, down.text
+    assert down.json()["error"]["code"] == "PROVIDER_UNAVAILABLE"
+    async with ws_client(gw.url) as client:
+        assert (await client.init({"x-api-key": gw.admin_key}))["type"] == "connection_ack"
+        await client.subscribe("subscription { invoiceStatusChanged { status eventType "
+                               "payment source } }")
+        await wait_for_subscribers(gw, "invoice", 1)
+        async with httpx.AsyncClient(base_url=gw.url) as http:
+            later = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
+        assert later.json() == {"received": True, "duplicate": False, "events": 1}
+        event = (await client.recv())["payload"]["data"]["invoiceStatusChanged"]
+    assert event == {"status": "PAID", "eventType": "CUSTOMER.DISPUTE.CREATED",
+                     "payment": None, "source": "WEBHOOK"}
+
+
+async def test_a_dispute_event_without_a_dispute_is_refused(
+        paypal: tuple[GatewayUnderTest, PayPalSim]) -> None:
+    gw, sim = paypal
+    body, headers = sim.signed(sim.event("CUSTOMER.DISPUTE.CREATED", "dispute",
+                                         {"status": "OPEN"}, "A new dispute opened"))
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        answer = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
+    assert answer.status_code == 400 and "dispute_id" in answer.text

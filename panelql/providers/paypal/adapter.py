@@ -44,6 +44,7 @@ from panelql.providers.errors import (
     NotFound,
 )
 from panelql.providers.http import ClientFactory, Upstream, expect
+from panelql.providers.paypal.disputes import DisputeLinks
 from panelql.providers.paypal.mapping import (
     FINALIZABLE,
     PAYABLE,
@@ -384,6 +385,12 @@ class PayPalProvider(BillingProvider):
                 })
             raw = await self._json("GET", f"{INVOICES}/{invoice_id}")
         return self._record(raw)
+
+    async def disputed_invoices(self, dispute: dict[str, Any]) -> list[InvoiceRecord]:
+        """The invoices a dispute's transactions paid (providers/paypal/disputes.py); none
+        when it concerns money the gateway did not invoice."""
+        found = await DisputeLinks(self.name, self._json).invoices(dispute)
+        return [self._record(raw) for raw in found]
 
     async def refund_invoice(self, invoice: InvoiceRecord, amount: Decimal,
                              key: str | None) -> InvoiceRecord:

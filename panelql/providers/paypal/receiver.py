@@ -4,6 +4,12 @@ A payment event names no invoice status of its own: ``PAYMENT.CAPTURE.COMPLETED`
 capture on its invoice (at most once) and the receiver reads the invoice back, marking the
 change with ``data.payment`` (SUCCEEDED, FAILED, REFUNDED). That upstream work happens before
 the delivery counts as processed, so a failure there answers 503 and PayPal delivers again.
+
+``CUSTOMER.DISPUTE.CREATED`` names transactions, not invoices: the adapter finds the invoices
+they paid (providers/paypal/disputes.py) and each becomes a change carrying the event type,
+which starts billing automation's DISPUTE policies (the invoice's status itself is unchanged,
+so there is no ``payment`` mark, as for Stripe's ``charge.dispute.created``). A dispute that
+pays no invoice of the connection is acknowledged with no change.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from panelql.domain.status import InvoiceStatus
 from panelql.providers.contract import WebhookChange, WebhookDelivery
+from panelql.providers.errors import InvalidRequest, UnexpectedResponse
 from panelql.providers.paypal.webhooks import PayPalWebhooks
 
 if TYPE_CHECKING:  # the adapter builds the receiver: importing it at run time would be a cycle
@@ -23,9 +30,10 @@ PAYPAL_PAYMENT = {"PAYMENT.CAPTURE.COMPLETED": "SUCCEEDED", "PAYMENT.CAPTURE.DEN
 
 
 class PayPalReceiver:
-    """``INVOICING.INVOICE.*`` and ``PAYMENT.CAPTURE.*`` deliveries, verified by PayPal (the
-    adapter asks it). A completed capture of an invoice's order is recorded on the invoice
-    here too, so the invoice is paid even when nobody called capturePayment's follow-up."""
+    """``INVOICING.INVOICE.*``, ``PAYMENT.CAPTURE.*`` and ``CUSTOMER.DISPUTE.CREATED``
+    deliveries, verified by PayPal (the adapter asks it). A completed capture of an invoice's
+    order is recorded on the invoice here too, so the invoice is paid even when nobody called
+    capturePayment's follow-up."""
 
     def __init__(self, webhooks: PayPalWebhooks, provider: PayPalProvider) -> None:
         self.webhooks = webhooks
@@ -38,6 +46,8 @@ class PayPalReceiver:
             return WebhookDelivery(event.id, [WebhookChange("invoice", event.invoice.id,
                                                             event.invoice.status.value,
                                                             event.invoice.raw_status, data)])
+        if event.dispute is not None:
+            return WebhookDelivery(event.id, await self._disputed(event.dispute, data))
         if event.payment is None or not isinstance(event.payment.get("custom_id"), str):
             return WebhookDelivery(event.id, [])  # not a payment for an invoice of the gateway's
         data["payment"] = PAYPAL_PAYMENT[event.type]
@@ -51,3 +61,18 @@ class PayPalReceiver:
         return WebhookDelivery(event.id, [WebhookChange("invoice", invoice.id,
                                                         invoice.status.value,
                                                         invoice.raw_status, data)])
+
+    async def _disputed(self, dispute: dict[str, Any],
+                        data: dict[str, Any]) -> list[WebhookChange]:
+        try:
+            invoices = await self.provider.disputed_invoices(dispute)
+        except InvalidRequest as exc:
+            # PayPal refused the gateway's own lookup. The delivery itself was verified:
+            # answered as invalid (400) it would count as a forgery against PayPal's address
+            # (web/webhooks.py throttles those); as an upstream failure it is redelivered.
+            raise UnexpectedResponse(f"PayPal refused the dispute's invoice lookup: "
+                                     f"{exc.message}", provider=exc.provider,
+                                     debug=exc.debug, upstream_status=exc.upstream_status
+                                     ) from exc
+        return [WebhookChange("invoice", invoice.id, invoice.status.value, invoice.raw_status,
+                              dict(data)) for invoice in invoices]

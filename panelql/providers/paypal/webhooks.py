@@ -1,4 +1,5 @@
-"""PayPal webhooks: verified by PayPal itself; ``INVOICING.INVOICE.*`` and ``PAYMENT.CAPTURE.*``.
+"""PayPal webhooks: verified by PayPal itself; ``INVOICING.INVOICE.*``, ``PAYMENT.CAPTURE.*`` and
+``CUSTOMER.DISPUTE.CREATED``.
 
 A delivery carries ``PAYPAL-TRANSMISSION-ID``, ``-TIME``, ``-SIG``, ``PAYPAL-CERT-URL`` and
 ``PAYPAL-AUTH-ALGO``. Rather than fetching PayPal's certificate and checking the RSA signature
@@ -30,6 +31,10 @@ HEADERS = {  # verify-webhook-signature field → delivery header
 CAPTURE_EVENTS = frozenset({"PAYMENT.CAPTURE.COMPLETED", "PAYMENT.CAPTURE.DENIED",
                             "PAYMENT.CAPTURE.REFUNDED", "PAYMENT.CAPTURE.REVERSED"})
 
+# A dispute opened (developer.paypal.com/docs/disputes/webhooks: CREATED, UPDATED, RESOLVED);
+# only the opening matters to billing automation, which never lifts a dispute's suspension.
+DISPUTE_EVENTS = frozenset({"CUSTOMER.DISPUTE.CREATED"})
+
 Verify = Callable[[dict[str, Any]], Awaitable[bool]]
 
 
@@ -48,6 +53,8 @@ class PayPalEvent:
     # PAYMENT.CAPTURE.*: the capture (COMPLETED, DENIED) or the refund (REFUNDED), as
     # payments_payment_v2.json 2.5 describes them; its ``custom_id`` names the invoice.
     payment: dict[str, Any] | None = None
+    # CUSTOMER.DISPUTE.CREATED: the dispute (customer_disputes_v1.json @ec4d8f36 ``dispute``).
+    dispute: dict[str, Any] | None = None
 
 
 class PayPalWebhooks:
@@ -78,7 +85,16 @@ class PayPalWebhooks:
             raise InvalidRequest("PayPal webhook rejected: PayPal did not verify its signature",
                                  provider=self.connection)
         return PayPalEvent(event["id"], event["event_type"], self._invoice(event),
-                           self._payment(event))
+                           self._payment(event), self._dispute(event))
+
+    def _dispute(self, event: dict[str, Any]) -> dict[str, Any] | None:
+        if event["event_type"] not in DISPUTE_EVENTS:
+            return None
+        resource = event.get("resource")
+        if not isinstance(resource, dict) or not isinstance(resource.get("dispute_id"), str):
+            raise InvalidRequest("PayPal webhook dispute lacks a dispute_id",
+                                 provider=self.connection)
+        return resource
 
     def _payment(self, event: dict[str, Any]) -> dict[str, Any] | None:
         if event["event_type"] not in CAPTURE_EVENTS:
