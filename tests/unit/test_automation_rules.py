@@ -69,6 +69,9 @@ def test_disputes_fire_also_on_paid_invoices_and_nothing_else_does() -> None:
         == "PAYMENT.CAPTURE.REVERSED"
     assert Automation.fires(rule, invoice(InvoiceStatus.PAID, None), "charge.dispute.created",
                             None, NOW) is not None
+    # PayPal's receiver passes the dispute on with the invoice's own (paid) status, no mark.
+    assert Automation.fires(rule, invoice(InvoiceStatus.PAID, None), "CUSTOMER.DISPUTE.CREATED",
+                            None, NOW) == "CUSTOMER.DISPUTE.CREATED"
     assert Automation.fires(rule, invoice(InvoiceStatus.OPEN, 9), "invoice.overdue", None,
                             NOW) is None
     assert Automation.fires(rule, invoice(InvoiceStatus.VOID, None),
