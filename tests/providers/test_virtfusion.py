@@ -315,7 +315,7 @@ async def _status(vf: VirtFusionProvider, sid: str) -> ServerStatus:
 
 
 async def _settled(vf: VirtFusionProvider, sid: str, want: ServerStatus) -> None:
-    for _ in range(40):
+    for _ in range(int(SAFETY_SECONDS / (TRANSITION / 2))):
         if await _status(vf, sid) is want:
             return
         await asyncio.sleep(TRANSITION / 2)
@@ -328,9 +328,9 @@ async def test_boot_goes_running_and_locks_meanwhile(
     panel, _ = life
     sid = _pick(panel, power="shutoff", suspended=False, delete_level=0, build_failed=False)
     assert await _status(vf, sid) is ServerStatus.STOPPED
-    assert await vf.power(sid, PowerAction.START) is None
-    with pytest.raises(errors.Conflict) as locked:  # the boot is still queued: 423
-        await vf.power(sid, PowerAction.STOP)
+    with held(panel), pytest.raises(errors.Conflict) as locked:
+        assert await vf.power(sid, PowerAction.START) is None
+        await vf.power(sid, PowerAction.STOP)  # the boot is still queued: 423
     assert locked.value.retryable and locked.value.upstream_status == 423
     await _settled(vf, sid, ServerStatus.RUNNING)
     with pytest.raises(errors.Conflict) as wrong:  # already running: 409, not retryable
@@ -343,8 +343,9 @@ async def test_shutdown_passes_through_stopping_and_kill_is_immediate(
 ) -> None:
     panel, _ = life
     first = _pick(panel, power="running", suspended=False, migrate_level=0, delete_level=0)
-    await vf.power(first, PowerAction.STOP)
-    assert await _status(vf, first) is ServerStatus.STOPPING
+    with held(panel):
+        await vf.power(first, PowerAction.STOP)
+        assert await _status(vf, first) is ServerStatus.STOPPING
     await _settled(vf, first, ServerStatus.STOPPED)
     second = _pick(panel, power="running", suspended=False, migrate_level=0, delete_level=0)
     await vf.power(second, PowerAction.KILL)
