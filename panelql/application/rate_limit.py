@@ -7,9 +7,10 @@ replica draws from the same budget.
 from __future__ import annotations
 
 import time
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
+if TYPE_CHECKING:  # a Redis client is handed in only where one is configured
+    from redis.asyncio import Redis
 
 # KEYS[1] bucket; ARGV: rate per second, capacity, now (s). Returns seconds to wait (0 = ok).
 _TAKE = """

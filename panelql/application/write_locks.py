@@ -14,12 +14,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Protocol
-
-from redis.asyncio import Redis
-from redis.exceptions import LockError, RedisError
+from typing import TYPE_CHECKING, Protocol
 
 from panelql.application.errors import StateConflict
+
+if TYPE_CHECKING:  # a Redis client is handed in only where one is configured
+    from redis.asyncio import Redis
 
 
 class WriteLocks(Protocol):
@@ -50,9 +50,14 @@ class RedisWriteLocks:
 
     def __init__(self, client: Redis, *, expiry: float = 30.0, wait: float = 30.0,
                  prefix: str = "panelql:write-lock:") -> None:
+        from redis.exceptions import LockError, RedisError  # with the client: see below
+
         self.client = client
         self.expiry, self.wait, self.prefix = expiry, wait, prefix
         self.local = LocalWriteLocks()  # writers of this process queue here, not on Redis
+        # The redis package is imported where a client exists, not with this module, which
+        # every gateway loads: it costs about 9 MB of memory that a single process never uses.
+        self._unreachable, self._released = RedisError, (LockError, RedisError)
 
     @contextlib.asynccontextmanager
     async def hold(self, name: str) -> AsyncIterator[None]:
@@ -61,7 +66,7 @@ class RedisWriteLocks:
                                     blocking_timeout=self.wait)
             try:
                 acquired = await lock.acquire()
-            except RedisError as exc:
+            except self._unreachable as exc:
                 raise StateConflict("the write lock cannot be taken right now; retry",
                                     retryable=True) from exc
             if not acquired:
@@ -70,5 +75,5 @@ class RedisWriteLocks:
             try:
                 yield
             finally:
-                with contextlib.suppress(LockError, RedisError):  # it expires on its own
+                with contextlib.suppress(*self._released):  # it expires on its own
                     await lock.release()

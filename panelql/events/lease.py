@@ -14,10 +14,9 @@ import secrets
 import time
 from typing import TYPE_CHECKING, Protocol
 
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from panelql.settings import Settings
 
 log = logging.getLogger("panelql.events.lease")
@@ -66,6 +65,11 @@ class LocalLeases:
 class RedisLeases:
     def __init__(self, client: Redis, *, ttl_seconds: float, owner: str | None = None,
                  prefix: str = "panelql:lease:", owns_client: bool = False) -> None:
+        # The redis package is imported where a client exists, not with this module, which
+        # every gateway loads: it costs about 9 MB of memory that a single process never uses.
+        from redis.exceptions import RedisError
+
+        self._unreachable = RedisError
         self.client = client
         self.ttl_ms = max(1, int(ttl_seconds * 1000))
         self.owner = owner or secrets.token_hex(12)
@@ -77,6 +81,8 @@ class RedisLeases:
     @classmethod
     def from_url(cls, url: str, *, ttl_seconds: float, prefix: str = "panelql:lease:"
                  ) -> RedisLeases:
+        from redis.asyncio import Redis
+
         return cls(Redis.from_url(url), ttl_seconds=ttl_seconds, prefix=prefix,
                    owns_client=True)
 
@@ -87,7 +93,7 @@ class RedisLeases:
         asked = time.monotonic()
         try:
             held = await self._renew(name) or await self._acquire(name)
-        except RedisError as exc:
+        except self._unreachable as exc:
             return self._while_unreachable(name, asked, exc)
         if held:
             self._until[name] = asked + self.ttl_ms / 1000
@@ -117,7 +123,7 @@ class RedisLeases:
         self._until.pop(name, None)
         try:
             await self.client.eval(RELEASE, 1, self._key(name), self.owner)  # type: ignore[misc]
-        except RedisError as exc:  # it expires on its own
+        except self._unreachable as exc:  # it expires on its own
             log.warning("lease release failed", extra={"lease": name, "error": repr(exc)})
 
     async def aclose(self) -> None:

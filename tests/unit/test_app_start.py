@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -39,3 +41,25 @@ async def test_a_start_that_fails_after_the_engine_opened_disposes_it(tmp_path: 
     finally:
         event.remove(Engine, "engine_disposed", note)
     assert [str(e.url) for e in disposed] == [url]
+
+
+def test_a_single_process_gateway_never_loads_the_redis_client(tmp_path: Path) -> None:
+    """Without PANELQL_REDIS_URL the redis package stays unimported through a whole start and
+    stop (it costs a gateway about 9 MB of memory). A fresh interpreter: this test process has
+    long imported it for the scale-out tests."""
+    script = f"""
+import asyncio, sys
+from panelql.app import create_app
+from panelql.settings import Settings
+
+async def main():
+    app = create_app(Settings(database_url="sqlite+aiosqlite:///{tmp_path / 'g.db'}"))
+    async with app.router.lifespan_context(app):
+        pass
+
+asyncio.run(main())
+print(sorted(m for m in sys.modules if m == "redis" or m.startswith("redis.")))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=120, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout + done.stderr
