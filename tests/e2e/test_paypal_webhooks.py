@@ -158,3 +158,50 @@ async def test_a_dispute_event_without_a_dispute_is_refused(
     async with httpx.AsyncClient(base_url=gw.url) as http:
         answer = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
     assert answer.status_code == 400 and "dispute_id" in answer.text
+
+
+def _capture_of(custom_id: str) -> dict[str, object]:
+    return {"id": "3C679366HH908993F", "status": "COMPLETED", "custom_id": custom_id,
+            "amount": {"currency_code": "USD", "value": "10.00"}}
+
+
+async def test_captures_of_other_apps_orders_are_acknowledged_and_never_throttled(
+        paypal: tuple[GatewayUnderTest, PayPalSim]) -> None:
+    """custom_id is free text to PayPal: a shop on the same PayPal account puts its own order
+    reference there. Such captures are PayPal's genuine deliveries; refused, they would count
+    as forgeries until PayPal's address is turned away (429) for the gateway's invoices too."""
+    gw, sim = paypal
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        answers = []
+        for n in range(12):  # more than the throttle lets through
+            body, headers = sim.signed(sim.event(
+                "PAYMENT.CAPTURE.COMPLETED", "capture", _capture_of(f"shop-order-{n}"),
+                "Payment completed for $ 10.0 USD"))
+            answers.append(await http.post("/webhooks/paypal/pp", content=body,
+                                           headers=headers))
+        invoice_event = sim.delivery("INVOICING.INVOICE.UPDATED", next(iter(sim.invoices)))
+        after = await http.post("/webhooks/paypal/pp", content=invoice_event[0],
+                                headers=invoice_event[1])
+    assert [(a.status_code, a.json().get("events")) for a in answers] == [(200, 0)] * 12
+    assert after.json() == {"received": True, "duplicate": False, "events": 1}
+
+
+async def test_a_refused_invoice_lookup_for_a_capture_is_redelivered(
+        paypal: tuple[GatewayUnderTest, PayPalSim]) -> None:
+    gw, sim = paypal
+    invoice_id = next(iter(sim.invoices))
+    body, headers = sim.signed(sim.event(
+        "PAYMENT.CAPTURE.DENIED", "capture", {**_capture_of(invoice_id), "status": "DECLINED"},
+        "Payment denied"))
+    sim.knobs.fail_status = 400
+    sim.knobs.fault_paths = ["/v2/invoicing/invoices"]
+    try:
+        async with httpx.AsyncClient(base_url=gw.url) as http:
+            refused = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
+    finally:
+        sim.knobs.fail_status = None
+        sim.knobs.fault_paths = None
+    assert refused.status_code == 503, refused.text
+    async with httpx.AsyncClient(base_url=gw.url) as http:
+        later = await http.post("/webhooks/paypal/pp", content=body, headers=headers)
+    assert later.json() == {"received": True, "duplicate": False, "events": 1}

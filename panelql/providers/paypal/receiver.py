@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from panelql.domain.status import InvoiceStatus
 from panelql.providers.contract import WebhookChange, WebhookDelivery
-from panelql.providers.errors import InvalidRequest, UnexpectedResponse
+from panelql.providers.errors import InvalidRequest, NotFound, UnexpectedResponse
 from panelql.providers.paypal.webhooks import PayPalWebhooks
 
 if TYPE_CHECKING:  # the adapter builds the receiver: importing it at run time would be a cycle
@@ -51,10 +51,17 @@ class PayPalReceiver:
         if event.payment is None or not isinstance(event.payment.get("custom_id"), str):
             return WebhookDelivery(event.id, [])  # not a payment for an invoice of the gateway's
         data["payment"] = PAYPAL_PAYMENT[event.type]
-        if event.type == "PAYMENT.CAPTURE.COMPLETED":
-            invoice = await self.provider.record_capture(event.payment)
-        else:
-            invoice = await self.provider.get_invoice(event.payment["custom_id"])
+        try:
+            if event.type == "PAYMENT.CAPTURE.COMPLETED":
+                invoice = await self.provider.record_capture(event.payment)
+            else:
+                invoice = await self.provider.get_invoice(event.payment["custom_id"])
+        except NotFound:
+            # custom_id is free text to PayPal: another app's order on the same account
+            # (its own reference there) names no invoice of this connection.
+            return WebhookDelivery(event.id, [])
+        except InvalidRequest as exc:
+            raise lookup_refused(exc, "the payment's invoice") from exc
         if data["payment"] == "REFUNDED" and invoice.status is InvoiceStatus.PAID:
             # Refunded, and not (yet) recorded on the invoice: it is no longer simply paid.
             invoice.status = InvoiceStatus.PARTIALLY_REFUNDED
@@ -67,12 +74,16 @@ class PayPalReceiver:
         try:
             invoices = await self.provider.disputed_invoices(dispute)
         except InvalidRequest as exc:
-            # PayPal refused the gateway's own lookup. The delivery itself was verified:
-            # answered as invalid (400) it would count as a forgery against PayPal's address
-            # (web/webhooks.py throttles those); as an upstream failure it is redelivered.
-            raise UnexpectedResponse(f"PayPal refused the dispute's invoice lookup: "
-                                     f"{exc.message}", provider=exc.provider,
-                                     debug=exc.debug, upstream_status=exc.upstream_status
-                                     ) from exc
+            raise lookup_refused(exc, "the dispute's invoices") from exc
         return [WebhookChange("invoice", invoice.id, invoice.status.value, invoice.raw_status,
                               dict(data)) for invoice in invoices]
+
+
+def lookup_refused(exc: InvalidRequest, what: str) -> UnexpectedResponse:
+    """PayPal refused a lookup of the gateway's own while it handled a verified delivery.
+    Answered as invalid (400), the delivery would count as a forgery against PayPal's address
+    (web/webhooks.py throttles those, and would then turn PayPal's genuine deliveries away);
+    as an upstream failure (503) it is delivered again later."""
+    return UnexpectedResponse(f"PayPal refused the lookup of {what}: {exc.message}",
+                              provider=exc.provider, debug=exc.debug,
+                              upstream_status=exc.upstream_status)
