@@ -29,7 +29,10 @@ from bench.procs import Gateways, Sims, SimSpec
 from bench.report import Row
 
 SIZES = (10, 100, 1000)
-RUNS = {10: 40, 100: 20, 1000: 8}  # queries per size (after two warm-ups), about 1 s each
+# Queries per sample and size (after two warm-ups). At 20 queries an N = 100 sample was 0.15 s
+# of CPU, and one collection or scheduler hiccup moved the ratio by 0.3 either way (1.11, 0.93,
+# 1.40 in three runs); about 0.5 s of CPU per sample keeps that noise small.
+RUNS = {10: 120, 100: 60, 1000: 16}
 SHAPE = ("{ servers(first: %d) { totalCount edges { node { id name status node { name } "
          "owner { email } } } } }")
 COMMON = {"default_rate_limit_per_minute": None, "watcher": {"enabled": False},
@@ -196,7 +199,7 @@ def poster(http: httpx.Client, url: str, key: str | None, n: int) -> Callable[[s
     return post
 
 
-def rows(repeats: int = 3) -> list[Row]:
+def rows(repeats: int = 5) -> list[Row]:
     """Alternates PanelQL and the floor ``repeats`` times per size and keeps each side's best
     (least disturbed) CPU figure: the machine is shared, and noise only ever adds CPU."""
     sims = Sims(specs())
