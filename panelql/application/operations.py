@@ -160,7 +160,10 @@ class OperationTracker:
             topic=Topic.OPERATION, connection=row.connection, resource_id=row.id,
             status=row.status, previous=before, source=Source.MUTATION,
             data={"action": row.action, "step": row.step, "progress": row.progress,
-                  "target": row.target_id, "error": row.error_message},
+                  "target": row.target_id, "error": row.error_message,
+                  # When the operation began: the watcher tells the statuses it announced
+                  # from those a later action on the same server did (events/watcher.py).
+                  "created_at": _aware(row.created_at).isoformat()},
         ))
 
     # -- the heartbeat: keep our leases, take over the dead's operations --------------------
@@ -238,3 +241,7 @@ class _StepFailed(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+def _aware(at: datetime) -> datetime:
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)  # SQLite keeps naive UTC

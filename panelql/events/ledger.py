@@ -12,7 +12,9 @@ replica) goes through :meth:`StatusLedger.chain`, which
   a mutation already announced is not);
 - drops what the watcher read before the latest event was known (its poll started earlier);
 - fills a gap the source saw itself: a start whose own read found ``STOPPED`` while the last
-  event said ``STOPPING`` delivers ``STOPPING→STOPPED`` first.
+  event said ``STOPPING`` delivers ``STOPPING→STOPPED`` first. Not for the watcher: its
+  ``previous`` is its snapshot, which it leaves alone while another source follows the
+  resource, so a gap there is one it did not see (it would invent ``STARTING→STOPPED``).
 
 Operations and automation runs are left alone: their progress updates repeat ``RUNNING`` on
 purpose.
@@ -51,7 +53,7 @@ class StatusLedger:
         if event.status == status and (news is None or news == payment):
             return []
         out = []
-        seen_before = event.previous
+        seen_before = None if event.source is Source.WATCHER else event.previous
         if seen_before not in (None, status, event.status):
             assert seen_before is not None
             out.append(replace(event, status=seen_before, previous=status))

@@ -220,8 +220,9 @@ class Watcher:
         # can turn a cancellation into a connection error, which _hold then logs and survives,
         # and a CI run hung for ten minutes in aclose waiting for such a loop.
         self._closing = False
-        # (connection, resource type, id) -> (status another source published, when)
-        self._announced: dict[tuple[str, str, str], tuple[str, float]] = {}
+        # (connection, resource type, id) -> (status another source published, when, and
+        # when by the publisher's clock: the event's own ``at``)
+        self._announced: dict[tuple[str, str, str], tuple[str, float, datetime]] = {}
         # (connection, resource type, id) -> when another source last said anything about it
         # (a status, or the end of the operation following it). A poll that began before
         # that read an older state: a CI run saw a poll's STOPPING, read just before the
@@ -269,19 +270,27 @@ class Watcher:
             self._operation_ended(event)
             return
         key = (event.connection, event.topic.value, event.resource_id)
-        self._announced[key] = (event.status, time.monotonic())
+        self._announced[key] = (event.status, time.monotonic(), event.at)
         self._news[key] = time.monotonic()
 
     def _operation_ended(self, event: StatusEvent) -> None:
         """An operation that ended without announcing its server's final status (it failed,
         was given up after its replica died, or followed an upstream task) no longer
-        follows that server: polls may announce it again at once, not after ANNOUNCED_TTL."""
+        follows that server: polls may announce it again at once, not after ANNOUNCED_TTL.
+
+        Only what was announced before that operation began is its own: a stop's operation
+        that ends late (its last write queued on a loaded machine) must not hand back the
+        STARTING of the start that followed it — a CI run saw the polls then announce RUNNING
+        ahead of the start's own tracker, after a STOPPED that never happened then."""
         if event.status not in FINISHED:
             return
         key = (event.connection, Topic.SERVER.value, str(event.data.get("target")))
         self._news[key] = time.monotonic()
         announced = self._announced.get(key)
-        if announced is not None and announced[0] in IN_FLIGHT:
+        if announced is None or announced[0] not in IN_FLIGHT:
+            return
+        began = _when(event.data.get("created_at"))
+        if began is None or announced[2] <= began:
             del self._announced[key]
 
     def watched(self, name: str) -> bool:
@@ -330,7 +339,7 @@ class Watcher:
         """What other sources announced for this topic; entries the poll confirms (or that
         are too old to matter) are dropped."""
         kind, now, told = obs.topic.value, time.monotonic(), {}
-        for key, (status, at) in list(self._announced.items()):
+        for key, (status, at, _) in list(self._announced.items()):
             connection, rtype, resource_id = key
             if connection != name or rtype != kind:
                 continue
@@ -422,3 +431,14 @@ class Watcher:
                 poll.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await poll
+
+
+def _when(value: object) -> datetime | None:
+    """An ISO timestamp from an event's data (None when absent or not one)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

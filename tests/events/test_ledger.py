@@ -63,6 +63,13 @@ def test_a_gap_the_source_saw_is_filled() -> None:
         ("STOPPING", "STOPPED"), ("STOPPED", "STARTING")]
 
 
+def test_the_watchers_snapshot_is_no_gap_it_saw() -> None:
+    ledger = StatusLedger()
+    ledger.chain(ev("STARTING", "STOPPED"))  # a start, whose tracker the polls left alone
+    assert pairs(ledger.chain(ev("RUNNING", "STOPPED", Source.WATCHER, seconds=1))) == [
+        ("STARTING", "RUNNING")]
+
+
 def test_operation_progress_is_not_a_repeat() -> None:
     ledger = StatusLedger()
     for _ in range(3):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Self
 
 from panelql.db.snapshots import Snapshots
@@ -356,5 +357,41 @@ async def test_a_poll_older_than_the_news_leaves_that_resource_to_the_next_poll(
             ("RUNNING", "STOPPING", Source.MUTATION), ("STOPPING", "STOPPED", Source.MUTATION)]
         stored = await Snapshots(sessions).find("live", "server", "a")
         assert stored is not None and stored.status == "STOPPED"
+    finally:
+        await watcher.aclose()
+
+
+async def test_an_earlier_operation_ending_late_does_not_hand_back_a_later_ones_server(
+        catalyst: ServedCatalyst, sessions: Sessions) -> None:
+    """A stop's operation writes its end after the start that followed had announced STARTING
+    (a loaded machine): that STARTING is the start's, whose tracker still follows the server,
+    so the polls keep leaving it alone until the start's own operation ends."""
+    bus = InProcessBus()
+    watcher = make_watcher(catalyst, sessions, bus)
+    await watcher.start()
+    try:
+        while not watcher.polls[catalyst.name]:
+            await asyncio.sleep(0.01)
+        server = server_ids(catalyst)[2]  # stopped
+        stop_began = datetime.now(UTC) - timedelta(seconds=1)
+
+        def ended(op: str, status: str, began: datetime) -> StatusEvent:
+            return StatusEvent(Topic.OPERATION, catalyst.name, op, status, "RUNNING",
+                               Source.MUTATION, data={"target": server,
+                                                      "created_at": began.isoformat()})
+
+        async with subscribers(bus, 1, {Topic.SERVER}) as (inbox,):
+            await bus.publish(StatusEvent(Topic.SERVER, catalyst.name, server, "STARTING",
+                                          "STOPPED", Source.MUTATION))
+            start_began = datetime.now(UTC)
+            catalyst.sim.servers[server].status = "running"
+            await bus.publish(ended("op-stop", "SUCCEEDED", stop_began))  # late, and not its
+            await _polls(watcher, catalyst.name, 3)
+            assert [e.status for e in inbox] == ["STARTING"]  # still the start's to announce
+            await bus.publish(ended("op-start", "FAILED", start_began))  # the start's own end
+            async with asyncio.timeout(10):
+                while inbox[-1].status != "RUNNING":
+                    await asyncio.sleep(0.01)
+        assert (inbox[-1].previous, inbox[-1].source) == ("STARTING", Source.WATCHER)
     finally:
         await watcher.aclose()
